@@ -1,0 +1,28 @@
+"""Direct messages Threadline sends to teammates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.mrkdwn import escape
+from core.models import Channel, Conversation
+
+CHANNEL_NAMES = {Channel.WHATSAPP: "WhatsApp", Channel.EMAIL: "Email", Channel.LINKEDIN: "LinkedIn"}
+
+
+def lead_label(conversation: Conversation) -> str:
+    lead = conversation.lead
+    name = lead.name or lead.phone or lead.email or "a lead"
+    return f"{name} ({lead.company})" if lead.company else name
+
+
+def build_assignment_dm(
+    conversation: Conversation, permalink: str | None
+) -> tuple[str, list[dict[str, Any]]]:
+    who = escape(lead_label(conversation))
+    where = f"<{permalink}|Open the conversation>" if permalink else "It is in the Threadline channel."
+    text = f"You were assigned the {CHANNEL_NAMES[conversation.channel]} conversation with {who}."
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"{text}\n{where}"}},
+    ]
+    return text, blocks

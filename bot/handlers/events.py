@@ -1,0 +1,83 @@
+"""Events API: a teammate's message in a conversation's thread becomes a reply to the lead or a note."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.context import BotContext
+from bot.mrkdwn import is_note, mentioned_user_ids, strip_note_prefix, to_plain
+from core.actions import claim_delivery_key, conversation_for_thread, do_note, do_reply
+from core.errors import ThreadlineError
+
+log = logging.getLogger(__name__)
+
+# Message subtypes that are a person writing; everything else (joins, edits, bot posts…) is not a reply.
+_WRITTEN = {None, "thread_broadcast"}
+
+
+def is_teammate_thread_reply(event: dict[str, Any]) -> bool:
+    return (
+        event.get("subtype") in _WRITTEN
+        and not event.get("bot_id")  # our own posts and other apps' never go to a lead
+        and not event.get("hidden")
+        and bool(event.get("user"))
+        and bool(event.get("thread_ts"))
+        and event.get("thread_ts") != event.get("ts")
+    )
+
+
+async def handle_message(
+    ctx: BotContext, event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient
+) -> None:
+    if not is_teammate_thread_reply(event):
+        return
+    channel, thread_ts, ts = event["channel"], event["thread_ts"], event["ts"]
+    conversation = await ctx.read(lambda session: conversation_for_thread(session, channel, thread_ts))
+    if conversation is None:
+        return  # a thread that is not a Threadline conversation
+    conversation_id = conversation.id
+    try:
+        actor = await ctx.actor(client, event["user"])
+    except ThreadlineError as exc:
+        log.warning("ignored a thread message from %s: %s", event["user"], exc)
+        return
+    raw = event.get("text") or ""
+    names = await _names(ctx, client, mentioned_user_ids(raw))
+    note = is_note(raw)
+    text = to_plain(strip_note_prefix(raw) if note else raw, names).strip()
+    event_id = str(body.get("event_id") or f"{channel}:{ts}")
+
+    def record(session):  # type: ignore[no-untyped-def]
+        if not claim_delivery_key(session, "slack", event_id):
+            return None  # Slack retried an event we already acted on
+        use_case = do_note if note else do_reply
+        return use_case(session, conversation_id, text, actor=actor, slack_channel=channel, slack_ts=ts)
+
+    try:
+        await ctx.run(record)
+    except ThreadlineError as exc:
+        await client.chat_postEphemeral(
+            channel=channel, user=event["user"], thread_ts=thread_ts, text=f"Not sent: {exc}"
+        )
+
+
+async def _names(ctx: BotContext, client: AsyncWebClient, user_ids: list[str]) -> dict[str, str]:
+    """Display names for mentioned teammates, so the lead reads "Ana", not a Slack user id."""
+    names: dict[str, str] = {}
+    for user_id in user_ids:
+        try:
+            names[user_id] = (await ctx.member(client, user_id)).name
+        except ThreadlineError:
+            continue
+    return names
+
+
+def register(app: AsyncApp, ctx: BotContext) -> None:
+    async def on_message(event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient) -> None:
+        await handle_message(ctx, event, body, client)
+
+    app.event("message")(on_message)

@@ -1,0 +1,222 @@
+"""The mirror: keeps a conversation's Slack thread in step with the database.
+
+`Mirror.__call__(job)` is the `mirror` outbox handler. It is idempotent and ordered: under a
+per-conversation lock it
+1. posts the card if the conversation has no thread yet (exactly one thread per conversation, ever),
+2. posts, in order, every message that belongs in the thread and has no Slack ts yet,
+3. updates the card when what it shows has changed,
+4. shows each sent message's delivery status on its Slack message (a reaction; a notice with Retry on
+   failure) and marks internal notes as such.
+Running it twice does nothing the second time. Slack calls happen outside any database transaction;
+the transactions around them only record what Slack answered.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.blocks.card import build_card, card_fingerprint
+from bot.blocks.thread import build_delivery_failure, build_thread_entry, delivery_reaction
+from core.coordination import Coordinator
+from core.db import Database
+from core.models import Conversation, DeliveryStatus, Direction, Message, utcnow
+from core.outbox import Job
+
+from .slack_client import SlackGateway
+
+log = logging.getLogger(__name__)
+
+CARD_EVENT = "threadline_card"
+MESSAGE_EVENT = "threadline_message"
+NOTE_REACTION = "lock"  # tells the rep at a glance: stored as an internal note, not sent
+NOTE_SHOWN = "note"
+
+
+@dataclass(frozen=True)
+class Thread:
+    channel: str
+    ts: str
+
+
+class Mirror:
+    def __init__(
+        self, db: Database, slack: SlackGateway, coordinator: Coordinator, *, default_channel: str
+    ) -> None:
+        self.db = db
+        self.slack = slack
+        self.coordinator = coordinator
+        self.default_channel = default_channel
+
+    def __call__(self, job: Job) -> None:
+        assert job.conversation_id is not None, "mirror jobs name their conversation"
+        self.sync(job.conversation_id)
+
+    def sync(self, conversation_id: int) -> None:
+        with self.coordinator.hold(f"mirror:{conversation_id}"):
+            thread = self._ensure_thread(conversation_id)
+            self._post_new_messages(conversation_id, thread)
+            self._refresh_card(conversation_id, thread)
+            self._show_delivery(conversation_id, thread)
+
+    # --- 1. the card ---------------------------------------------------------------------------------
+
+    def _ensure_thread(self, conversation_id: int) -> Thread:
+        with self.db.sessions() as session:
+            conversation = session.get_one(Conversation, conversation_id)
+            if conversation.slack_channel and conversation.slack_thread_ts:
+                return Thread(conversation.slack_channel, conversation.slack_thread_ts)
+            channel = self._route(conversation)
+            text, blocks = build_card(conversation)
+            interrupted = conversation.slack_card_posting_at is not None
+
+        ts = None
+        if interrupted:  # an earlier post may have landed before its worker died
+            ts = self.slack.find_posted(
+                channel, event_type=CARD_EVENT, key="conversation_id", value=conversation_id
+            )
+        if ts is None:
+            self.db.run(lambda session: _mark_card_posting(session, conversation_id))
+            ts = self.slack.post(
+                channel,
+                text=text,
+                blocks=blocks,
+                metadata={"event_type": CARD_EVENT, "event_payload": {"conversation_id": conversation_id}},
+            )
+        fingerprint = card_fingerprint(text, blocks)
+        self.db.run(lambda session: _store_thread(session, conversation_id, channel, ts, fingerprint))
+        return Thread(channel, ts)
+
+    def _route(self, conversation: Conversation) -> str:
+        if conversation.campaign is not None and conversation.campaign.slack_channel:
+            return conversation.campaign.slack_channel
+        return self.default_channel
+
+    # --- 2. messages ---------------------------------------------------------------------------------
+
+    def _post_new_messages(self, conversation_id: int, thread: Thread) -> None:
+        with self.db.sessions() as session:
+            lead_name = _lead_name(session.get_one(Conversation, conversation_id))
+            pending = list(
+                session.scalars(
+                    select(Message)
+                    .where(
+                        Message.conversation_id == conversation_id,
+                        Message.slack_ts.is_(None),
+                        Message.direction != Direction.NOTE,
+                    )
+                    .order_by(Message.id)
+                )
+            )
+        for message in pending:
+            self._post_message(message, lead_name, thread)
+
+    def _post_message(self, message: Message, lead_name: str, thread: Thread) -> None:
+        ts = None
+        if message.slack_posting_at is not None:
+            ts = self.slack.find_posted(
+                thread.channel,
+                event_type=MESSAGE_EVENT,
+                key="message_id",
+                value=message.id,
+                thread_ts=thread.ts,
+            )
+        if ts is None:
+            self.db.run(lambda session: _mark_message_posting(session, message.id))
+            text, blocks = build_thread_entry(message, lead_name)
+            ts = self.slack.post(
+                thread.channel,
+                text=text,
+                blocks=blocks,
+                thread_ts=thread.ts,
+                metadata={"event_type": MESSAGE_EVENT, "event_payload": {"message_id": message.id}},
+            )
+        self.db.run(lambda session: _store_message_ts(session, message.id, thread.channel, ts))
+
+    # --- 3. the card's state -------------------------------------------------------------------------
+
+    def _refresh_card(self, conversation_id: int, thread: Thread) -> None:
+        with self.db.sessions() as session:
+            conversation = session.get_one(Conversation, conversation_id)
+            text, blocks = build_card(conversation)
+            fingerprint = card_fingerprint(text, blocks)
+            if fingerprint == conversation.slack_card_hash:
+                return
+        self.slack.update(thread.channel, thread.ts, text=text, blocks=blocks)
+        self.db.run(lambda session: _store_card_hash(session, conversation_id, fingerprint))
+
+    # --- 4. what became of each message --------------------------------------------------------------
+
+    def _show_delivery(self, conversation_id: int, thread: Thread) -> None:
+        with self.db.sessions() as session:
+            messages = list(
+                session.scalars(
+                    select(Message)
+                    .where(Message.conversation_id == conversation_id, Message.slack_ts.is_not(None))
+                    .where(Message.direction.in_([Direction.OUTBOUND, Direction.NOTE]))
+                    .order_by(Message.id)
+                )
+            )
+        for message in messages:
+            shown = message.slack_status_shown
+            if message.direction == Direction.NOTE:
+                if shown != NOTE_SHOWN:
+                    self.slack.react(
+                        message.slack_channel or thread.channel, message.slack_ts or "", NOTE_REACTION
+                    )
+                    self.db.run(lambda session, m=message: _store_shown(session, m.id, NOTE_SHOWN))
+                continue
+            status = message.delivery_status
+            if status is None or shown == status.value:
+                continue
+            self._show_status(message, thread, status)
+
+    def _show_status(self, message: Message, thread: Thread, status: DeliveryStatus) -> None:
+        channel, ts = message.slack_channel or thread.channel, message.slack_ts or ""
+        previous = DeliveryStatus(message.slack_status_shown) if message.slack_status_shown else None
+        old_reaction, new_reaction = delivery_reaction(previous), delivery_reaction(status)
+        if old_reaction and old_reaction != new_reaction:
+            self.slack.unreact(channel, ts, old_reaction)
+        if new_reaction:
+            self.slack.react(channel, ts, new_reaction)
+        if status == DeliveryStatus.FAILED:
+            text, blocks = build_delivery_failure(message, message.delivery_error or "unknown reason")
+            self.slack.post(thread.channel, text=text, blocks=blocks, thread_ts=thread.ts)
+        self.db.run(lambda session: _store_shown(session, message.id, status.value))
+
+
+def _lead_name(conversation: Conversation) -> str:
+    lead = conversation.lead
+    return lead.name or lead.phone or lead.email or "Lead"
+
+
+def _mark_card_posting(session: Session, conversation_id: int) -> None:
+    session.get_one(Conversation, conversation_id, with_for_update=True).slack_card_posting_at = utcnow()
+
+
+def _store_thread(session: Session, conversation_id: int, channel: str, ts: str, fingerprint: str) -> None:
+    conversation = session.get_one(Conversation, conversation_id, with_for_update=True)
+    conversation.slack_channel = channel
+    conversation.slack_thread_ts = ts
+    conversation.slack_card_hash = fingerprint
+
+
+def _store_card_hash(session: Session, conversation_id: int, fingerprint: str) -> None:
+    session.get_one(Conversation, conversation_id, with_for_update=True).slack_card_hash = fingerprint
+
+
+def _mark_message_posting(session: Session, message_id: int) -> None:
+    session.get_one(Message, message_id, with_for_update=True).slack_posting_at = utcnow()
+
+
+def _store_message_ts(session: Session, message_id: int, channel: str, ts: str) -> None:
+    message = session.get_one(Message, message_id, with_for_update=True)
+    message.slack_channel = channel
+    message.slack_ts = ts
+
+
+def _store_shown(session: Session, message_id: int, shown: str) -> None:
+    session.get_one(Message, message_id, with_for_update=True).slack_status_shown = shown

@@ -1,0 +1,103 @@
+"""The `deliver` outbox handler: send one outbound message over the lead's channel, exactly once.
+
+Sending twice is worse than asking: if a worker died after handing a message to the provider but
+before recording the answer, the retry finds the message still `sending` and marks it failed with
+"outcome unknown" (the rep sees it and can press Retry) instead of sending it blind a second time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from sqlalchemy.orm import Session
+
+from core.actions import MIRROR
+from core.db import Database
+from core.errors import DeliveryError, PermanentDelivery, RetryableDelivery
+from core.messages import ChannelSender, Outbound, SendReceipt
+from core.models import Channel, DeliveryStatus, Message, Outbox
+from core.outbox import Job
+
+log = logging.getLogger(__name__)
+
+UNKNOWN_OUTCOME = (
+    "Threadline stopped while sending this message, so it may or may not have reached the lead. "
+    "Retry to send it again."
+)
+
+
+class Deliverer:
+    def __init__(self, db: Database, senders: Mapping[Channel, ChannelSender]) -> None:
+        self.db = db
+        self.senders = senders
+
+    def __call__(self, job: Job) -> None:
+        assert job.message_id is not None, "deliver jobs name their message"
+        message_id = job.message_id
+        outbound = self.db.run(lambda session: self._start(session, message_id))
+        if outbound is None:
+            return
+        try:
+            receipt = self._send(outbound)
+        except RetryableDelivery as exc:
+            if not job.last_attempt:
+                self.db.run(lambda session: self._requeue(session, outbound.message_id))
+                raise
+            self._record_failure(outbound.message_id, f"{exc.reason} (gave up after {job.attempts} tries)")
+        except DeliveryError as exc:
+            self._record_failure(outbound.message_id, exc.reason)
+        else:
+            self.db.run(lambda session: self._sent(session, outbound.message_id, receipt))
+
+    def _send(self, outbound: Outbound) -> SendReceipt:
+        sender = self.senders.get(outbound.channel)
+        if sender is None:
+            raise PermanentDelivery(f"The {outbound.channel.value} channel is not configured on this server.")
+        return sender.send(outbound)
+
+    def _start(self, session: Session, message_id: int) -> Outbound | None:
+        message = session.get(Message, message_id, with_for_update=True)
+        if message is None:
+            return None
+        if message.delivery_status == DeliveryStatus.SENDING:
+            _fail(session, message, UNKNOWN_OUTCOME)
+            return None
+        if message.delivery_status != DeliveryStatus.QUEUED:
+            return None  # already sent, failed or handled by a twin of this job
+        message.delivery_status = DeliveryStatus.SENDING
+        conversation = message.conversation
+        return Outbound(
+            message_id=message.id,
+            channel=message.channel,
+            channel_account=conversation.channel_account,
+            to=conversation.provider_thread_id,
+            text=message.text,
+        )
+
+    @staticmethod
+    def _requeue(session: Session, message_id: int) -> None:
+        # The provider said it did not take the message (network refused, 5xx, rate limit): safe to retry.
+        message = session.get_one(Message, message_id, with_for_update=True)
+        message.delivery_status = DeliveryStatus.QUEUED
+
+    @staticmethod
+    def _sent(session: Session, message_id: int, receipt: SendReceipt) -> None:
+        message = session.get_one(Message, message_id, with_for_update=True)
+        message.provider_message_id = receipt.provider_message_id
+        message.delivery_status = DeliveryStatus.SENT
+        message.delivery_error = None
+        session.add(Outbox(kind=MIRROR, conversation_id=message.conversation_id, message_id=message.id))
+
+    def _record_failure(self, message_id: int, reason: str) -> None:
+        def fail(session: Session) -> None:
+            _fail(session, session.get_one(Message, message_id, with_for_update=True), reason)
+
+        self.db.run(fail)
+
+
+def _fail(session: Session, message: Message, reason: str) -> None:
+    log.warning("message %s not delivered: %s", message.id, reason)
+    message.delivery_status = DeliveryStatus.FAILED
+    message.delivery_error = reason
+    session.add(Outbox(kind=MIRROR, conversation_id=message.conversation_id, message_id=message.id))

@@ -1,0 +1,50 @@
+"""Threadline's exception tree, in one place.
+
+ThreadlineError
+├── SettingsError          a missing or invalid setting; the message is the one line an operator reads
+├── NotFound               the thing a request names does not exist (unknown conversation, user…)
+├── InvalidAction          the request makes no sense in the current state (resume AI with AI off…)
+├── Conflict               someone else changed it first; the caller may reload and retry
+└── DeliveryError          a provider refused or failed a send
+    ├── RetryableDelivery  try again later (network, 5xx, rate limit)
+    └── PermanentDelivery  will never succeed as is (outside the 24 h window, bad number…)
+"""
+
+from __future__ import annotations
+
+
+class ThreadlineError(Exception):
+    """Base of every error Threadline raises on purpose."""
+
+
+class SettingsError(ThreadlineError):
+    pass
+
+
+class NotFound(ThreadlineError):
+    pass
+
+
+class InvalidAction(ThreadlineError):
+    pass
+
+
+class Conflict(ThreadlineError):
+    pass
+
+
+class DeliveryError(ThreadlineError):
+    def __init__(self, reason: str, *, code: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
+
+
+class RetryableDelivery(DeliveryError):
+    def __init__(self, reason: str, *, code: str | None = None, retry_after: float | None = None) -> None:
+        super().__init__(reason, code=code)
+        self.retry_after = retry_after
+
+
+class PermanentDelivery(DeliveryError):
+    pass

@@ -1,0 +1,310 @@
+"""The schema (DESIGN §2): one set of tables that runs on PostgreSQL and SQLite.
+
+Uniqueness carries the dedupe guarantees, so concurrent workers can race and still agree:
+a provider message id is stored once per channel, a Slack ts once per Slack channel, a lead's provider
+thread maps to one conversation, and a conversation owns at most one Slack thread.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on both databases (SQLite has no time zones; it gets naive UTC)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; Threadline stores aware UTC datetimes only")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+def _enum(cls: type[enum.Enum]) -> Enum:
+    # Stored as plain strings: readable in SQL, no native enum types to migrate on PostgreSQL.
+    return Enum(cls, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e])
+
+
+class Channel(enum.StrEnum):
+    WHATSAPP = "whatsapp"
+    EMAIL = "email"
+    LINKEDIN = "linkedin"
+
+
+class Status(enum.StrEnum):
+    OPEN = "open"  # needs attention: the lead spoke last
+    PENDING = "pending"  # waiting for the lead: we spoke last
+    CLOSED = "closed"
+
+
+class AIMode(enum.StrEnum):
+    ACTIVE = "active"
+    PAUSED = "paused"  # a human took over; can be resumed
+    MANUAL = "manual"  # no AI for this conversation
+
+
+class Direction(enum.StrEnum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+    NOTE = "note"
+
+
+class Author(enum.StrEnum):
+    LEAD = "lead"
+    AI = "ai"
+    MEMBER = "member"
+    SYSTEM = "system"
+
+
+class DeliveryStatus(enum.StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    FAILED = "failed"
+
+    @property
+    def rank(self) -> int:
+        """Position in the life of a send; a status only ever moves to a higher rank."""
+        return _DELIVERY_RANK[self]
+
+
+_DELIVERY_RANK = {
+    DeliveryStatus.QUEUED: 0,
+    DeliveryStatus.SENDING: 1,
+    DeliveryStatus.SENT: 2,
+    DeliveryStatus.DELIVERED: 3,
+    DeliveryStatus.READ: 4,
+    # A failure reported after delivery (it happens with WhatsApp) must not hide that it was read.
+    DeliveryStatus.FAILED: 2,
+}
+
+
+class OutboxStatus(enum.StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class Campaign(Base):
+    __tablename__ = "campaign"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    slack_channel: Mapped[str | None] = mapped_column(String(32))  # route this campaign's threads here
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Lead(Base):
+    __tablename__ = "lead"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320), unique=True)
+    phone: Mapped[str | None] = mapped_column(String(32))
+    whatsapp_id: Mapped[str | None] = mapped_column(String(32), unique=True)
+    linkedin_id: Mapped[str | None] = mapped_column(String(200), unique=True)
+    company: Mapped[str | None] = mapped_column(String(200))
+    title: Mapped[str | None] = mapped_column(String(200))
+    avatar_url: Mapped[str | None] = mapped_column(String(1000))
+    profile_url: Mapped[str | None] = mapped_column(String(1000))
+    score: Mapped[int | None] = mapped_column(Integer)
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaign.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    campaign: Mapped[Campaign | None] = relationship()
+
+
+class Member(Base):
+    __tablename__ = "member"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slack_user_id: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))
+    role: Mapped[str] = mapped_column(String(32), default="rep")
+    notify_on_assign: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Tag(Base):
+    __tablename__ = "tag"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+conversation_tag = Table(
+    "conversation_tag",
+    Base.metadata,
+    Column("conversation_id", ForeignKey("conversation.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag_id", ForeignKey("tag.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Conversation(Base):
+    __tablename__ = "conversation"
+    __table_args__ = (
+        UniqueConstraint("channel", "channel_account", "provider_thread_id"),
+        UniqueConstraint("slack_channel", "slack_thread_ts"),
+        Index("ix_conversation_status_activity", "status", "last_activity_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("lead.id"), index=True)
+    channel: Mapped[Channel] = mapped_column(_enum(Channel))
+    channel_account: Mapped[str] = mapped_column(String(200))  # our number / mailbox / LinkedIn account
+    provider_thread_id: Mapped[str] = mapped_column(String(500))  # the lead's wa_id, chat id, email thread
+    status: Mapped[Status] = mapped_column(_enum(Status), default=Status.OPEN)
+    ai_mode: Mapped[AIMode] = mapped_column(_enum(AIMode), default=AIMode.MANUAL)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("member.id"), index=True)
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaign.id"))
+    slack_channel: Mapped[str | None] = mapped_column(String(32))
+    slack_thread_ts: Mapped[str | None] = mapped_column(String(32))
+    # Set just before the card is posted: if we crash after Slack answered, recovery looks for the card
+    # in the channel (by its metadata) instead of posting a second one.
+    slack_card_posting_at: Mapped[datetime | None]
+    slack_card_hash: Mapped[str | None] = mapped_column(String(64))  # what the card shows now
+    unread_count: Mapped[int] = mapped_column(Integer, default=0)
+    last_inbound_at: Mapped[datetime | None]
+    last_activity_at: Mapped[datetime] = mapped_column(default=utcnow)
+    first_response_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+
+    __mapper_args__ = {"version_id_col": version}
+
+    lead: Mapped[Lead] = relationship(lazy="joined")
+    assignee: Mapped[Member | None] = relationship(lazy="joined")
+    campaign: Mapped[Campaign | None] = relationship(lazy="joined")
+    tags: Mapped[list[Tag]] = relationship(secondary=conversation_tag, lazy="selectin", order_by=Tag.name)
+
+
+class Message(Base):
+    __tablename__ = "message"
+    __table_args__ = (
+        UniqueConstraint("channel", "provider_message_id"),
+        UniqueConstraint("slack_channel", "slack_ts"),
+        Index("ix_message_conversation_created", "conversation_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversation.id"))
+    channel: Mapped[Channel] = mapped_column(_enum(Channel))
+    direction: Mapped[Direction] = mapped_column(_enum(Direction))
+    author: Mapped[Author] = mapped_column(_enum(Author))
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("member.id"))
+    kind: Mapped[str] = mapped_column(String(32), default="text")  # text, image, reaction, location…
+    text: Mapped[str] = mapped_column(Text, default="")
+    html: Mapped[str | None] = mapped_column(Text)
+    attachments: Mapped[list[Any]] = mapped_column(default=list)
+    reply_to_provider_id: Mapped[str | None] = mapped_column(String(200))  # e.g. what a reaction reacts to
+    provider_message_id: Mapped[str | None] = mapped_column(String(200))
+    provider_sent_at: Mapped[datetime | None]
+    slack_channel: Mapped[str | None] = mapped_column(String(32))
+    slack_ts: Mapped[str | None] = mapped_column(String(32))
+    slack_posting_at: Mapped[datetime | None]  # as on the card: marks a post whose answer may be lost
+    slack_status_shown: Mapped[str | None] = mapped_column(String(16))  # delivery status Slack shows
+    delivery_status: Mapped[DeliveryStatus | None] = mapped_column(_enum(DeliveryStatus))
+    delivery_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    conversation: Mapped[Conversation] = relationship()
+    member: Mapped[Member | None] = relationship(lazy="joined")
+
+
+class Event(Base):
+    """The audit trail: every state change, who made it, old and new. Metrics are read from here."""
+
+    __tablename__ = "event"
+    __table_args__ = (Index("ix_event_conversation", "conversation_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversation.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[Author] = mapped_column(_enum(Author))
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("member.id"))
+    old: Mapped[dict[str, Any] | None]
+    new: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class Outbox(Base):
+    """Durable work. A row is written in the same transaction as the change that calls for it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversation.id"))
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("message.id"))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[OutboxStatus] = mapped_column(_enum(OutboxStatus), default=OutboxStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    locked_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    done_at: Mapped[datetime | None]
+
+
+class ProcessedEvent(Base):
+    """Keys of provider deliveries already acted on (Slack event ids, webhook ids)."""
+
+    __tablename__ = "processed_event"
+
+    source: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

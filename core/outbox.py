@@ -1,0 +1,153 @@
+"""Running outbox work: claim, run, record. The same code under Celery and the in-process worker.
+
+An item is claimed atomically (pending → running, with a lease), its handler runs outside any
+transaction, and the outcome is written back. A worker that dies mid-item leaves a lease that expires;
+the sweeper then offers the item again. Handlers are therefore written to be safe to run twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select, update
+
+from core.db import Database
+from core.errors import RetryableDelivery
+from core.models import Outbox, OutboxStatus, utcnow
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=2)
+MAX_ATTEMPTS = 8
+
+
+@dataclass(frozen=True)
+class Job:
+    """What a handler gets: a snapshot of the claimed outbox row."""
+
+    id: int
+    kind: str
+    conversation_id: int | None
+    message_id: int | None
+    payload: dict[str, object]
+    attempts: int  # including this one
+
+    @property
+    def last_attempt(self) -> bool:
+        return self.attempts >= MAX_ATTEMPTS
+
+
+Handler = Callable[[Job], None]
+
+
+class OutboxRunner:
+    def __init__(self, db: Database, handlers: dict[str, Handler]) -> None:
+        self.db = db
+        self.handlers = handlers
+
+    def run(self, outbox_id: int) -> bool:
+        """Run one item if it is due and nobody else holds it. Returns whether it ran."""
+        job = self._claim(outbox_id)
+        if job is None:
+            return False
+        handler = self.handlers.get(job.kind)
+        try:
+            if handler is None:
+                raise LookupError(f"no handler for outbox kind {job.kind!r}")
+            handler(job)
+        except Exception as exc:
+            self._failed(job, exc)
+        else:
+            self._done(job)
+        return True
+
+    def due(self, limit: int = 200) -> list[int]:
+        """Items to offer again: pending and due, or running with an expired lease (a worker died)."""
+        now = utcnow()
+        with self.db.sessions() as session:
+            return list(
+                session.scalars(
+                    select(Outbox.id)
+                    .where(
+                        or_(
+                            (Outbox.status == OutboxStatus.PENDING) & (Outbox.next_attempt_at <= now),
+                            (Outbox.status == OutboxStatus.RUNNING) & (Outbox.locked_until < now),
+                        )
+                    )
+                    .order_by(Outbox.id)
+                    .limit(limit)
+                )
+            )
+
+    def _claim(self, outbox_id: int) -> Job | None:
+        now = utcnow()
+        with self.db.transaction() as session:
+            claimed = session.execute(
+                update(Outbox)
+                .where(
+                    Outbox.id == outbox_id,
+                    or_(
+                        (Outbox.status == OutboxStatus.PENDING) & (Outbox.next_attempt_at <= now),
+                        (Outbox.status == OutboxStatus.RUNNING) & (Outbox.locked_until < now),
+                    ),
+                )
+                .values(status=OutboxStatus.RUNNING, locked_until=now + LEASE, attempts=Outbox.attempts + 1)
+                .execution_options(synchronize_session=False)
+            )
+            if claimed.rowcount != 1:  # type: ignore[attr-defined]
+                return None
+            row = session.get_one(Outbox, outbox_id, populate_existing=True)
+            return Job(row.id, row.kind, row.conversation_id, row.message_id, dict(row.payload), row.attempts)
+
+    def _done(self, job: Job) -> None:
+        with self.db.transaction() as session:
+            session.execute(
+                update(Outbox)
+                .where(Outbox.id == job.id)
+                .values(status=OutboxStatus.DONE, done_at=utcnow(), locked_until=None, last_error=None)
+            )
+
+    def _failed(self, job: Job, exc: Exception) -> None:
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        give_up = job.last_attempt
+        retry_at = utcnow() + _backoff(job.attempts, exc)
+        if give_up:
+            log.error(
+                "outbox %s (%s) failed for good after %d attempts: %s", job.id, job.kind, job.attempts, error
+            )
+        else:
+            log.warning(
+                "outbox %s (%s) attempt %d failed, retrying: %s", job.id, job.kind, job.attempts, error
+            )
+        with self.db.transaction() as session:
+            session.execute(
+                update(Outbox)
+                .where(Outbox.id == job.id)
+                .values(
+                    status=OutboxStatus.FAILED if give_up else OutboxStatus.PENDING,
+                    next_attempt_at=retry_at,
+                    locked_until=None,
+                    last_error=error,
+                )
+            )
+
+
+def _backoff(attempts: int, exc: Exception) -> timedelta:
+    if isinstance(exc, RetryableDelivery) and exc.retry_after:
+        return timedelta(seconds=exc.retry_after)
+    return timedelta(seconds=min(2 ** (attempts - 1), 300))
+
+
+def oldest_pending_age(db: Database) -> float | None:
+    """Seconds the oldest unfinished item has waited; for health checks and metrics."""
+    with db.sessions() as session:
+        oldest: datetime | None = session.scalar(
+            select(Outbox.created_at)
+            .where(Outbox.status.in_([OutboxStatus.PENDING, OutboxStatus.RUNNING]))
+            .order_by(Outbox.id)
+            .limit(1)
+        )
+    return None if oldest is None else (utcnow() - oldest).total_seconds()

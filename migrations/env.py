@@ -1,0 +1,21 @@
+"""Alembic environment: one migration history for PostgreSQL and SQLite.
+
+The connection is handed in by `core.migrate` (config.attributes["connection"]), so the URL, the
+engine settings and the lock that makes concurrent starts safe all live in one place.
+"""
+
+from __future__ import annotations
+
+from alembic import context
+
+from core.models import Base
+
+connection = context.config.attributes["connection"]
+context.configure(
+    connection=connection,
+    target_metadata=Base.metadata,
+    render_as_batch=True,  # SQLite cannot ALTER most things; batch mode rebuilds the table instead
+    compare_type=True,
+)
+with context.begin_transaction():
+    context.run_migrations()
