@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from bot.blocks.card import build_card, card_fingerprint
 from bot.blocks.thread import build_delivery_failure, build_thread_entry, delivery_reaction
+from core.actions import lock_conversation, lock_message
 from core.coordination import Coordinator
 from core.db import Database
 from core.models import Conversation, DeliveryStatus, Direction, Message, utcnow
@@ -194,29 +195,29 @@ def _lead_name(conversation: Conversation) -> str:
 
 
 def _mark_card_posting(session: Session, conversation_id: int) -> None:
-    session.get_one(Conversation, conversation_id, with_for_update=True).slack_card_posting_at = utcnow()
+    lock_conversation(session, conversation_id).slack_card_posting_at = utcnow()
 
 
 def _store_thread(session: Session, conversation_id: int, channel: str, ts: str, fingerprint: str) -> None:
-    conversation = session.get_one(Conversation, conversation_id, with_for_update=True)
+    conversation = lock_conversation(session, conversation_id)
     conversation.slack_channel = channel
     conversation.slack_thread_ts = ts
     conversation.slack_card_hash = fingerprint
 
 
 def _store_card_hash(session: Session, conversation_id: int, fingerprint: str) -> None:
-    session.get_one(Conversation, conversation_id, with_for_update=True).slack_card_hash = fingerprint
+    lock_conversation(session, conversation_id).slack_card_hash = fingerprint
 
 
 def _mark_message_posting(session: Session, message_id: int) -> None:
-    session.get_one(Message, message_id, with_for_update=True).slack_posting_at = utcnow()
+    lock_message(session, message_id).slack_posting_at = utcnow()
 
 
 def _store_message_ts(session: Session, message_id: int, channel: str, ts: str) -> None:
-    message = session.get_one(Message, message_id, with_for_update=True)
+    message = lock_message(session, message_id)
     message.slack_channel = channel
     message.slack_ts = ts
 
 
 def _store_shown(session: Session, message_id: int, shown: str) -> None:
-    session.get_one(Message, message_id, with_for_update=True).slack_status_shown = shown
+    lock_message(session, message_id).slack_status_shown = shown

@@ -87,10 +87,19 @@ def lock_conversation(session: Session, conversation_id: int) -> Conversation:
 
     On SQLite the whole transaction already holds the database's write lock (see core.db).
     """
-    conversation = session.get(Conversation, conversation_id, with_for_update=True, populate_existing=True)
+    conversation = session.get(
+        Conversation, conversation_id, with_for_update={"of": Conversation}, populate_existing=True
+    )
     if conversation is None:
         raise NotFound(f"conversation {conversation_id} does not exist")
     return conversation
+
+
+def lock_message(session: Session, message_id: int) -> Message:
+    message = session.get(Message, message_id, with_for_update={"of": Message}, populate_existing=True)
+    if message is None:
+        raise NotFound(f"message {message_id} does not exist")
+    return message
 
 
 def conversation_for_thread(session: Session, slack_channel: str, thread_ts: str) -> Conversation | None:
@@ -221,7 +230,7 @@ def _find_or_start_conversation(
             Conversation.channel_account == inbound.channel_account,
             Conversation.provider_thread_id == inbound.provider_thread_id,
         )
-        .with_for_update()
+        .with_for_update(of=Conversation)
     )
     if conversation is not None:
         return conversation
@@ -314,8 +323,8 @@ def do_note(
 
 def do_retry_delivery(session: Session, message_id: int, *, actor: Actor) -> Changed:
     """A teammate pressed Retry on a message that was not delivered: send it again."""
-    message = session.get(Message, message_id, with_for_update=True)
-    if message is None or message.direction != Direction.OUTBOUND:
+    message = lock_message(session, message_id)
+    if message.direction != Direction.OUTBOUND:
         raise NotFound(f"message {message_id} is not a message we sent")
     if message.delivery_status != DeliveryStatus.FAILED:
         return Changed(message.conversation_id, changed=False)

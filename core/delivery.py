@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from sqlalchemy.orm import Session
 
-from core.actions import MIRROR
+from core.actions import MIRROR, lock_message
 from core.db import Database
 from core.errors import DeliveryError, PermanentDelivery, RetryableDelivery
 from core.messages import ChannelSender, Outbound, SendReceipt
@@ -57,9 +57,7 @@ class Deliverer:
         return sender.send(outbound)
 
     def _start(self, session: Session, message_id: int) -> Outbound | None:
-        message = session.get(Message, message_id, with_for_update=True)
-        if message is None:
-            return None
+        message = lock_message(session, message_id)
         if message.delivery_status == DeliveryStatus.SENDING:
             _fail(session, message, UNKNOWN_OUTCOME)
             return None
@@ -78,12 +76,12 @@ class Deliverer:
     @staticmethod
     def _requeue(session: Session, message_id: int) -> None:
         # The provider said it did not take the message (network refused, 5xx, rate limit): safe to retry.
-        message = session.get_one(Message, message_id, with_for_update=True)
+        message = lock_message(session, message_id)
         message.delivery_status = DeliveryStatus.QUEUED
 
     @staticmethod
     def _sent(session: Session, message_id: int, receipt: SendReceipt) -> None:
-        message = session.get_one(Message, message_id, with_for_update=True)
+        message = lock_message(session, message_id)
         message.provider_message_id = receipt.provider_message_id
         message.delivery_status = DeliveryStatus.SENT
         message.delivery_error = None
@@ -91,7 +89,7 @@ class Deliverer:
 
     def _record_failure(self, message_id: int, reason: str) -> None:
         def fail(session: Session) -> None:
-            _fail(session, session.get_one(Message, message_id, with_for_update=True), reason)
+            _fail(session, lock_message(session, message_id), reason)
 
         self.db.run(fail)
 

@@ -225,7 +225,7 @@ class Conversation(Base):
 
     __mapper_args__ = {"version_id_col": version}
 
-    lead: Mapped[Lead] = relationship(lazy="joined")
+    lead: Mapped[Lead] = relationship(lazy="joined", innerjoin=True)
     assignee: Mapped[Member | None] = relationship(lazy="joined")
     campaign: Mapped[Campaign | None] = relationship(lazy="joined")
     tags: Mapped[list[Tag]] = relationship(secondary=conversation_tag, lazy="selectin", order_by=Tag.name)

@@ -1,0 +1,64 @@
+"""One migration history for PostgreSQL and SQLite: up, down, up again, and in step with the models."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+
+from core import migrate
+from core.db import make_engine
+from core.models import Base
+from tests.conftest import PostgresDatabases
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'fresh.db'}"
+    databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
+    return databases.create()
+
+
+def test_upgrade_downgrade_upgrade(empty_url: str):
+    engine = make_engine(empty_url)
+    migrate.upgrade(engine)
+    assert migrate.is_current(engine)
+    assert {"conversation", "message", "outbox", "processed_event"} <= set(inspect(engine).get_table_names())
+
+    migrate.downgrade(engine, "base")
+    assert migrate.current_revision(engine) is None
+    assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+
+    migrate.upgrade(engine)
+    assert migrate.is_current(engine)
+    engine.dispose()
+
+
+def test_models_and_migrations_agree(empty_url: str):
+    engine = make_engine(empty_url)
+    migrate.upgrade(engine)
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        differences = compare_metadata(context, Base.metadata)
+    engine.dispose()
+    assert differences == [], "models changed without a migration: run alembic revision --autogenerate"
+
+
+def test_processes_starting_at_once_migrate_once(empty_url: str):
+    # Separate processes, as in production: Alembic's context is process-global, not thread-safe.
+    script = "import sys; from core import migrate; from core.db import make_engine; migrate.upgrade(make_engine(sys.argv[1]))"
+    starters = [
+        subprocess.Popen([sys.executable, "-c", script, empty_url], stderr=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    outcomes = [(p.wait(timeout=120), p.communicate()[1]) for p in starters]
+    assert [err for code, err in outcomes if code != 0] == []
+    engine = make_engine(empty_url)
+    assert migrate.is_current(engine)
+    engine.dispose()

@@ -1,0 +1,248 @@
+"""Use-cases against real databases (SQLite and PostgreSQL): state, audit events, outbox, dedupe."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import func, select
+
+from core.actions import (
+    AI_REPLY,
+    DELIVER,
+    MIRROR,
+    NOTIFY_ASSIGNEE,
+    Actor,
+    claim_delivery_key,
+    do_assign,
+    do_close,
+    do_note,
+    do_receive,
+    do_record_delivery,
+    do_register_member,
+    do_reopen,
+    do_reply,
+    do_resume_ai,
+    do_set_manual,
+    do_set_tags,
+    do_take_over,
+)
+from core.db import Database
+from core.errors import InvalidAction
+from core.messages import DeliveryUpdate, Inbound, LeadProfile
+from core.models import (
+    AIMode,
+    Channel,
+    Conversation,
+    DeliveryStatus,
+    Direction,
+    Event,
+    Lead,
+    Message,
+    Outbox,
+    Status,
+)
+from tests.conftest import DispatchLog
+
+NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+
+
+def whatsapp_text(
+    text: str, *, message_id: str, wa_id: str = "15551230001", name: str = "Jane Doe"
+) -> Inbound:
+    return Inbound(
+        channel=Channel.WHATSAPP,
+        channel_account="PHONE1",
+        provider_thread_id=wa_id,
+        provider_message_id=message_id,
+        sender=LeadProfile(provider_id=wa_id, name=name, phone="+" + wa_id),
+        sent_at=NOW,
+        text=text,
+    )
+
+
+def outbox_kinds(db: Database, conversation_id: int) -> list[str]:
+    with db.sessions() as session:
+        return list(
+            session.scalars(
+                select(Outbox.kind).where(Outbox.conversation_id == conversation_id).order_by(Outbox.id)
+            )
+        )
+
+
+def member(db: Database, user_id: str = "U1", name: str = "Ana") -> Actor:
+    registered = db.run(
+        lambda s: do_register_member(s, user_id, name=name, email=f"{name.lower()}@example.com")
+    )
+    return Actor.member(registered)
+
+
+def receive(db: Database, inbound: Inbound, *, ai: bool = False):  # type: ignore[no-untyped-def]
+    return db.run(lambda s: do_receive(s, inbound, ai_enabled=ai))
+
+
+def load(db: Database, conversation_id: int) -> Conversation:
+    with db.sessions() as session:
+        return session.get_one(Conversation, conversation_id)
+
+
+def test_first_message_creates_lead_conversation_and_queues_the_mirror(db: Database, dispatched: DispatchLog):
+    result = receive(db, whatsapp_text("Hi, is the Pro plan available?", message_id="wamid.1"))
+
+    conversation = load(db, result.conversation_id)
+    assert conversation.status == Status.OPEN
+    assert conversation.ai_mode == AIMode.MANUAL  # AI off: people handle it
+    assert conversation.unread_count == 1
+    assert conversation.lead.name == "Jane Doe" and conversation.lead.whatsapp_id == "15551230001"
+    assert outbox_kinds(db, result.conversation_id) == [MIRROR]
+    assert len(dispatched.ids) == 1  # handed to the worker only after commit
+
+
+def test_same_provider_message_twice_is_stored_once_and_changes_nothing(
+    db: Database, dispatched: DispatchLog
+):
+    first = receive(db, whatsapp_text("hello", message_id="wamid.dup"))
+    again = receive(db, whatsapp_text("hello", message_id="wamid.dup"))
+
+    assert again.duplicate and again.message_id == first.message_id
+    with db.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Message)) == 1
+    assert load(db, first.conversation_id).unread_count == 1
+    assert outbox_kinds(db, first.conversation_id) == [MIRROR]
+
+
+def test_second_message_joins_the_same_conversation(db: Database):
+    first = receive(db, whatsapp_text("one", message_id="wamid.a"))
+    second = receive(db, whatsapp_text("two", message_id="wamid.b"))
+
+    assert second.conversation_id == first.conversation_id
+    assert load(db, first.conversation_id).unread_count == 2
+    with db.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Lead)) == 1
+
+
+def test_active_ai_gets_an_ai_reply_job(db: Database):
+    result = receive(db, whatsapp_text("pricing?", message_id="wamid.ai"), ai=True)
+    assert load(db, result.conversation_id).ai_mode == AIMode.ACTIVE
+    assert outbox_kinds(db, result.conversation_id) == [MIRROR, AI_REPLY]
+
+
+def test_reply_queues_delivery_pauses_ai_and_makes_it_pending(db: Database):
+    conversation_id = receive(db, whatsapp_text("hi", message_id="wamid.r"), ai=True).conversation_id
+    ana = member(db)
+
+    posted = db.run(
+        lambda s: do_reply(s, conversation_id, "Hello Jane!", actor=ana, slack_channel="C1", slack_ts="1.1")
+    )
+
+    conversation = load(db, conversation_id)
+    assert conversation.status == Status.PENDING
+    assert conversation.ai_mode == AIMode.PAUSED
+    assert conversation.unread_count == 0 and conversation.first_response_at is not None
+    assert outbox_kinds(db, conversation_id)[-2:] == [DELIVER, MIRROR]
+    with db.sessions() as session:
+        message = session.get_one(Message, posted.message_id)
+        assert message.direction == Direction.OUTBOUND and message.delivery_status == DeliveryStatus.QUEUED
+        kinds = list(session.scalars(select(Event.kind).where(Event.conversation_id == conversation_id)))
+    assert "ai_mode" in kinds and "status" in kinds
+
+
+def test_the_same_slack_message_is_one_reply(db: Database):
+    conversation_id = receive(db, whatsapp_text("hi", message_id="wamid.s")).conversation_id
+    ana = member(db)
+    first = db.run(
+        lambda s: do_reply(s, conversation_id, "Hi!", actor=ana, slack_channel="C1", slack_ts="2.2")
+    )
+    again = db.run(
+        lambda s: do_reply(s, conversation_id, "Hi!", actor=ana, slack_channel="C1", slack_ts="2.2")
+    )
+    assert again.duplicate and again.message_id == first.message_id
+    assert outbox_kinds(db, conversation_id).count(DELIVER) == 1
+
+
+def test_note_is_stored_and_never_delivered(db: Database):
+    conversation_id = receive(db, whatsapp_text("hi", message_id="wamid.n")).conversation_id
+    ana = member(db)
+    db.run(
+        lambda s: do_note(
+            s, conversation_id, "Bob, big account", actor=ana, slack_channel="C1", slack_ts="3.3"
+        )
+    )
+    assert DELIVER not in outbox_kinds(db, conversation_id)
+    assert load(db, conversation_id).status == Status.OPEN
+
+
+def test_lead_message_reopens_a_closed_conversation(db: Database):
+    conversation_id = receive(db, whatsapp_text("hi", message_id="wamid.c1")).conversation_id
+    ana = member(db)
+    db.run(lambda s: do_close(s, conversation_id, actor=ana))
+    assert load(db, conversation_id).status == Status.CLOSED
+
+    receive(db, whatsapp_text("one more thing", message_id="wamid.c2"))
+    assert load(db, conversation_id).status == Status.OPEN
+
+
+def test_buttons_change_state_once_and_record_who(db: Database):
+    conversation_id = receive(db, whatsapp_text("hi", message_id="wamid.b1"), ai=True).conversation_id
+    ana, bob = member(db, "U1", "Ana"), member(db, "U2", "Bob")
+
+    assert db.run(lambda s: do_take_over(s, conversation_id, actor=ana)).changed
+    conversation = load(db, conversation_id)
+    assert conversation.ai_mode == AIMode.PAUSED and conversation.assignee_id == ana.member_id
+    assert not db.run(lambda s: do_take_over(s, conversation_id, actor=ana)).changed
+
+    assert db.run(lambda s: do_resume_ai(s, conversation_id, actor=ana, ai_enabled=True)).changed
+    assert load(db, conversation_id).ai_mode == AIMode.ACTIVE
+    assert db.run(lambda s: do_set_manual(s, conversation_id, actor=ana)).changed
+    assert load(db, conversation_id).ai_mode == AIMode.MANUAL
+
+    assert db.run(lambda s: do_assign(s, conversation_id, bob.member_id, actor=ana)).changed
+    assert NOTIFY_ASSIGNEE in outbox_kinds(db, conversation_id)
+
+    db.run(lambda s: do_set_tags(s, conversation_id, ["VIP", "  pricing "], actor=ana))
+    assert [t.name for t in load(db, conversation_id).tags] == ["pricing", "vip"]
+
+    assert db.run(lambda s: do_close(s, conversation_id, actor=ana)).changed
+    assert load(db, conversation_id).closed_at is not None
+    assert db.run(lambda s: do_reopen(s, conversation_id, actor=bob)).changed
+    assert load(db, conversation_id).status == Status.OPEN
+
+    with db.sessions() as session:
+        events = list(session.scalars(select(Event).where(Event.conversation_id == conversation_id)))
+    assert {e.kind for e in events} >= {"ai_mode", "assignee", "tags", "status"}
+    assert all(e.member_id in {ana.member_id, bob.member_id} for e in events if e.kind != "created")
+
+
+def test_resume_ai_with_ai_off_is_a_clear_error_and_changes_nothing(db: Database):
+    conversation_id = receive(db, whatsapp_text("hi", message_id="wamid.off")).conversation_id
+    ana = member(db)
+    with pytest.raises(InvalidAction, match="OPENAI_API_KEY"):
+        db.run(lambda s: do_resume_ai(s, conversation_id, actor=ana, ai_enabled=False))
+    assert load(db, conversation_id).ai_mode == AIMode.MANUAL
+
+
+def test_delivery_status_never_moves_backwards(db: Database):
+    conversation_id = receive(db, whatsapp_text("hi", message_id="wamid.d")).conversation_id
+    ana = member(db)
+    posted = db.run(
+        lambda s: do_reply(s, conversation_id, "yo", actor=ana, slack_channel="C1", slack_ts="4.4")
+    )
+    with db.transaction() as session:
+        message = session.get_one(Message, posted.message_id)
+        message.provider_message_id, message.delivery_status = "wamid.out", DeliveryStatus.SENT
+
+    def update(status: DeliveryStatus) -> bool:
+        return db.run(
+            lambda s: do_record_delivery(s, DeliveryUpdate(Channel.WHATSAPP, "wamid.out", status, NOW))
+        )
+
+    assert update(DeliveryStatus.READ)
+    assert not update(DeliveryStatus.DELIVERED)  # arrived late: read already says more
+    assert not update(DeliveryStatus.FAILED)  # a failure report after it was read changes nothing
+    with db.sessions() as session:
+        assert session.get_one(Message, posted.message_id).delivery_status == DeliveryStatus.READ
+
+
+def test_delivery_key_is_claimed_once(db: Database):
+    assert db.run(lambda s: claim_delivery_key(s, "slack", "Ev1"))
+    assert not db.run(lambda s: claim_delivery_key(s, "slack", "Ev1"))
