@@ -34,8 +34,16 @@ def ensure_installed() -> None:
         venv.create(VENV, with_pip=True)
     print("dev.py: installing Threadline and its test tools into .venv", flush=True)
     subprocess.run(
-        [str(BIN / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-         "-e", f"{ROOT}[test]"],
+        [
+            str(BIN / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-e",
+            f"{ROOT}[test]",
+        ],
         check=True,
     )
     STAMP.write_text(wanted)
