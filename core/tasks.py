@@ -7,6 +7,8 @@ down when a change commits, the nudge is lost but the row is not: the beat-drive
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from functools import cache
 
 from celery import Celery
@@ -24,6 +26,7 @@ def configure(redis_url: str, *, sweep_seconds: float) -> Celery:
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         broker_connection_retry_on_startup=True,
+        broker_connection_timeout=2,
         broker_transport_options={"socket_connect_timeout": 3, "socket_timeout": 5},
         worker_hijack_root_logger=False,
         beat_schedule={
@@ -55,10 +58,26 @@ def sweep_outbox() -> int:
 
 
 class CeleryDispatcher:
-    """Hands committed outbox ids to Celery; a failure here loses nothing (the sweep finds them)."""
+    """Hands committed outbox ids to Celery from a background thread.
+
+    The request that committed never waits on Redis: with Redis slow or down it still answers Slack
+    within its 3 s. A nudge that cannot be published is only logged; the sweep finds the row.
+    """
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[int] = queue.SimpleQueue()
+        self._publisher = threading.Thread(
+            target=self._publish, name="threadline-celery-publisher", daemon=True
+        )
+        self._publisher.start()
 
     def __call__(self, outbox_ids: list[int]) -> None:
         for outbox_id in outbox_ids:
+            self._queue.put(outbox_id)
+
+    def _publish(self) -> None:
+        while True:
+            outbox_id = self._queue.get()
             try:
                 run_outbox.apply_async((outbox_id,), retry=False)
             except Exception as exc:

@@ -1,0 +1,119 @@
+"""The outbox runtime: work leaves only after commit, runs once, survives failures and lost nudges."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from core.db import Database
+from core.models import Outbox, OutboxStatus, utcnow
+from core.outbox import Job, OutboxRunner
+from core.worker import EmbeddedWorker
+from tests.conftest import DispatchLog
+
+
+def add_job(db: Database, kind: str = "probe") -> int:
+    with db.transaction() as session:
+        row = Outbox(kind=kind, payload={"n": 1})
+        session.add(row)
+        session.flush()
+        return row.id
+
+
+def status_of(db: Database, outbox_id: int) -> Outbox:
+    with db.sessions() as session:
+        return session.get_one(Outbox, outbox_id)
+
+
+def test_rows_are_handed_over_only_after_commit(db: Database, dispatched: DispatchLog):
+    with pytest.raises(RuntimeError), db.transaction() as session:
+        session.add(Outbox(kind="probe"))
+        session.flush()
+        raise RuntimeError("the use-case failed after writing its outbox row")
+    assert dispatched.ids == []
+
+    outbox_id = add_job(db)
+    assert dispatched.ids == [outbox_id]
+
+
+def test_a_job_runs_once_and_is_marked_done(db: Database):
+    seen: list[Job] = []
+    runner = OutboxRunner(db, {"probe": seen.append})
+    outbox_id = add_job(db)
+
+    assert runner.run(outbox_id) and not runner.run(outbox_id)
+    assert [job.id for job in seen] == [outbox_id]
+    assert status_of(db, outbox_id).status == OutboxStatus.DONE
+
+
+def test_a_failing_job_is_retried_later_then_given_up(db: Database):
+    def broken(job: Job) -> None:
+        raise ConnectionError("provider unreachable")
+
+    runner = OutboxRunner(db, {"probe": broken})
+    outbox_id = add_job(db)
+    runner.run(outbox_id)
+
+    row = status_of(db, outbox_id)
+    assert row.status == OutboxStatus.PENDING and row.attempts == 1
+    assert "provider unreachable" in (row.last_error or "")
+    assert row.next_attempt_at > utcnow()  # backing off, not hammering
+    assert not runner.run(outbox_id)  # not due yet
+
+    for _ in range(20):  # make it due each time, as the clock would
+        with db.transaction() as session:
+            session.execute(update(Outbox).values(next_attempt_at=utcnow() - timedelta(seconds=1)))
+        if not runner.run(outbox_id):
+            break
+    row = status_of(db, outbox_id)
+    assert row.status == OutboxStatus.FAILED and row.attempts == 8
+
+
+def test_a_job_whose_worker_died_is_offered_again(db: Database):
+    runner = OutboxRunner(db, {"probe": lambda job: None})
+    outbox_id = add_job(db)
+    with db.transaction() as session:  # a worker claimed it, then vanished
+        session.execute(
+            update(Outbox).values(status=OutboxStatus.RUNNING, locked_until=utcnow() - timedelta(seconds=1))
+        )
+    assert outbox_id in runner.due()
+    assert runner.run(outbox_id)
+    assert status_of(db, outbox_id).status == OutboxStatus.DONE
+
+
+def test_embedded_worker_runs_what_commits_and_what_was_left_pending(db: Database):
+    done = threading.Event()
+    ran: list[int] = []
+
+    def handler(job: Job) -> None:
+        ran.append(job.id)
+        if len(ran) == 2:
+            done.set()
+
+    left_over = add_job(db)  # committed before the worker existed: only the sweep can find it
+    worker = EmbeddedWorker(OutboxRunner(db, {"probe": handler}), threads=2, sweep_seconds=0.05)
+    db.dispatch = worker.dispatch
+    worker.start()
+    try:
+        fresh = add_job(db)
+        assert done.wait(10), f"worker ran only {ran}"
+    finally:
+        worker.stop()
+    assert sorted(ran) == sorted([left_over, fresh])
+
+
+def test_a_lost_celery_nudge_loses_no_work(db: Database):
+    from core.tasks import CeleryDispatcher, configure
+
+    configure("redis://127.0.0.1:1/0", sweep_seconds=5)  # nothing listens there: Redis is "down"
+    dispatcher = CeleryDispatcher()
+    db.dispatch = dispatcher
+    outbox_id = add_job(db)  # commits at once; the nudge fails in the background and is logged
+
+    runner = OutboxRunner(db, {"probe": lambda job: None})
+    assert outbox_id in runner.due()
+    with db.sessions() as session:
+        assert session.scalar(select(Outbox.status).where(Outbox.id == outbox_id)) == OutboxStatus.PENDING
