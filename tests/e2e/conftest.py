@@ -1,0 +1,104 @@
+"""End-to-end fixtures: the app in a subprocess on each runtime, strict Slack and Graph stand-ins."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from tests.conftest import ROOT, SPECS, PostgresDatabases
+from tests.e2e.harness import (
+    BOT_TOKEN,
+    CHANNEL,
+    PHONE_NUMBER_ID,
+    SECRETS,
+    SIGNING_SECRET,
+    WHATSAPP_SECRET,
+    WHATSAPP_TOKEN,
+    WHATSAPP_VERIFY,
+    AppProcess,
+)
+from tests.standins.graph_api import GraphStandIn
+from tests.standins.slack_api import SlackStandIn
+
+REPS = {"U0ANA": ("ana", "Ana Lima", "ana@example.com"), "U0BOB": ("bob", "Bob Stone", "bob@example.com")}
+CELERY_REDIS_DB = 7
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "/e2e/" in str(item.fspath):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackStandIn]:
+    standin = SlackStandIn(SPECS / "slack" / "methods", bot_token=BOT_TOKEN)
+    standin.start()
+    standin.add_channel(CHANNEL, "leads")
+    for user_id, (name, real_name, email) in REPS.items():
+        standin.add_user(user_id, name, real_name, email=email)
+    yield standin
+    standin.stop()
+    assert standin.violations == [], "the app made calls Slack's spec does not allow"
+
+
+@pytest.fixture
+def graph() -> Iterator[GraphStandIn]:
+    standin = GraphStandIn(
+        SPECS / "whatsapp" / "business-messaging-api_v23.0.yaml",
+        access_token=WHATSAPP_TOKEN,
+        phone_number_id=PHONE_NUMBER_ID,
+    )
+    standin.start()
+    yield standin
+    standin.stop()
+    assert standin.violations == [], "the app made calls the WhatsApp Cloud API spec does not allow"
+
+
+@pytest.fixture(params=["embedded-sqlite", "celery-postgres"])
+def runtime_env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
+    if request.param == "embedded-sqlite":
+        return {"DATABASE_URL": f"sqlite:///{tmp_path / 'threadline.db'}"}
+    databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
+    redis_base: str = request.getfixturevalue("redis_url")
+    redis_url = redis_base.rsplit("/", 1)[0] + f"/{CELERY_REDIS_DB}"
+    redis.Redis.from_url(redis_url).flushdb()
+    return {"DATABASE_URL": databases.create(), "REDIS_URL": redis_url}
+
+
+@pytest.fixture
+def app_env(runtime_env: dict[str, str], slack: SlackStandIn, graph: GraphStandIn, tmp_path: Path) -> dict[str, str]:
+    keep = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT"}}
+    return {
+        **keep,
+        **runtime_env,
+        "PYTHONPATH": str(ROOT),
+        "THREADLINE_TEST_CWD": str(tmp_path),  # no stray .env from the developer's checkout
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_CHANNEL": CHANNEL,
+        "SLACK_API_URL": slack.base_url,
+        "WHATSAPP_ACCESS_TOKEN": WHATSAPP_TOKEN,
+        "WHATSAPP_PHONE_NUMBER_ID": PHONE_NUMBER_ID,
+        "WHATSAPP_APP_SECRET": WHATSAPP_SECRET,
+        "WHATSAPP_VERIFY_TOKEN": WHATSAPP_VERIFY,
+        "WHATSAPP_API_URL": graph.base_url,
+        "THREADLINE_SWEEP_SECONDS": "0.5",
+        "THREADLINE_LOG_LEVEL": "DEBUG",  # the most talkative level is where a leaked secret would show
+    }
+
+
+@pytest.fixture
+def app(app_env: dict[str, str], tmp_path: Path) -> Iterator[AppProcess]:
+    process = AppProcess(env=app_env, log_path=tmp_path / "threadline.log")
+    process.start()
+    yield process
+    process.stop()
+    logs = process.logs()
+    leaked = [name for name, secret in zip(("bot token", "signing secret", "WhatsApp token", "app secret"), SECRETS, strict=True) if secret in logs]
+    assert leaked == [], f"secrets in the logs: {leaked}"
+    assert "Traceback" not in logs, logs[-5000:]
