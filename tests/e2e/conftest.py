@@ -71,8 +71,12 @@ def runtime_env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str
 
 
 @pytest.fixture
-def app_env(runtime_env: dict[str, str], slack: SlackStandIn, graph: GraphStandIn, tmp_path: Path) -> dict[str, str]:
-    keep = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT"}}
+def app_env(
+    runtime_env: dict[str, str], slack: SlackStandIn, graph: GraphStandIn, tmp_path: Path
+) -> dict[str, str]:
+    keep = {
+        k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT"}
+    }
     return {
         **keep,
         **runtime_env,
@@ -99,6 +103,12 @@ def app(app_env: dict[str, str], tmp_path: Path) -> Iterator[AppProcess]:
     yield process
     process.stop()
     logs = process.logs()
-    leaked = [name for name, secret in zip(("bot token", "signing secret", "WhatsApp token", "app secret"), SECRETS, strict=True) if secret in logs]
+    leaked = [
+        name
+        for name, secret in zip(
+            ("bot token", "signing secret", "WhatsApp token", "app secret"), SECRETS, strict=True
+        )
+        if secret in logs
+    ]
     assert leaked == [], f"secrets in the logs: {leaked}"
     assert "Traceback" not in logs, logs[-5000:]

@@ -61,15 +61,15 @@ class AppProcess:
 
     def start(self, timeout: float = 60.0) -> None:
         env = {**self.env, "PORT": str(self.port), "HOST": "127.0.0.1"}
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "core.cli", "run"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=self.env.get("THREADLINE_TEST_CWD"),
-            start_new_session=True,  # so stop() can end the Celery child too
-        )
+        with self.log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "core.cli", "run"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.env.get("THREADLINE_TEST_CWD"),
+                start_new_session=True,  # so stop() can end the Celery child too
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -143,7 +143,9 @@ class AppProcess:
             "response_url": "https://hooks.slack.com/commands/T0TEST/1/abc",
             "trigger_id": "1.2.3",
         }
-        return self.signed_slack_post(urllib.parse.urlencode(form).encode(), "application/x-www-form-urlencoded")
+        return self.signed_slack_post(
+            urllib.parse.urlencode(form).encode(), "application/x-www-form-urlencoded"
+        )
 
     def signed_slack_post(
         self,

@@ -6,7 +6,14 @@ import json
 from typing import Any
 
 from core.models import Conversation, Message, ProcessedEvent
-from tests.e2e.harness import CHANNEL, PHONE_NUMBER_ID, WHATSAPP_VERIFY, AppProcess, block_action, message_event
+from tests.e2e.harness import (
+    CHANNEL,
+    PHONE_NUMBER_ID,
+    WHATSAPP_VERIFY,
+    AppProcess,
+    block_action,
+    message_event,
+)
 from tests.standins import meta_webhooks as meta
 from tests.standins.graph_api import GraphStandIn
 from tests.standins.slack_api import SlackStandIn
@@ -14,8 +21,12 @@ from tests.standins.slack_api import SlackStandIn
 LEAD = "15551234567"
 
 
-def lead_writes(app: AppProcess, text: str, *, message_id: str, wa_id: str = LEAD, name: str = "Jane Doe") -> None:
-    payload = meta.text_message(wa_id=wa_id, name=name, text=text, message_id=message_id, phone_number_id=PHONE_NUMBER_ID)
+def lead_writes(
+    app: AppProcess, text: str, *, message_id: str, wa_id: str = LEAD, name: str = "Jane Doe"
+) -> None:
+    payload = meta.text_message(
+        wa_id=wa_id, name=name, text=text, message_id=message_id, phone_number_id=PHONE_NUMBER_ID
+    )
     response = app.whatsapp(payload)
     assert response.status_code == 200, response.text
 
@@ -45,8 +56,17 @@ def rep_says(app: AppProcess, slack: SlackStandIn, text: str, *, user: str = "U0
     return ts
 
 
-def click(app: AppProcess, slack: SlackStandIn, action: dict[str, Any], *, user: str = "U0ANA", trigger_id: str = "1.2.3") -> None:
-    response = app.slack_interaction(block_action(user=user, card_ts=card_of(slack)["ts"], action=action, trigger_id=trigger_id))
+def click(
+    app: AppProcess,
+    slack: SlackStandIn,
+    action: dict[str, Any],
+    *,
+    user: str = "U0ANA",
+    trigger_id: str = "1.2.3",
+) -> None:
+    response = app.slack_interaction(
+        block_action(user=user, card_ts=card_of(slack)["ts"], action=action, trigger_id=trigger_id)
+    )
     assert response.status_code == 200, response.text
 
 
@@ -78,32 +98,50 @@ def test_a_second_message_is_a_second_reply_under_the_same_card(app: AppProcess,
 
 
 def test_the_same_webhook_three_times_changes_nothing_more(app: AppProcess, slack: SlackStandIn):
-    payload = meta.text_message(wa_id=LEAD, name="Jane", text="once", message_id="wamid.dup", phone_number_id=PHONE_NUMBER_ID)
+    payload = meta.text_message(
+        wa_id=LEAD, name="Jane", text="once", message_id="wamid.dup", phone_number_id=PHONE_NUMBER_ID
+    )
     for _ in range(3):
         assert app.whatsapp(payload).status_code == 200
     lead_writes(app, "marker", message_id="wamid.after")  # once this shows, the duplicates had their chance
 
     slack.wait_for(lambda: len(thread(slack)) == 2)
-    assert [("once" in m["text"], "marker" in m["text"]) for m in thread(slack)] == [(True, False), (False, True)]
+    assert [("once" in m["text"], "marker" in m["text"]) for m in thread(slack)] == [
+        (True, False),
+        (False, True),
+    ]
     assert app.count(Message) == 2 and app.count(Conversation) == 1
 
 
 def test_a_badly_signed_webhook_is_refused_and_stores_nothing(app: AppProcess, slack: SlackStandIn):
-    payload = meta.text_message(wa_id=LEAD, name="Mallory", text="hi", message_id="wamid.x", phone_number_id=PHONE_NUMBER_ID)
+    payload = meta.text_message(
+        wa_id=LEAD, name="Mallory", text="hi", message_id="wamid.x", phone_number_id=PHONE_NUMBER_ID
+    )
     raw = json.dumps(payload).encode()
 
     assert app.whatsapp(payload, secret="not-the-app-secret").status_code == 401
     assert app.post_whatsapp_raw(raw, signature=None).status_code == 401
-    assert app.post_whatsapp_raw(b"{not json", signature=meta.sign("whatsapp-app-secret-for-tests", b"{not json")).status_code == 400
+    assert (
+        app.post_whatsapp_raw(
+            b"{not json", signature=meta.sign("whatsapp-app-secret-for-tests", b"{not json")
+        ).status_code
+        == 400
+    )
     assert app.count(Message) == 0 and slack.calls_to("chat.postMessage") == []
 
 
 def test_meta_verification_handshake(app: AppProcess):
     import httpx
 
-    ok = httpx.get(f"{app.url}/webhooks/whatsapp", params={"hub.mode": "subscribe", "hub.verify_token": WHATSAPP_VERIFY, "hub.challenge": "1158201444"})
+    ok = httpx.get(
+        f"{app.url}/webhooks/whatsapp",
+        params={"hub.mode": "subscribe", "hub.verify_token": WHATSAPP_VERIFY, "hub.challenge": "1158201444"},
+    )
     assert ok.status_code == 200 and ok.text == "1158201444"
-    wrong = httpx.get(f"{app.url}/webhooks/whatsapp", params={"hub.mode": "subscribe", "hub.verify_token": "nope", "hub.challenge": "1"})
+    wrong = httpx.get(
+        f"{app.url}/webhooks/whatsapp",
+        params={"hub.mode": "subscribe", "hub.verify_token": "nope", "hub.challenge": "1"},
+    )
     assert wrong.status_code == 403
 
 
@@ -116,7 +154,16 @@ def test_lead_text_cannot_ping_anyone(app: AppProcess, slack: SlackStandIn):
 
 
 def test_a_non_text_message_still_shows_what_arrived(app: AppProcess, slack: SlackStandIn):
-    payload = meta.location_message(wa_id=LEAD, name="Jane", lat=38.72, lon=-9.14, place="Office", address="Rua A 1", message_id="wamid.loc", phone_number_id=PHONE_NUMBER_ID)
+    payload = meta.location_message(
+        wa_id=LEAD,
+        name="Jane",
+        lat=38.72,
+        lon=-9.14,
+        place="Office",
+        address="Rua A 1",
+        message_id="wamid.loc",
+        phone_number_id=PHONE_NUMBER_ID,
+    )
     assert app.whatsapp(payload).status_code == 200
     slack.wait_for(lambda: len(thread(slack)) == 1)
     assert "location" in thread(slack)[0]["text"].lower()
@@ -125,7 +172,9 @@ def test_a_non_text_message_still_shows_what_arrived(app: AppProcess, slack: Sla
 # --- rep replies -----------------------------------------------------------------------------------
 
 
-def test_a_rep_reply_is_sent_once_and_shows_its_delivery(app: AppProcess, slack: SlackStandIn, graph: GraphStandIn):
+def test_a_rep_reply_is_sent_once_and_shows_its_delivery(
+    app: AppProcess, slack: SlackStandIn, graph: GraphStandIn
+):
     lead_writes(app, "Price for 10 seats?", message_id="wamid.q")
     slack.wait_for(lambda: len(thread(slack)) == 1)
 
@@ -138,13 +187,20 @@ def test_a_rep_reply_is_sent_once_and_shows_its_delivery(app: AppProcess, slack:
     slack.wait_for(lambda: "white_check_mark" in slack.reactions(CHANNEL, ts))
     assert "Pending" in card_text(slack)
 
-    status = meta.status_update(message_id=sent.message_id, recipient_id=LEAD, status="read", phone_number_id=PHONE_NUMBER_ID)
+    status = meta.status_update(
+        message_id=sent.message_id, recipient_id=LEAD, status="read", phone_number_id=PHONE_NUMBER_ID
+    )
     assert app.whatsapp(status).status_code == 200
     slack.wait_for(lambda: "eyes" in slack.reactions(CHANNEL, ts))
-    late = meta.status_update(message_id=sent.message_id, recipient_id=LEAD, status="delivered", phone_number_id=PHONE_NUMBER_ID)
+    late = meta.status_update(
+        message_id=sent.message_id, recipient_id=LEAD, status="delivered", phone_number_id=PHONE_NUMBER_ID
+    )
     assert app.whatsapp(late).status_code == 200  # arrives after "read": must not move it back
     with app.database() as db, db.sessions() as session:
-        assert session.query(Message).filter_by(provider_message_id=sent.message_id).one().delivery_status.value == "read"
+        assert (
+            session.query(Message).filter_by(provider_message_id=sent.message_id).one().delivery_status.value
+            == "read"
+        )
     assert len(graph.sent) == 1
 
 
@@ -170,7 +226,9 @@ def test_notes_are_never_sent(app: AppProcess, slack: SlackStandIn, graph: Graph
     mention = rep_says(app, slack, "<@U0BOB> this one is a big account")
     prefixed = rep_says(app, slack, "note: call them Monday")
 
-    slack.wait_for(lambda: "lock" in slack.reactions(CHANNEL, mention) and "lock" in slack.reactions(CHANNEL, prefixed))
+    slack.wait_for(
+        lambda: "lock" in slack.reactions(CHANNEL, mention) and "lock" in slack.reactions(CHANNEL, prefixed)
+    )
     assert graph.sent == [] and graph.calls == []
     with app.database() as db, db.sessions() as session:
         notes = [m.text for m in session.query(Message).filter_by(direction="note").order_by(Message.id)]
@@ -181,7 +239,9 @@ def test_our_own_bot_messages_are_ignored(app: AppProcess, slack: SlackStandIn, 
     lead_writes(app, "hello", message_id="wamid.bot")
     slack.wait_for(lambda: len(thread(slack)) == 1)
     entry = thread(slack)[0]
-    bot_event = message_event(user="U0BOT", text=entry["text"], ts=entry["ts"], thread_ts=card_of(slack)["ts"])
+    bot_event = message_event(
+        user="U0BOT", text=entry["text"], ts=entry["ts"], thread_ts=card_of(slack)["ts"]
+    )
     bot_event["bot_id"] = "B0BOT"
     assert app.slack_event(bot_event).status_code == 200
     lead_writes(app, "marker", message_id="wamid.bot2")
@@ -189,7 +249,9 @@ def test_our_own_bot_messages_are_ignored(app: AppProcess, slack: SlackStandIn, 
     assert graph.sent == [] and app.count(Message) == 2
 
 
-def test_a_refused_send_says_why_and_can_be_retried(app: AppProcess, slack: SlackStandIn, graph: GraphStandIn):
+def test_a_refused_send_says_why_and_can_be_retried(
+    app: AppProcess, slack: SlackStandIn, graph: GraphStandIn
+):
     lead_writes(app, "hello", message_id="wamid.f")
     slack.wait_for(lambda: len(thread(slack)) == 1)
     graph.fail_next(131047)
@@ -203,7 +265,15 @@ def test_a_refused_send_says_why_and_can_be_retried(app: AppProcess, slack: Slac
     assert graph.sent == []
 
     response = app.slack_interaction(
-        {**block_action(user="U0ANA", card_ts=card_of(slack)["ts"], action=retry), "container": {"type": "message", "message_ts": notice["ts"], "thread_ts": card_of(slack)["ts"], "channel_id": CHANNEL}}
+        {
+            **block_action(user="U0ANA", card_ts=card_of(slack)["ts"], action=retry),
+            "container": {
+                "type": "message",
+                "message_ts": notice["ts"],
+                "thread_ts": card_of(slack)["ts"],
+                "channel_id": CHANNEL,
+            },
+        }
     )
     assert response.status_code == 200
     graph.wait_for(lambda: len(graph.sent) == 1)

@@ -1,0 +1,1 @@
+"""Strict stand-ins for the providers the tests cannot reach (Slack, Meta)."""

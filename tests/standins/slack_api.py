@@ -1,0 +1,577 @@
+"""A strict stand-in for Slack's Web API, checked against the published method specs.
+
+Every call is checked: the method exists, the token is the bot's, every required argument is present,
+no argument is unknown, simple types match, and Block Kit is valid by slack_sdk's models (which enforce
+Slack's length and count limits) with ≤ 50 blocks per message and ≤ 100 per view. A failed check is
+recorded as a violation and answered with the error Slack would give. State (channels, messages,
+threads, reactions, users, views) is kept so tests can look at what a person in Slack would see.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from slack_sdk.errors import SlackObjectFormationError
+from slack_sdk.models.blocks import Block
+from slack_sdk.models.views import View
+
+TEXT_LIMIT = 40_000
+MESSAGE_BLOCKS = 50
+VIEW_BLOCKS = 100
+JSON_ARGS = {"blocks", "view", "metadata", "attachments"}
+
+
+@cache
+def method_spec(specs_dir: Path, method: str) -> dict[str, Any] | None:
+    path = specs_dir / f"{method}.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    args: dict[str, Any]
+    at: float
+    ok: bool
+
+
+@dataclass
+class Channel:
+    id: str
+    name: str
+    bot_is_member: bool = True
+    is_im: bool = False
+
+
+@dataclass
+class Message:
+    channel: str
+    ts: str
+    text: str
+    user: str
+    bot_id: str | None = None
+    thread_ts: str | None = None
+    blocks: list[dict[str, Any]] | None = None
+    metadata: dict[str, Any] | None = None
+    reactions: dict[str, list[str]] = field(default_factory=dict)
+
+    def as_api(self, *, with_metadata: bool = False) -> dict[str, Any]:
+        data: dict[str, Any] = {"type": "message", "ts": self.ts, "text": self.text, "user": self.user}
+        if self.bot_id:
+            data["bot_id"] = self.bot_id
+        if self.thread_ts:
+            data["thread_ts"] = self.thread_ts
+        if self.blocks is not None:
+            data["blocks"] = self.blocks
+        if self.reactions:
+            data["reactions"] = [{"name": n, "users": u, "count": len(u)} for n, u in self.reactions.items()]
+        if with_metadata and self.metadata:
+            data["metadata"] = self.metadata
+        return data
+
+
+class SlackApiFailure(Exception):
+    def __init__(self, error: str, *, status: int = 200, violation: str | None = None) -> None:
+        super().__init__(error)
+        self.error, self.status, self.violation = error, status, violation
+
+
+class SlackStandIn:
+    def __init__(
+        self,
+        specs_dir: Path,
+        *,
+        bot_token: str,
+        team_id: str = "T0TEST",
+        bot_user_id: str = "U0BOT",
+        bot_id: str = "B0BOT",
+        require_text_with_blocks: bool = True,
+    ) -> None:
+        self.specs_dir = specs_dir
+        self.bot_token = bot_token
+        self.team_id = team_id
+        self.bot_user_id = bot_user_id
+        self.bot_id = bot_id
+        self.require_text_with_blocks = require_text_with_blocks
+        self.calls: list[Call] = []
+        self.violations: list[str] = []
+        self.channels: dict[str, Channel] = {}
+        self.users: dict[str, dict[str, Any]] = {}
+        self.ephemerals: list[dict[str, Any]] = []
+        self.opened_views: list[dict[str, Any]] = []
+        self.published_views: dict[str, dict[str, Any]] = {}
+        self._messages: dict[tuple[str, str], Message] = {}
+        self._failures: dict[str, list[tuple[str, int]]] = {}
+        self._triggers: set[str] = set()
+        self._used_triggers: set[str] = set()
+        self._clock = itertools.count(1)
+        self._view_ids = itertools.count(1)
+        self._changed = threading.Condition()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._thread: threading.Thread | None = None
+        self.base_url = ""
+
+    # --- lifecycle -----------------------------------------------------------------------------------
+
+    def start(self) -> str:
+        ready = threading.Event()
+        self._loop = asyncio.new_event_loop()
+
+        def serve() -> None:
+            assert self._loop is not None
+            asyncio.set_event_loop(self._loop)
+            app = web.Application()
+            app.router.add_route("*", "/api/{method}", self._handle)
+            self._runner = web.AppRunner(app, access_log=None)
+            self._loop.run_until_complete(self._runner.setup())
+            site = web.TCPSite(self._runner, "127.0.0.1", 0)
+            self._loop.run_until_complete(site.start())
+            port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            self.base_url = f"http://127.0.0.1:{port}/api/"
+            ready.set()
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=serve, name="slack-standin", daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        return self.base_url
+
+    def stop(self) -> None:
+        if self._loop is None or self._runner is None:
+            return
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread is not None:
+            self._thread.join(10)
+        self._loop.close()
+
+    def __enter__(self) -> SlackStandIn:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- the workspace -------------------------------------------------------------------------------
+
+    def add_channel(self, channel_id: str, name: str, *, bot_is_member: bool = True) -> None:
+        self.channels[channel_id] = Channel(channel_id, name, bot_is_member)
+
+    def add_user(
+        self, user_id: str, name: str, real_name: str, *, email: str | None = None, is_bot: bool = False
+    ) -> None:
+        profile = {"real_name": real_name, "display_name": real_name, "email": email}
+        self.users[user_id] = {
+            "id": user_id,
+            "team_id": self.team_id,
+            "name": name,
+            "real_name": real_name,
+            "deleted": False,
+            "is_bot": is_bot,
+            "tz": "Europe/Lisbon",
+            "profile": {k: v for k, v in profile.items() if v is not None},
+        }
+        # Posting to a user id lands in the app's DM with them.
+        self.channels[user_id] = Channel(user_id, name, True, is_im=True)
+
+    def issue_trigger_id(self) -> str:
+        trigger = f"{next(self._clock)}.{int(time.time())}.standin"
+        self._triggers.add(trigger)
+        return trigger
+
+    def post_as_user(self, channel: str, user: str, text: str, *, thread_ts: str | None = None) -> str:
+        """A person writes in Slack; returns the ts Slack gave their message."""
+        with self._changed:
+            message = Message(channel, self._next_ts(), text, user, thread_ts=thread_ts)
+            self._messages[(channel, message.ts)] = message
+            self._changed.notify_all()
+            return message.ts
+
+    def fail_next(self, method: str, error: str = "ratelimited", *, retry_after: int = 1) -> None:
+        with self._changed:
+            self._failures.setdefault(method, []).append((error, retry_after))
+
+    # --- what a person in Slack sees -----------------------------------------------------------------
+
+    def messages(self, channel: str) -> list[dict[str, Any]]:
+        """Top-level messages, oldest first."""
+        with self._changed:
+            found = [m for (c, _), m in self._messages.items() if c == channel and not m.thread_ts]
+            return [m.as_api(with_metadata=True) for m in sorted(found, key=lambda m: float(m.ts))]
+
+    def replies(self, channel: str, thread_ts: str) -> list[dict[str, Any]]:
+        """A thread's replies, oldest first, without its parent."""
+        with self._changed:
+            found = [m for (c, _), m in self._messages.items() if c == channel and m.thread_ts == thread_ts]
+            return [m.as_api(with_metadata=True) for m in sorted(found, key=lambda m: float(m.ts))]
+
+    def message(self, channel: str, ts: str) -> dict[str, Any]:
+        with self._changed:
+            return self._messages[(channel, ts)].as_api(with_metadata=True)
+
+    def reactions(self, channel: str, ts: str) -> dict[str, list[str]]:
+        with self._changed:
+            message = self._messages.get((channel, ts))
+            return {name: list(users) for name, users in (message.reactions if message else {}).items()}
+
+    def calls_to(self, method: str) -> list[Call]:
+        with self._changed:
+            return [call for call in self.calls if call.method == method]
+
+    def post_times(self, channel: str) -> list[float]:
+        return [c.at for c in self.calls_to("chat.postMessage") if c.ok and c.args.get("channel") == channel]
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 15.0) -> None:
+        """Wait until the app has made Slack look as `predicate` expects (woken by every call)."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not predicate():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    recent = [(c.method, c.ok) for c in self.calls[-10:]]
+                    raise AssertionError(
+                        f"Slack stand-in: condition not met in {timeout}s; recent calls {recent}"
+                    )
+                self._changed.wait(min(remaining, 0.1))
+
+    # --- HTTP ----------------------------------------------------------------------------------------
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        args, token = await self._read_args(request)
+        try:
+            spec = method_spec(self.specs_dir, method)
+            if spec is None:
+                raise SlackApiFailure(
+                    "unknown_method", status=404, violation=f"{method}: no such Web API method"
+                )
+            self._check_auth(method, token)
+            self._check_args(method, spec, args)
+            with self._changed:
+                injected = self._failures.get(method)
+                if injected:
+                    error, retry_after = injected.pop(0)
+                    self._record(method, args, ok=False)
+                    if error == "ratelimited":
+                        return web.json_response(
+                            {"ok": False, "error": "ratelimited"},
+                            status=429,
+                            headers={"Retry-After": str(retry_after)},
+                        )
+                    return web.json_response({"ok": False, "error": error})
+                result = getattr(self, "_" + method.replace(".", "_"))(args)
+                self._record(method, args, ok=True)
+            return web.json_response({"ok": True, **result})
+        except SlackApiFailure as failure:
+            with self._changed:
+                if failure.violation:
+                    self.violations.append(failure.violation)
+                self._record(method, args, ok=False)
+            return web.json_response({"ok": False, "error": failure.error}, status=failure.status)
+
+    def _record(self, method: str, args: dict[str, Any], *, ok: bool) -> None:
+        self.calls.append(Call(method, args, time.time(), ok))
+        self._changed.notify_all()
+
+    async def _read_args(self, request: web.Request) -> tuple[dict[str, Any], str | None]:
+        args: dict[str, Any] = dict(request.query)
+        raw = await request.read()
+        if raw:
+            if request.content_type == "application/json":
+                args.update(json.loads(raw))
+            else:
+                args.update(dict(urllib.parse.parse_qsl(raw.decode(), keep_blank_values=True)))
+        for name in JSON_ARGS & args.keys():
+            if isinstance(args[name], str):
+                with contextlib.suppress(ValueError):  # left as a string: the checks report it
+                    args[name] = json.loads(args[name])
+        auth = request.headers.get("Authorization", "")
+        token = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else args.get("token")
+        return args, token
+
+    def _check_auth(self, method: str, token: str | None) -> None:
+        if not token:
+            raise SlackApiFailure("not_authed", violation=f"{method}: no token")
+        if token != self.bot_token:
+            raise SlackApiFailure("invalid_auth", violation=f"{method}: wrong token")
+
+    def _check_args(self, method: str, spec: dict[str, Any], args: dict[str, Any]) -> None:
+        schema = spec["args"]
+        properties = schema.get("properties", {})
+        missing = [name for name in schema.get("required", []) if name != "token" and name not in args]
+        if missing:
+            raise SlackApiFailure("invalid_arguments", violation=f"{method}: missing required {missing}")
+        unknown = sorted(set(args) - set(properties))
+        if unknown:
+            raise SlackApiFailure("invalid_arguments", violation=f"{method}: unknown arguments {unknown}")
+        for name, value in args.items():
+            if not _type_ok(properties[name], value):
+                raise SlackApiFailure(
+                    "invalid_arguments", violation=f"{method}: {name}={value!r} has the wrong type"
+                )
+        if "blocks" in args and args["blocks"] is not None:
+            _check_blocks(method, args["blocks"], MESSAGE_BLOCKS)
+        if "view" in args:
+            _check_view(method, args["view"])
+        text = args.get("text")
+        if isinstance(text, str) and len(text) > TEXT_LIMIT:
+            raise SlackApiFailure("msg_too_long", violation=f"{method}: text longer than {TEXT_LIMIT}")
+        if method in {"chat.postMessage", "chat.postEphemeral", "chat.update"}:
+            if (
+                not text
+                and not args.get("blocks")
+                and not args.get("attachments")
+                and method != "chat.update"
+            ):
+                raise SlackApiFailure("no_text", violation=f"{method}: neither text nor blocks")
+            if args.get("blocks") and not text and self.require_text_with_blocks:
+                self.violations.append(f"{method}: blocks without a top-level text (missing_text_in_blocks)")
+
+    # --- methods -------------------------------------------------------------------------------------
+
+    def _next_ts(self) -> str:
+        return f"1700000000.{next(self._clock):06d}"
+
+    def _channel(self, channel_id: str, *, post: bool = False) -> Channel:
+        channel = self.channels.get(channel_id)
+        if channel is None:
+            raise SlackApiFailure("channel_not_found")
+        if post and not channel.bot_is_member:
+            raise SlackApiFailure("not_in_channel")
+        return channel
+
+    def _stored(self, channel: str, ts: str) -> Message:
+        message = self._messages.get((channel, ts))
+        if message is None:
+            raise SlackApiFailure("message_not_found")
+        return message
+
+    def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "url": "https://threadline-test.slack.com/",
+            "team": "Threadline Test",
+            "user": "threadline",
+            "team_id": self.team_id,
+            "user_id": self.bot_user_id,
+            "bot_id": self.bot_id,
+            "is_enterprise_install": False,
+        }
+
+    def _chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(args["channel"], post=True)
+        thread_ts = args.get("thread_ts")
+        if thread_ts and (channel.id, thread_ts) not in self._messages:
+            raise SlackApiFailure("thread_not_found")
+        message = Message(
+            channel.id,
+            self._next_ts(),
+            args.get("text") or "",
+            self.bot_user_id,
+            self.bot_id,
+            thread_ts,
+            args.get("blocks"),
+            args.get("metadata"),
+        )
+        self._messages[(channel.id, message.ts)] = message
+        return {"channel": channel.id, "ts": message.ts, "message": message.as_api()}
+
+    def _chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        message = self._stored(self._channel(args["channel"]).id, args["ts"])
+        if message.bot_id != self.bot_id:
+            raise SlackApiFailure("cant_update_message")
+        if "text" in args:
+            message.text = args["text"] or ""
+        if "blocks" in args:
+            message.blocks = args["blocks"]
+        if "metadata" in args:
+            message.metadata = args["metadata"]
+        return {
+            "channel": message.channel,
+            "ts": message.ts,
+            "text": message.text,
+            "message": message.as_api(),
+        }
+
+    def _chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
+        self._channel(args["channel"], post=True)
+        if args["user"] not in self.users:
+            raise SlackApiFailure("user_not_in_channel")
+        self.ephemerals.append(args)
+        return {"message_ts": self._next_ts()}
+
+    def _chat_getPermalink(self, args: dict[str, Any]) -> dict[str, Any]:
+        message = self._stored(self._channel(args["channel"]).id, args["message_ts"])
+        return {
+            "channel": message.channel,
+            "permalink": f"https://threadline-test.slack.com/archives/{message.channel}/p{message.ts.replace('.', '')}",
+        }
+
+    def _reactions_add(self, args: dict[str, Any]) -> dict[str, Any]:
+        message = self._stored(self._channel(args["channel"]).id, args["timestamp"])
+        users = message.reactions.setdefault(args["name"], [])
+        if self.bot_user_id in users:
+            raise SlackApiFailure("already_reacted")
+        users.append(self.bot_user_id)
+        return {}
+
+    def _reactions_remove(self, args: dict[str, Any]) -> dict[str, Any]:
+        message = self._stored(self._channel(args["channel"]).id, args["timestamp"])
+        users = message.reactions.get(args["name"], [])
+        if self.bot_user_id not in users:
+            raise SlackApiFailure("no_reaction")
+        users.remove(self.bot_user_id)
+        if not users:
+            del message.reactions[args["name"]]
+        return {}
+
+    def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        user = self.users.get(args["user"])
+        if user is None:
+            raise SlackApiFailure("user_not_found")
+        return {"user": user}
+
+    def _conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(args["channel"])
+        return {
+            "channel": {
+                "id": channel.id,
+                "name": channel.name,
+                "is_channel": not channel.is_im,
+                "is_im": channel.is_im,
+                "is_member": channel.bot_is_member,
+            }
+        }
+
+    def _conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(args["channel"])
+        if not channel.bot_is_member:
+            raise SlackApiFailure("not_in_channel")
+        top = sorted(
+            (m for (c, _), m in self._messages.items() if c == channel.id and not m.thread_ts),
+            key=lambda m: -float(m.ts),
+        )
+        return self._page(top, args, lambda m: self._with_replies(m, args))
+
+    def _conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(args["channel"])
+        parent = self._messages.get((channel.id, args["ts"]))
+        if parent is None:
+            raise SlackApiFailure("thread_not_found")
+        replies = sorted(
+            (m for (c, _), m in self._messages.items() if c == channel.id and m.thread_ts == parent.ts),
+            key=lambda m: float(m.ts),
+        )
+        return self._page(
+            [parent, *replies],
+            args,
+            lambda m: m.as_api(with_metadata=_flag(args.get("include_all_metadata"))),
+        )
+
+    def _with_replies(self, message: Message, args: dict[str, Any]) -> dict[str, Any]:
+        data = message.as_api(with_metadata=_flag(args.get("include_all_metadata")))
+        count = sum(
+            1 for m in self._messages.values() if m.channel == message.channel and m.thread_ts == message.ts
+        )
+        if count:
+            data.update({"thread_ts": message.ts, "reply_count": count})
+        return data
+
+    @staticmethod
+    def _page(
+        items: list[Message], args: dict[str, Any], render: Callable[[Message], dict[str, Any]]
+    ) -> dict[str, Any]:
+        limit = int(args.get("limit") or 100)
+        start = int(args.get("cursor") or 0)
+        page = items[start : start + limit]
+        more = start + limit < len(items)
+        return {
+            "messages": [render(m) for m in page],
+            "has_more": more,
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+        }
+
+    def _views_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        trigger = args.get("trigger_id")
+        if not trigger:
+            raise SlackApiFailure("invalid_arguments", violation="views.open: no trigger_id")
+        if trigger in self._used_triggers:
+            raise SlackApiFailure("exchanged_trigger_id")
+        if trigger not in self._triggers:
+            raise SlackApiFailure("invalid_trigger_id")
+        self._used_triggers.add(trigger)
+        self.opened_views.append(args["view"])
+        return {"view": {"id": f"V{next(self._view_ids):08d}", **args["view"]}}
+
+    def _views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
+        self.published_views[args["user_id"]] = args["view"]
+        return {"view": {"id": f"V{next(self._view_ids):08d}", **args["view"]}}
+
+
+def _flag(value: Any) -> bool:
+    return value in (True, "true", "1", 1)
+
+
+def _type_ok(prop: dict[str, Any], value: Any) -> bool:
+    types = [prop["type"]] if "type" in prop else [option.get("type") for option in prop.get("anyOf", [])]
+    types = [t for t in types if t]
+    if not types:
+        return True
+    for kind in types:
+        if kind == "null" and value is None:
+            return True
+        if kind == "string" and isinstance(value, str | dict | list):  # JSON args arrive decoded
+            return True
+        if kind == "boolean" and (isinstance(value, bool) or value in {"true", "false", "1", "0"}):
+            return True
+        if kind in {"integer", "number"} and (
+            (isinstance(value, int | float) and not isinstance(value, bool))
+            or (isinstance(value, str) and value.replace(".", "", 1).isdigit())
+        ):
+            return True
+        if kind == "object" and isinstance(value, dict):
+            return True
+        if kind == "array" and isinstance(value, list):
+            return True
+    return False
+
+
+def _check_blocks(method: str, blocks: Any, limit: int) -> None:
+    if not isinstance(blocks, list):
+        raise SlackApiFailure("invalid_blocks_format", violation=f"{method}: blocks is not a JSON array")
+    if len(blocks) > limit:
+        raise SlackApiFailure(
+            "invalid_blocks", violation=f"{method}: {len(blocks)} blocks, more than {limit}"
+        )
+    for block in blocks:
+        try:
+            parsed = Block.parse(block)
+            if parsed is None or type(parsed) is Block:
+                raise SlackObjectFormationError(f"unknown block type {block.get('type')!r}")
+            parsed.to_dict()
+        except (SlackObjectFormationError, TypeError, KeyError, AttributeError) as exc:
+            raise SlackApiFailure(
+                "invalid_blocks", violation=f"{method}: invalid block {block}: {exc}"
+            ) from exc
+
+
+def _check_view(method: str, view: Any) -> None:
+    if not isinstance(view, dict):
+        raise SlackApiFailure("invalid_arguments", violation=f"{method}: view is not a JSON object")
+    _check_blocks(method, view.get("blocks", []), VIEW_BLOCKS)
+    try:
+        View(**view).to_dict()
+    except (SlackObjectFormationError, TypeError) as exc:
+        raise SlackApiFailure("invalid_arguments", violation=f"{method}: invalid view: {exc}") from exc
