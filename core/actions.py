@@ -318,6 +318,7 @@ def do_note(
     session.add(message)
     session.flush()
     _record(session, conversation, "note", actor, new={"message_id": message.id})
+    _queue(session, MIRROR, conversation)  # marks the Slack message as a note the lead never got
     return Posted(conversation.id, message.id, duplicate=False)
 
 

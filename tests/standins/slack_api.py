@@ -315,6 +315,11 @@ class SlackStandIn:
         if missing:
             raise SlackApiFailure("invalid_arguments", violation=f"{method}: missing required {missing}")
         unknown = sorted(set(args) - set(properties))
+        if "team_id" in unknown and args["team_id"] == self.team_id:
+            # Bolt's per-request client adds the request's team_id to every call (for org-wide installs);
+            # Slack accepts it on every method. Any other team, or any other extra argument, is wrong.
+            unknown.remove("team_id")
+            properties = {**properties, "team_id": {"type": "string"}}
         if unknown:
             raise SlackApiFailure("invalid_arguments", violation=f"{method}: unknown arguments {unknown}")
         for name, value in args.items():
