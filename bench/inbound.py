@@ -76,10 +76,13 @@ def main() -> None:
     print(f"database             {db.engine.dialect.name}")
     print(f"messages stored      {args.messages} from {args.leads} leads, {args.workers} threads")
     print(f"throughput           {args.messages / elapsed:,.0f} messages/s")
-    print(f"latency p50 / p99    {statistics.median(latencies) * 1000:.1f} ms / "
-          f"{latencies[int(len(latencies) * 0.99)] * 1000:.1f} ms")
+    print(
+        f"latency p50 / p99    {statistics.median(latencies) * 1000:.1f} ms / "
+        f"{latencies[int(len(latencies) * 0.99)] * 1000:.1f} ms"
+    )
     print(f"duplicate deliveries {min(500, args.messages) / duplicates_elapsed:,.0f} /s (stored nothing new)")
-    print(f"outbox drained       {len(due)} jobs in {drain:.2f} s ({len(due) / drain:,.0f} jobs/s, handler no-op)")
+    rate = len(due) / drain
+    print(f"outbox drained       {len(due)} jobs in {drain:.2f} s ({rate:,.0f} jobs/s, handler no-op)")
     db.dispose()
 
 

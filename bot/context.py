@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -17,6 +18,7 @@ from core.errors import InvalidAction, NotFound
 from core.models import Member
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -60,3 +62,11 @@ class BotContext:
 
     async def actor(self, client: AsyncWebClient, slack_user_id: str) -> Actor:
         return Actor.member(await self.member(client, slack_user_id))
+
+
+async def tell(client: AsyncWebClient, *, channel: str, user: str, thread_ts: str | None, text: str) -> None:
+    """An ephemeral note to one person, in the thread they acted in; best effort."""
+    try:
+        await client.chat_postEphemeral(channel=channel, user=user, thread_ts=thread_ts, text=text)
+    except SlackApiError as exc:  # e.g. someone outside the channel: nothing more we can tell them
+        log.warning("could not tell %s %r: %s", user, text, exc.response.get("error"))

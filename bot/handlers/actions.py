@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from bot.blocks import ids
 from bot.blocks.modals import build_lead_modal, build_tags_modal
-from bot.context import BotContext
+from bot.context import BotContext, tell
 from core.actions import (
     Actor,
     Changed,
@@ -55,14 +55,9 @@ async def _card_conversation(ctx: BotContext, body: dict[str, Any]) -> Conversat
 
 
 async def _tell(client: AsyncWebClient, body: dict[str, Any], text: str) -> None:
-    """An ephemeral answer to the person who clicked, in the thread they clicked in."""
     container = body.get("container") or {}
-    await client.chat_postEphemeral(
-        channel=body["channel"]["id"],
-        user=body["user"]["id"],
-        thread_ts=container.get("thread_ts") or container.get("message_ts"),
-        text=text,
-    )
+    thread_ts = container.get("thread_ts") or container.get("message_ts")
+    await tell(client, channel=body["channel"]["id"], user=body["user"]["id"], thread_ts=thread_ts, text=text)
 
 
 async def handle_card_button(

@@ -8,7 +8,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.context import BotContext
+from bot.context import BotContext, tell
 from bot.mrkdwn import is_note, mentioned_user_ids, strip_note_prefix, to_plain
 from core.actions import claim_delivery_key, conversation_for_thread, do_note, do_reply
 from core.errors import ThreadlineError
@@ -60,9 +60,7 @@ async def handle_message(
     try:
         await ctx.run(record)
     except ThreadlineError as exc:
-        await client.chat_postEphemeral(
-            channel=channel, user=event["user"], thread_ts=thread_ts, text=f"Not sent: {exc}"
-        )
+        await tell(client, channel=channel, user=event["user"], thread_ts=thread_ts, text=f"Not sent: {exc}")
 
 
 async def _names(ctx: BotContext, client: AsyncWebClient, user_ids: list[str]) -> dict[str, str]:

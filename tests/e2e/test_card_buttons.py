@@ -1,0 +1,109 @@
+"""The card's buttons, clicked as Slack sends clicks: each changes the state and the card says so."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bot.blocks import ids
+from core.models import Conversation, Event
+from tests.e2e.harness import CHANNEL, AppProcess, block_action
+from tests.e2e.test_whatsapp_slack import card_of, card_text, click, lead_writes, thread
+from tests.standins.slack_api import SlackStandIn
+
+
+def card_action(slack: SlackStandIn, action_id: str) -> dict[str, Any]:
+    """The element on the current card with this action_id, as Slack would echo it back on click."""
+    for block in slack.message(CHANNEL, card_of(slack)["ts"]).get("blocks") or []:
+        for element in block.get("elements") or []:
+            if element.get("action_id") == action_id:
+                return {**element, "block_id": block.get("block_id", "")}
+    raise AssertionError(f"no {action_id} on the card: {card_text(slack)}")
+
+
+def wait_card(slack: SlackStandIn, *words: str) -> None:
+    slack.wait_for(lambda: all(word in card_text(slack) for word in words))
+
+
+def conversation(app: AppProcess) -> Conversation:
+    with app.database() as db, db.sessions() as session:
+        return session.query(Conversation).one()
+
+
+def test_each_button_changes_state_and_card(app: AppProcess, slack: SlackStandIn):
+    lead_writes(app, "Hello, I'd like a demo", message_id="wamid.btn")
+    slack.wait_for(lambda: len(thread(slack)) == 1)
+    wait_card(slack, "Open", "AI: manual", "Unassigned")
+
+    click(app, slack, card_action(slack, ids.TAKE_OVER), user="U0ANA")
+    wait_card(slack, "<@U0ANA>")
+    assert conversation(app).assignee.slack_user_id == "U0ANA"
+
+    click(app, slack, {**card_action(slack, ids.ASSIGN), "selected_user": "U0BOB"}, user="U0ANA")
+    wait_card(slack, "<@U0BOB>")
+    slack.wait_for(lambda: any(m["text"].startswith("You were assigned") for m in slack.messages("U0BOB")))
+
+    trigger = slack.issue_trigger_id()
+    click(app, slack, card_action(slack, ids.EDIT_TAGS), user="U0ANA", trigger_id=trigger)
+    slack.wait_for(lambda: len(slack.opened_views) == 1)
+    modal = slack.opened_views[0]
+    submission = {
+        "type": "view_submission",
+        "team": {"id": "T0TEST", "domain": "threadline-test"},
+        "user": {"id": "U0ANA", "name": "ana", "team_id": "T0TEST"},
+        "api_app_id": "A0THREADLINE",
+        "token": "legacy",
+        "trigger_id": slack.issue_trigger_id(),
+        "view": {
+            **modal,
+            "id": "V00000001",
+            "team_id": "T0TEST",
+            "state": {
+                "values": {
+                    ids.NEW_TAGS_BLOCK: {
+                        ids.NEW_TAGS_ACTION: {"type": "plain_text_input", "value": "VIP, demo"}
+                    }
+                }
+            },
+        },
+    }
+    assert app.slack_interaction(submission).status_code == 200
+    wait_card(slack, "demo", "vip")
+
+    click(app, slack, card_action(slack, ids.CLOSE), user="U0ANA")
+    wait_card(slack, "Closed")
+    assert conversation(app).closed_at is not None
+
+    click(app, slack, card_action(slack, ids.REOPEN), user="U0BOB")
+    wait_card(slack, "Open")
+
+    click(app, slack, card_action(slack, ids.RESUME_AI), user="U0ANA")  # AI is off on this server
+    slack.wait_for(lambda: any("OPENAI_API_KEY" in e.get("text", "") for e in slack.ephemerals))
+    assert conversation(app).ai_mode.value == "manual"
+
+    with app.database() as db, db.sessions() as session:
+        kinds = [e.kind for e in session.query(Event).order_by(Event.id)]
+    assert kinds.count("status") == 2 and "assignee" in kinds and "tags" in kinds
+    assert len(slack.messages(CHANNEL)) == 1  # still one card: every change was an update
+
+
+def test_view_lead_opens_the_lead_modal(app: AppProcess, slack: SlackStandIn):
+    lead_writes(app, "hi", message_id="wamid.view", name="Jane <Doe>")
+    slack.wait_for(lambda: len(thread(slack)) == 1)
+    trigger = slack.issue_trigger_id()
+    click(app, slack, card_action(slack, ids.VIEW_LEAD), trigger_id=trigger)
+    slack.wait_for(lambda: len(slack.opened_views) == 1)
+    shown = json.dumps(slack.opened_views[0])
+    assert "Jane &lt;Doe&gt;" in shown and "+15551234567" in shown
+
+
+def test_a_click_from_someone_slack_does_not_know_changes_nothing(app: AppProcess, slack: SlackStandIn):
+    lead_writes(app, "hi", message_id="wamid.ghost")
+    slack.wait_for(lambda: len(thread(slack)) == 1)
+    response = app.slack_interaction(
+        block_action(user="U0GHOST", card_ts=card_of(slack)["ts"], action=card_action(slack, ids.CLOSE))
+    )
+    assert response.status_code == 200
+    slack.wait_for(lambda: slack.calls_to("chat.postEphemeral") != [])  # the app tried to tell them why
+    assert conversation(app).status.value == "open"
+    assert "Close" in card_text(slack) and len(slack.calls_to("chat.update")) == 0
