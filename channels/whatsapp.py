@@ -287,8 +287,8 @@ def register_routes(
         return web.json_response({"ok": False, "error": "verification failed"}, status=403)
 
     async def receive(request: web.Request) -> web.Response:
-        raw = await request.content.read(max_body_bytes + 1)
-        if len(raw) > max_body_bytes:
+        raw = await _read_limited(request, max_body_bytes)
+        if raw is None:
             return web.json_response({"ok": False, "error": "body too large"}, status=413)
         if not verify_signature(app_secret, raw, request.headers.get("X-Hub-Signature-256")):
             log.warning("WhatsApp webhook refused: bad or missing X-Hub-Signature-256")
@@ -304,6 +304,19 @@ def register_routes(
 
     app.router.add_get("/webhooks/whatsapp", handshake)
     app.router.add_post("/webhooks/whatsapp", receive)
+
+
+async def _read_limited(request: web.Request, limit: int) -> bytes | None:
+    """The body, or None if it is over `limit` bytes (Content-Length is not trusted alone)."""
+    if (request.content_length or 0) > limit:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _json(raw: bytes) -> Any:

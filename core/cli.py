@@ -59,8 +59,6 @@ def _configure_logging(settings: Settings) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("slack_bolt").setLevel(logging.WARNING)
-    if not settings.ai_enabled:
-        log.info("AI agent off: OPENAI_API_KEY is not set, so every conversation is handled by people.")
 
 
 def _migrate(settings: Settings) -> int:
@@ -116,6 +114,8 @@ def _serve(settings: Settings, *, with_embedded_worker: bool) -> int:
     from core.wiring import build_container
 
     container = build_container(settings)
+    if not settings.ai_enabled:
+        log.info("AI agent off: OPENAI_API_KEY is not set, so every conversation is handled by people.")
     if with_embedded_worker and container.worker is not None:
         container.worker.start()
     try:

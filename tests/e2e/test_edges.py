@@ -1,0 +1,135 @@
+"""Bad input gets a clear answer and changes nothing; the operator's commands say what is wrong."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from core.models import Message, ProcessedEvent
+from tests.conftest import ROOT
+from tests.e2e.harness import CHANNEL, PHONE_NUMBER_ID, AppProcess, message_event
+from tests.e2e.test_whatsapp_slack import card_of, lead_writes, thread
+from tests.standins import meta_webhooks as meta
+from tests.standins.graph_api import GraphStandIn
+from tests.standins.slack_api import SlackStandIn
+
+
+def test_badly_signed_or_replayed_slack_requests_are_refused(
+    app: AppProcess, slack: SlackStandIn, graph: GraphStandIn
+):
+    lead_writes(app, "hi", message_id="wamid.sig")
+    slack.wait_for(lambda: len(thread(slack)) == 1)
+    card_ts = card_of(slack)["ts"]
+    ts = slack.post_as_user(CHANNEL, "U0ANA", "send me", thread_ts=card_ts)
+    body = json.dumps(
+        {
+            "type": "event_callback",
+            "team_id": "T0TEST",
+            "event_id": "Ev0SIG",
+            "event": message_event(user="U0ANA", text="send me", ts=ts, thread_ts=card_ts),
+        }
+    ).encode()
+
+    forged = app.signed_slack_post(body, "application/json", secret="not-the-signing-secret")
+    replayed = app.signed_slack_post(body, "application/json", timestamp=int(time.time()) - 600)
+    unsigned = httpx.post(
+        f"{app.url}/slack/events", content=body, headers={"Content-Type": "application/json"}
+    )
+
+    assert (forged.status_code, replayed.status_code, unsigned.status_code) == (401, 401, 401)
+    assert app.count(ProcessedEvent) == 0 and app.count(Message) == 1 and graph.calls == []
+
+
+def test_oversized_and_malformed_webhooks_change_nothing(app: AppProcess, slack: SlackStandIn):
+    huge = json.dumps({"object": "whatsapp_business_account", "pad": "x" * 2_000_000}).encode()
+    assert (
+        app.post_whatsapp_raw(huge, signature=meta.sign("whatsapp-app-secret-for-tests", huge)).status_code
+        == 413
+    )
+    odd = json.dumps({"object": "page", "entry": []}).encode()
+    assert (
+        app.post_whatsapp_raw(odd, signature=meta.sign("whatsapp-app-secret-for-tests", odd)).status_code
+        == 400
+    )
+    assert app.count(Message) == 0 and slack.calls_to("chat.postMessage") == []
+
+
+def test_unknown_slash_command_text_gets_help(app: AppProcess):
+    response = app.slack_command("frobnicate now", user_id="U0ANA")
+    assert response.status_code == 200
+    answer = response.json()
+    assert (
+        answer["response_type"] == "ephemeral"
+        and "frobnicate" in answer["text"]
+        and "/leads help" in answer["text"]
+    )
+
+
+def test_health_and_metrics(app: AppProcess):
+    assert httpx.get(f"{app.url}/healthz").json() == {"ok": True}
+    metrics = httpx.get(f"{app.url}/metrics")
+    assert metrics.status_code == 200 and "python_info" in metrics.text
+
+
+def test_an_unconfigured_channel_answers_404(tmp_path: Path, slack: SlackStandIn, app_env: dict[str, str]):
+    env = {k: v for k, v in app_env.items() if not k.startswith("WHATSAPP_")}
+    process = AppProcess(env=env, log_path=tmp_path / "no-whatsapp.log")
+    process.start()
+    try:
+        payload = meta.text_message(wa_id="1555", name="x", text="hi", phone_number_id=PHONE_NUMBER_ID)
+        assert process.whatsapp(payload).status_code == 404
+    finally:
+        process.stop()
+
+
+def run_cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "core.cli", *args],
+        env={**env, "PYTHONPATH": str(ROOT)},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def base_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG"}}
+
+
+def test_run_without_slack_credentials_stops_with_one_clear_line(tmp_path: Path):
+    result = run_cli("run", env=base_env(), cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "SLACK_BOT_TOKEN" in lines[0] and "SLACK_CHANNEL" in lines[0]
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_an_invalid_setting_is_named(tmp_path: Path):
+    (tmp_path / ".env").write_text("PORT=eighty\nSLACK_BOT_TOKEN=xoxb-1\n")
+    result = run_cli("run", env=base_env(), cwd=tmp_path)
+    assert result.returncode == 2 and "PORT" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_check_reports_what_is_configured_reachable_and_missing(
+    tmp_path: Path, slack: SlackStandIn, app_env: dict[str, str]
+):
+    env = {**app_env, "DATABASE_URL": f"sqlite:///{tmp_path / 'check.db'}"}
+    env.pop("REDIS_URL", None)
+    migrated = run_cli("migrate", env=env, cwd=tmp_path)
+    assert migrated.returncode == 0, migrated.stderr
+    result = run_cli("check", env=env, cwd=tmp_path)
+    out = result.stdout
+    assert "signed in as threadline" in out and "#leads" in out and "the app is a member" in out
+    assert "AI agent" in out and "OPENAI_API_KEY is not set" in out
+    assert "xoxb-" not in out and result.returncode == 0, out
+
+    slack.add_channel(CHANNEL, "leads", bot_is_member=False)
+    result = run_cli("check", env=env, cwd=tmp_path)
+    assert result.returncode == 1 and "/invite" in result.stdout
