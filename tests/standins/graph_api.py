@@ -166,43 +166,55 @@ class GraphStandIn:
     def _answer(self, request: web.Request, raw: bytes) -> tuple[int, dict[str, Any], Any]:
         expected_path = f"/{self.version}/{self.phone_number_id}/messages"
         if request.method != "POST" or not request.path.endswith("/messages"):
-            return self._violation(
-                f"{request.method} {request.path}: not an endpoint Threadline may use",
-                400,
-                100,
-                "Unsupported request",
-            ), None
+            return (
+                *self._violation(
+                    f"{request.method} {request.path}: not an endpoint Threadline may use",
+                    400,
+                    100,
+                    "Unsupported request",
+                ),
+                None,
+            )
         if request.headers.get("Authorization") != f"Bearer {self.access_token}":
-            return self._violation(
-                "missing or wrong access token",
-                401,
-                190,
-                "Invalid OAuth access token - Cannot parse access token",
-                kind="OAuthException",
-            ), None
+            return (
+                *self._violation(
+                    "missing or wrong access token",
+                    401,
+                    190,
+                    "Invalid OAuth access token - Cannot parse access token",
+                    kind="OAuthException",
+                ),
+                None,
+            )
         if request.path != expected_path:
-            return self._violation(
-                f"POST {request.path}: unknown phone number id or version",
-                400,
-                100,
-                f"Unsupported post request. Object with ID '{request.path.split('/')[2]}' does not exist",
-            ), None
+            return (
+                *self._violation(
+                    f"POST {request.path}: unknown phone number id or version",
+                    400,
+                    100,
+                    f"Unsupported post request. Object with ID '{request.path.split('/')[2]}' does not exist",
+                ),
+                None,
+            )
         if not request.content_type.startswith("application/json"):
-            return self._violation(
-                f"content type {request.content_type}, expected application/json",
-                400,
-                100,
-                "Invalid parameter",
-            ), None
+            return (
+                *self._violation(
+                    f"content type {request.content_type}, expected application/json",
+                    400,
+                    100,
+                    "Invalid parameter",
+                ),
+                None,
+            )
         try:
             body = json.loads(raw) if raw else None
         except ValueError:
             body = None
         if not isinstance(body, dict):
-            return self._violation("body is not a JSON object", 400, 100, "Invalid parameter"), body
+            return (*self._violation("body is not a JSON object", 400, 100, "Invalid parameter"), body)
         problem = self.check_send(body)
         if problem:
-            return self._violation(problem, 400, 100, f"(#100) Invalid parameter: {problem}"), body
+            return (*self._violation(problem, 400, 100, f"(#100) Invalid parameter: {problem}"), body)
         with self._changed:
             if self._failures:
                 code, http_status, message, details = self._failures.pop(0)

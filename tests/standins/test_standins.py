@@ -1,0 +1,182 @@
+"""The stand-ins refuse what the real providers refuse: a wrong call by the app must fail a test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+
+from tests.conftest import SPECS
+from tests.standins.graph_api import GraphStandIn
+from tests.standins.slack_api import SlackStandIn
+
+TOKEN = "xoxb-standin"
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackStandIn]:
+    with SlackStandIn(SPECS / "slack" / "methods", bot_token=TOKEN) as standin:
+        standin.add_channel("C1", "leads")
+        standin.add_user("U1", "ana", "Ana")
+        yield standin
+
+
+@pytest.fixture
+def client(slack: SlackStandIn) -> WebClient:
+    return WebClient(token=TOKEN, base_url=slack.base_url, retry_handlers=[])
+
+
+def error_of(call) -> str:  # type: ignore[no-untyped-def]
+    with pytest.raises(SlackApiError) as caught:
+        call()
+    return str(caught.value.response["error"])
+
+
+def test_a_valid_post_is_stored_with_no_violation(slack: SlackStandIn, client: WebClient):
+    blocks = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": "hi"}},
+        {
+            "type": "actions",
+            "elements": [{"type": "button", "text": {"type": "plain_text", "text": "Go"}, "action_id": "go"}],
+        },
+    ]
+    ts = client.chat_postMessage(
+        channel="C1", text="hi", blocks=blocks, metadata={"event_type": "x", "event_payload": {"id": 1}}
+    )["ts"]
+    assert slack.messages("C1")[0]["ts"] == ts and slack.violations == []
+    history = client.conversations_history(channel="C1", include_all_metadata=True)["messages"]
+    assert history[0]["metadata"]["event_payload"] == {"id": 1}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"text": "hi"}, "invalid_arguments"),  # no channel
+        ({"channel": "C1", "text": "hi", "colour": "red"}, "invalid_arguments"),
+        (
+            {
+                "channel": "C1",
+                "text": "hi",
+                "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}],
+            },
+            "invalid_blocks",
+        ),
+        ({"channel": "C1", "text": "hi", "blocks": [{"type": "divider"}] * 51}, "invalid_blocks"),
+        ({"channel": "C1", "text": "hi", "blocks": [{"type": "no_such_block"}]}, "invalid_blocks"),
+        (
+            {
+                "channel": "C1",
+                "text": "hi",
+                "blocks": [
+                    {
+                        "type": "actions",
+                        "elements": [
+                            {
+                                "type": "button",
+                                "text": {"type": "plain_text", "text": "x" * 76},
+                                "action_id": "a",
+                            }
+                        ],
+                    }
+                ],
+            },
+            "invalid_blocks",
+        ),
+    ],
+)
+def test_calls_the_spec_does_not_allow_are_refused_and_recorded(
+    slack: SlackStandIn, client: WebClient, kwargs, error
+):  # type: ignore[no-untyped-def]
+    assert error_of(lambda: client.api_call("chat.postMessage", json=kwargs)) == error
+    assert len(slack.violations) == 1
+
+
+def test_unknown_method_and_wrong_token(slack: SlackStandIn):
+    assert (
+        error_of(lambda: WebClient(token=TOKEN, base_url=slack.base_url).api_call("chat.shout"))
+        == "unknown_method"
+    )
+    assert (
+        error_of(lambda: WebClient(token="xoxb-wrong", base_url=slack.base_url).auth_test()) == "invalid_auth"
+    )
+    assert len(slack.violations) == 2
+
+
+def test_provider_errors_are_answered_like_slack(slack: SlackStandIn, client: WebClient):
+    assert error_of(lambda: client.chat_postMessage(channel="C404", text="x")) == "channel_not_found"
+    assert error_of(lambda: client.users_info(user="U404")) == "user_not_found"
+    ts = client.chat_postMessage(channel="C1", text="x")["ts"]
+    client.reactions_add(channel="C1", timestamp=ts, name="eyes")
+    assert (
+        error_of(lambda: client.reactions_add(channel="C1", timestamp=ts, name="eyes")) == "already_reacted"
+    )
+    assert (
+        error_of(
+            lambda: client.views_open(
+                trigger_id="made-up",
+                view={
+                    "type": "modal",
+                    "title": {"type": "plain_text", "text": "t"},
+                    "blocks": [{"type": "divider"}],
+                },
+            )
+        )
+        == "invalid_trigger_id"
+    )
+    assert slack.violations == []  # these are the app's honest mistakes to handle, not spec breaches
+
+
+def test_rate_limits_answer_429_with_retry_after(slack: SlackStandIn):
+    slack.fail_next("chat.postMessage", retry_after=1)
+    bare = WebClient(token=TOKEN, base_url=slack.base_url, retry_handlers=[])
+    with pytest.raises(SlackApiError) as caught:
+        bare.chat_postMessage(channel="C1", text="x")
+    assert (
+        caught.value.response.status_code == 429
+        and caught.value.response.headers["Retry-After"] == ["1"]
+        or caught.value.response.headers.get("Retry-After") in ("1", ["1"])
+    )
+    slack.fail_next("chat.postMessage", retry_after=1)
+    patient = WebClient(
+        token=TOKEN, base_url=slack.base_url, retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=1)]
+    )
+    assert patient.chat_postMessage(channel="C1", text="x")["ok"]
+
+
+def test_graph_refuses_bodies_the_spec_does_not_allow():
+    with GraphStandIn(
+        SPECS / "whatsapp" / "business-messaging-api_v23.0.yaml", access_token="t", phone_number_id="P1"
+    ) as graph:
+        url = f"{graph.base_url}/P1/messages"
+        auth = {"Authorization": "Bearer t"}
+        good = {
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": "1555",
+            "type": "text",
+            "text": {"body": "hi"},
+        }
+        answer = httpx.post(url, json=good, headers=auth).json()
+        assert answer["messages"][0]["id"].startswith("wamid.") and answer["contacts"][0]["wa_id"] == "1555"
+        assert graph.violations == []
+
+        for bad in (
+            {k: v for k, v in good.items() if k != "messaging_product"},
+            {**good, "type": "hologram"},
+            {**good, "text": {}},
+            {**good, "text": {"body": "hi", "font": "comic"}},
+        ):
+            response = httpx.post(url, json=bad, headers=auth)
+            assert response.status_code == 400 and response.json()["error"]["code"] == 100
+        assert len(graph.violations) == 4
+
+        wrong = httpx.post(url, json=good, headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 401 and wrong.json()["error"]["code"] == 190
+
+        graph.fail_next(131047)
+        refused = httpx.post(url, json=good, headers=auth)
+        assert refused.json()["error"]["code"] == 131047 and len(graph.violations) == 5
