@@ -1,0 +1,144 @@
+"""The mirror against a real database and the strict Slack stand-in: once, in order, paced, recoverable."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+
+import pytest
+
+from bot.mirror import CARD_EVENT, MESSAGE_EVENT, Mirror
+from bot.slack_client import SlackGateway
+from core.actions import do_receive
+from core.coordination import Coordinator, LocalCoordinator, RedisCoordinator
+from core.db import Database
+from core.models import Conversation, Message, utcnow
+from tests.conftest import SPECS
+from tests.integration.test_use_cases import whatsapp_text
+from tests.standins.slack_api import SlackStandIn
+
+TOKEN = "xoxb-mirror-test"
+CHANNEL = "C0LEADS"
+_ids = itertools.count()
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackStandIn]:
+    with SlackStandIn(SPECS / "slack" / "methods", bot_token=TOKEN) as standin:
+        standin.add_channel(CHANNEL, "leads")
+        yield standin
+        assert standin.violations == []
+
+
+def make_mirror(
+    db: Database, slack: SlackStandIn, coordinator: Coordinator | None = None, **pace: float
+) -> Mirror:
+    coordinator = coordinator or LocalCoordinator()
+    gateway = SlackGateway(token=TOKEN, base_url=slack.base_url, coordinator=coordinator, **pace)  # type: ignore[arg-type]
+    return Mirror(db, gateway, coordinator, default_channel=CHANNEL)
+
+
+def receive(db: Database, text: str, wa_id: str = "15550000001") -> int:
+    inbound = whatsapp_text(text, message_id=f"wamid.m{next(_ids)}", wa_id=wa_id)
+    return db.run(lambda s: do_receive(s, inbound, ai_enabled=False)).conversation_id
+
+
+def test_sync_posts_card_then_messages_in_order_and_is_idempotent(db: Database, slack: SlackStandIn):
+    mirror = make_mirror(db, slack)
+    conversation_id = receive(db, "one")
+    receive(db, "two")
+    receive(db, "three")
+
+    mirror.sync(conversation_id)
+    mirror.sync(conversation_id)
+
+    [card] = slack.messages(CHANNEL)
+    assert [m["text"].split(": ", 1)[1] for m in slack.replies(CHANNEL, card["ts"])] == [
+        "one",
+        "two",
+        "three",
+    ]
+    assert len(slack.calls_to("chat.postMessage")) == 4 and slack.calls_to("chat.update") == []
+
+
+def test_a_card_posted_before_a_crash_is_found_not_posted_again(db: Database, slack: SlackStandIn):
+    conversation_id = receive(db, "hello")
+    # What a worker leaves behind if it dies after Slack answered but before it saved the ts:
+    with db.transaction() as session:
+        session.get_one(Conversation, conversation_id).slack_card_posting_at = utcnow()
+    posted = slack_post_as_bot(
+        slack, {"event_type": CARD_EVENT, "event_payload": {"conversation_id": conversation_id}}
+    )
+
+    make_mirror(db, slack).sync(conversation_id)
+
+    assert [m["ts"] for m in slack.messages(CHANNEL)] == [posted]
+    with db.sessions() as session:
+        assert session.get_one(Conversation, conversation_id).slack_thread_ts == posted
+    assert len(slack.replies(CHANNEL, posted)) == 1
+
+
+def test_a_card_whose_post_never_left_is_posted_once(db: Database, slack: SlackStandIn):
+    conversation_id = receive(db, "hello")
+    with db.transaction() as session:  # died before the post reached Slack
+        session.get_one(Conversation, conversation_id).slack_card_posting_at = utcnow()
+    make_mirror(db, slack).sync(conversation_id)
+    assert len(slack.messages(CHANNEL)) == 1
+
+
+def test_a_thread_entry_posted_before_a_crash_is_not_repeated(db: Database, slack: SlackStandIn):
+    mirror = make_mirror(db, slack)
+    conversation_id = receive(db, "first")
+    mirror.sync(conversation_id)
+    receive(db, "second")
+    with db.transaction() as session:
+        second = session.query(Message).filter_by(text="second").one()
+        second.slack_posting_at = utcnow()
+        card_ts = session.get_one(Conversation, conversation_id).slack_thread_ts
+        second_id = second.id
+    slack_post_as_bot(
+        slack, {"event_type": MESSAGE_EVENT, "event_payload": {"message_id": second_id}}, thread_ts=card_ts
+    )
+
+    mirror.sync(conversation_id)
+    assert len(slack.replies(CHANNEL, card_ts)) == 2
+
+
+def test_a_rate_limited_post_waits_and_lands_once(db: Database, slack: SlackStandIn):
+    slack.fail_next("chat.postMessage", retry_after=1)
+    make_mirror(db, slack).sync(receive(db, "hello"))
+    assert len(slack.messages(CHANNEL)) == 1
+    assert [c.ok for c in slack.calls_to("chat.postMessage")] == [False, True, True]
+
+
+@pytest.mark.parametrize("shared", ["local", "redis"])
+def test_posts_per_channel_keep_the_pace(
+    db: Database, slack: SlackStandIn, shared: str, request: pytest.FixtureRequest
+):
+    coordinator: Coordinator = LocalCoordinator()
+    if shared == "redis":
+        coordinator = RedisCoordinator(
+            request.getfixturevalue("redis_url"), prefix=f"threadline-test-{next(_ids)}:"
+        )
+    rate, burst = 10.0, 3  # faster than Slack's 1/s so the test is quick; the rule is the same
+    mirror = make_mirror(db, slack, coordinator, posts_per_second=rate, burst=burst)
+    conversation_id = receive(db, "m0")
+    for n in range(1, 12):
+        receive(db, f"m{n}")
+    mirror.sync(conversation_id)
+
+    times = slack.post_times(CHANNEL)
+    assert len(times) == 13
+    for i, j in itertools.combinations(range(len(times)), 2):
+        window = times[j] - times[i]
+        assert j - i + 1 <= burst + rate * window + 1, f"{j - i + 1} posts in {window:.3f}s"
+
+
+def slack_post_as_bot(slack: SlackStandIn, metadata: dict[str, object], thread_ts: str | None = None) -> str:
+    from slack_sdk import WebClient
+
+    client = WebClient(token=TOKEN, base_url=slack.base_url)
+    args: dict[str, object] = {"channel": CHANNEL, "text": "posted before the crash", "metadata": metadata}
+    if thread_ts:
+        args["thread_ts"] = thread_ts
+    return str(client.chat_postMessage(**args)["ts"])  # type: ignore[arg-type]
