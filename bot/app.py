@@ -11,7 +11,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.context import BotContext
-from bot.handlers import actions, commands, events, views
+from bot.handlers import actions, commands, events, home, views
 from core.web import Registrar
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,7 @@ def build_bolt_app(*, token: str, signing_secret: str, api_url: str, ctx: BotCon
     actions.register(app, ctx)
     views.register(app, ctx)
     commands.register(app, ctx)
+    home.register(app, ctx)
     return app
 
 

@@ -107,3 +107,32 @@ def test_a_click_from_someone_slack_does_not_know_changes_nothing(app: AppProces
     slack.wait_for(lambda: slack.calls_to("chat.postEphemeral") != [])  # the app tried to tell them why
     assert conversation(app).status.value == "open"
     assert "Close" in card_text(slack) and len(slack.calls_to("chat.update")) == 0
+
+
+def test_app_home_shows_my_conversations_and_the_queue(app: AppProcess, slack: SlackStandIn):
+    lead_writes(app, "mine soon", message_id="wamid.h1", wa_id="15550000001", name="Ann")
+    lead_writes(app, "nobody's", message_id="wamid.h2", wa_id="15550000002", name="Ben")
+    slack.wait_for(lambda: len(slack.messages(CHANNEL)) == 2)
+    first_card = slack.messages(CHANNEL)[0]
+    response = app.slack_interaction(
+        block_action(
+            user="U0ANA",
+            card_ts=first_card["ts"],
+            action={"type": "button", "action_id": ids.TAKE_OVER, "value": "1"},
+        )
+    )
+    assert response.status_code == 200
+    slack.wait_for(lambda: "<@U0ANA>" in json.dumps(slack.message(CHANNEL, first_card["ts"])))
+
+    opened = {
+        "type": "app_home_opened",
+        "user": "U0ANA",
+        "channel": "D0ANA",
+        "tab": "home",
+        "event_ts": "1700000000.1",
+    }
+    assert app.slack_event(opened).status_code == 200
+    slack.wait_for(lambda: "U0ANA" in slack.published_views)
+    home = json.dumps(slack.published_views["U0ANA"])
+    assert "My open conversations (1)" in home and "Ann" in home
+    assert "Unassigned (1)" in home and "Ben" in home

@@ -238,3 +238,16 @@ def test_tags_modal_is_valid_and_round_trips():
     assert ids.EXISTING_TAGS_BLOCK not in json.dumps(build_tags_modal(conversation(), []))  # no empty select
     View(**build_tags_modal(conversation(), [])).to_dict()
     View(**build_lead_modal(conversation())).to_dict()
+
+
+def test_home_lists_mine_and_unassigned_with_counts():
+    from bot.blocks.home import build_home
+    from core.queries import HomeSummary
+
+    mine = conversation(unread_count=3, slack_channel="C0LEADS", lead=Lead(name=HOSTILE, created_at=AT))
+    view = build_home(HomeSummary(mine=[mine], unassigned=[], mine_open=12, unassigned_open=0))
+    View(**view).to_dict()
+    rendered = json.dumps(view)
+    assert "My open conversations (12)" in rendered and "3 unread" in rendered and "11 more" in rendered
+    assert "Unassigned (0)" in rendered and "Nobody is waiting" in rendered
+    assert "<!channel>" not in rendered and "<#C0LEADS>" in rendered

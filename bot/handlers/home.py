@@ -1,0 +1,28 @@
+"""App Home: redrawn each time a teammate opens it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.blocks.home import build_home
+from bot.context import BotContext
+from core.actions import find_member
+from core.queries import home_summary
+
+
+async def handle_home_opened(ctx: BotContext, event: dict[str, Any], client: AsyncWebClient) -> None:
+    if event.get("tab") != "home":
+        return
+    user_id = event["user"]
+    summary = await ctx.read(lambda session: home_summary(session, find_member(session, user_id)))
+    await client.views_publish(user_id=user_id, view=build_home(summary))
+
+
+def register(app: AsyncApp, ctx: BotContext) -> None:
+    async def on_home_opened(event: dict[str, Any], client: AsyncWebClient) -> None:
+        await handle_home_opened(ctx, event, client)
+
+    app.event("app_home_opened")(on_home_opened)
