@@ -20,6 +20,7 @@ from aiohttp import web
 
 from core.errors import PermanentDelivery, RetryableDelivery
 from core.messages import DeliveryUpdate, Inbound, LeadProfile, Outbound, SendReceipt
+from core.metrics import WEBHOOK_REJECTED
 from core.models import Channel, DeliveryStatus
 
 log = logging.getLogger(__name__)
@@ -289,14 +290,17 @@ def register_routes(
     async def receive(request: web.Request) -> web.Response:
         raw = await _read_limited(request, max_body_bytes)
         if raw is None:
+            WEBHOOK_REJECTED.labels("whatsapp", "too_large").inc()
             return web.json_response({"ok": False, "error": "body too large"}, status=413)
         if not verify_signature(app_secret, raw, request.headers.get("X-Hub-Signature-256")):
             log.warning("WhatsApp webhook refused: bad or missing X-Hub-Signature-256")
+            WEBHOOK_REJECTED.labels("whatsapp", "signature").inc()
             return web.json_response({"ok": False, "error": "invalid signature"}, status=401)
         try:
             parsed = parse_webhook(_json(raw))
         except MalformedWebhook as exc:
             log.warning("WhatsApp webhook refused: %s", exc)
+            WEBHOOK_REJECTED.labels("whatsapp", "malformed").inc()
             return web.json_response({"ok": False, "error": str(exc)}, status=400)
         await sink(parsed)  # stored before we answer: a 200 promises Meta we have it
         log.info("WhatsApp webhook: %d messages, %d statuses", len(parsed.messages), len(parsed.updates))

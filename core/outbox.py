@@ -16,6 +16,7 @@ from sqlalchemy import or_, select, update
 
 from core.db import Database
 from core.errors import RetryableDelivery
+from core.metrics import OUTBOX_JOBS, OUTBOX_SECONDS
 from core.models import Outbox, OutboxStatus, utcnow
 
 log = logging.getLogger(__name__)
@@ -55,13 +56,16 @@ class OutboxRunner:
             return False
         handler = self.handlers.get(job.kind)
         try:
-            if handler is None:
-                raise LookupError(f"no handler for outbox kind {job.kind!r}")
-            handler(job)
+            with OUTBOX_SECONDS.labels(job.kind).time():
+                if handler is None:
+                    raise LookupError(f"no handler for outbox kind {job.kind!r}")
+                handler(job)
         except Exception as exc:
             self._failed(job, exc)
+            OUTBOX_JOBS.labels(job.kind, "failed" if job.last_attempt else "retry").inc()
         else:
             self._done(job)
+            OUTBOX_JOBS.labels(job.kind, "done").inc()
         return True
 
     def due(self, limit: int = 200) -> list[int]:

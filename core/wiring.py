@@ -18,6 +18,7 @@ from core.coordination import Coordinator, LocalCoordinator, RedisCoordinator
 from core.db import Database
 from core.delivery import Deliverer
 from core.messages import ChannelSender
+from core.metrics import INBOUND
 from core.models import Channel
 from core.outbox import Handler, OutboxRunner
 from core.settings import Settings, load_settings
@@ -142,7 +143,10 @@ class InboundSink:
 
     def _store(self, parsed: Any) -> None:
         for inbound in parsed.messages:
-            self.db.run(lambda session, m=inbound: do_receive(session, m, ai_enabled=self.ai_enabled))
+            result = self.db.run(
+                lambda session, m=inbound: do_receive(session, m, ai_enabled=self.ai_enabled)
+            )
+            INBOUND.labels(inbound.channel.value, "duplicate" if result.duplicate else "stored").inc()
         for update in parsed.updates:
             self.db.run(lambda session, u=update: do_record_delivery(session, u))
 

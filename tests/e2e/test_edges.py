@@ -71,10 +71,14 @@ def test_unknown_slash_command_text_gets_help(app: AppProcess):
     )
 
 
-def test_health_and_metrics(app: AppProcess):
+def test_health_and_metrics(app: AppProcess, slack: SlackStandIn):
     assert httpx.get(f"{app.url}/healthz").json() == {"ok": True}
+    lead_writes(app, "count me", message_id="wamid.metrics")
+    assert app.post_whatsapp_raw(b"{}", signature="sha256=00").status_code == 401
     metrics = httpx.get(f"{app.url}/metrics")
-    assert metrics.status_code == 200 and "python_info" in metrics.text
+    assert metrics.status_code == 200
+    assert 'threadline_inbound_messages_total{channel="whatsapp",outcome="stored"} 1.0' in metrics.text
+    assert 'threadline_webhook_rejected_total{provider="whatsapp",reason="signature"} 1.0' in metrics.text
 
 
 def test_an_unconfigured_channel_answers_404(tmp_path: Path, slack: SlackStandIn, app_env: dict[str, str]):
