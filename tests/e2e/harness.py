@@ -29,13 +29,20 @@ from core.models import Base
 from tests.standins.meta_webhooks import sign as meta_sign
 
 BOT_TOKEN = "xoxb-test-0000-threadline"
+APP_TOKEN = "xapp-1-test-socket-mode-token"
 SIGNING_SECRET = "slack-signing-secret-for-tests"
 CHANNEL = "C0LEADS"
 WHATSAPP_TOKEN = "EAAG-test-whatsapp-access-token"
 WHATSAPP_SECRET = "whatsapp-app-secret-for-tests"
 WHATSAPP_VERIFY = "verify-me"
 PHONE_NUMBER_ID = "106540352242922"
-SECRETS = (BOT_TOKEN, SIGNING_SECRET, WHATSAPP_TOKEN, WHATSAPP_SECRET)
+SECRETS = {
+    "bot token": BOT_TOKEN,
+    "app token": APP_TOKEN,
+    "signing secret": SIGNING_SECRET,
+    "WhatsApp token": WHATSAPP_TOKEN,
+    "app secret": WHATSAPP_SECRET,
+}
 TEAM = "T0TEST"
 
 

@@ -94,6 +94,7 @@ class SlackStandIn:
         specs_dir: Path,
         *,
         bot_token: str,
+        app_token: str | None = None,
         team_id: str = "T0TEST",
         bot_user_id: str = "U0BOT",
         bot_id: str = "B0BOT",
@@ -101,6 +102,10 @@ class SlackStandIn:
     ) -> None:
         self.specs_dir = specs_dir
         self.bot_token = bot_token
+        self.app_token = app_token
+        self.socket_acks: list[str] = []
+        self._sockets: list[web.WebSocketResponse] = []
+        self._envelopes = itertools.count(1)
         self.team_id = team_id
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
@@ -135,6 +140,7 @@ class SlackStandIn:
             asyncio.set_event_loop(self._loop)
             app = web.Application()
             app.router.add_route("*", "/api/{method}", self._handle)
+            app.router.add_get("/socket", self._socket)
             self._runner = web.AppRunner(app, access_log=None)
             self._loop.run_until_complete(self._runner.setup())
             site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -203,6 +209,50 @@ class SlackStandIn:
     def fail_next(self, method: str, error: str = "ratelimited", *, retry_after: int = 1) -> None:
         with self._changed:
             self._failures.setdefault(method, []).append((error, retry_after))
+
+    # --- Socket Mode -------------------------------------------------------------------------------
+
+    def _apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"url": self.base_url.replace("http://", "ws://").removesuffix("/api/") + "/socket"}
+
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        socket = web.WebSocketResponse(autoping=True)
+        await socket.prepare(request)
+        await socket.send_json(
+            {"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A0THREADLINE"}}
+        )
+        with self._changed:
+            self._sockets.append(socket)
+            self._changed.notify_all()
+        async for frame in socket:
+            if frame.type.name == "TEXT":
+                envelope_id = json.loads(frame.data).get("envelope_id")
+                with self._changed:
+                    self.socket_acks.append(envelope_id)
+                    self._changed.notify_all()
+        with self._changed:
+            self._sockets.remove(socket)
+        return socket
+
+    @property
+    def socket_connected(self) -> bool:
+        with self._changed:
+            return bool(self._sockets)
+
+    def socket_send(self, kind: str, payload: dict[str, Any]) -> str:
+        """Deliver an envelope over the open Socket Mode connection, as Slack does; returns its id."""
+        envelope_id = f"env-{next(self._envelopes)}"
+        envelope = {
+            "envelope_id": envelope_id,
+            "type": kind,
+            "payload": payload,
+            "accepts_response_payload": kind != "events_api",
+        }
+        with self._changed:
+            socket = self._sockets[0]
+        assert self._loop is not None
+        asyncio.run_coroutine_threadsafe(socket.send_json(envelope), self._loop).result(5)
+        return envelope_id
 
     # --- what a person in Slack sees -----------------------------------------------------------------
 
@@ -305,7 +355,9 @@ class SlackStandIn:
     def _check_auth(self, method: str, token: str | None) -> None:
         if not token:
             raise SlackApiFailure("not_authed", violation=f"{method}: no token")
-        if token != self.bot_token:
+        # Socket Mode connections are opened with the app-level token; everything else with the bot's.
+        expected = self.app_token if method == "apps.connections.open" else self.bot_token
+        if token != expected:
             raise SlackApiFailure("invalid_auth", violation=f"{method}: wrong token")
 
     def _check_args(self, method: str, spec: dict[str, Any], args: dict[str, Any]) -> None:
