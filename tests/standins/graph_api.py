@@ -8,13 +8,10 @@ one `allOf` branch, which would reject every valid message under plain JSON Sche
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import itertools
 import json
-import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -25,6 +22,8 @@ import yaml
 from aiohttp import web
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
+
+from tests.standins.server import StandInServer
 
 SEND_PATH = "/{Version}/{Phone-Number-ID}/messages"
 
@@ -51,10 +50,13 @@ class Call:
     status: int
 
 
-class GraphStandIn:
+class GraphStandIn(StandInServer):
+    name = "graph-standin"
+
     def __init__(
         self, spec_path: Path, *, access_token: str, phone_number_id: str, version: str = "v23.0"
     ) -> None:
+        super().__init__()
         self.spec = load_spec(spec_path)
         self.access_token = access_token
         self.phone_number_id = phone_number_id
@@ -65,56 +67,19 @@ class GraphStandIn:
         self._failures: list[tuple[int, int, str, str]] = []
         self._drops = 0
         self._ids = itertools.count(1)
-        self._changed = threading.Condition()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
-        self.base_url = ""
         registry = Registry().with_resource(
             "spec", Resource.from_contents(self.spec, default_specification=DRAFT202012)
         )
         self._registry = registry
 
-    # --- lifecycle -----------------------------------------------------------------------------------
+    def routes(self, app: web.Application) -> None:
+        app.router.add_route("*", "/{tail:.*}", self._handle)
 
-    def start(self) -> str:
-        ready = threading.Event()
-        self._loop = asyncio.new_event_loop()
+    def url_for(self, port: int) -> str:
+        return f"http://127.0.0.1:{port}/{self.version}"
 
-        def serve() -> None:
-            assert self._loop is not None
-            asyncio.set_event_loop(self._loop)
-            app = web.Application()
-            app.router.add_route("*", "/{tail:.*}", self._handle)
-            self._runner = web.AppRunner(app, access_log=None)
-            self._loop.run_until_complete(self._runner.setup())
-            site = web.TCPSite(self._runner, "127.0.0.1", 0)
-            self._loop.run_until_complete(site.start())
-            port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-            self.base_url = f"http://127.0.0.1:{port}/{self.version}"
-            ready.set()
-            self._loop.run_forever()
-
-        self._thread = threading.Thread(target=serve, name="graph-standin", daemon=True)
-        self._thread.start()
-        ready.wait(10)
-        return self.base_url
-
-    def stop(self) -> None:
-        if self._loop is None or self._runner is None:
-            return
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
-        self._loop.close()
-
-    def __enter__(self) -> GraphStandIn:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def describe(self) -> str:
+        return f"sent={self.sent} calls={self.calls[-5:]}"
 
     # --- test controls -------------------------------------------------------------------------------
 
@@ -128,39 +93,28 @@ class GraphStandIn:
             130429: "Rate limit hit",
             131000: "Something went wrong",
         }.get(code, "Error")
-        with self._changed:
+        with self.changed:
             self._failures.append((code, http_status, message or default, details))
 
     def drop_next(self) -> None:
         """Close the next connection without an answer, as a network failure would."""
-        with self._changed:
+        with self.changed:
             self._drops += 1
-
-    def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while not predicate():
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise AssertionError(
-                        f"Graph stand-in: condition not met in {timeout}s; sent={self.sent} calls={self.calls[-5:]}"
-                    )
-                self._changed.wait(min(remaining, 0.1))
 
     # --- the API -------------------------------------------------------------------------------------
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()
-        with self._changed:
+        with self.changed:
             drop = self._drops > 0
             self._drops -= drop
         if drop:
             request.transport.close()  # type: ignore[union-attr]
             return web.Response(status=500)
         status, body, parsed = self._answer(request, raw)
-        with self._changed:
+        with self.changed:
             self.calls.append(Call(request.method, request.path, parsed, status))
-            self._changed.notify_all()
+            self.changed.notify_all()
         return web.json_response(body, status=status)
 
     def _answer(self, request: web.Request, raw: bytes) -> tuple[int, dict[str, Any], Any]:
@@ -215,7 +169,7 @@ class GraphStandIn:
         problem = self.check_send(body)
         if problem:
             return (*self._violation(problem, 400, 100, f"(#100) Invalid parameter: {problem}"), body)
-        with self._changed:
+        with self.changed:
             if self._failures:
                 code, http_status, message, details = self._failures.pop(0)
                 return http_status, _error(code, message, details), body
@@ -252,7 +206,7 @@ class GraphStandIn:
     def _violation(
         self, what: str, http_status: int, code: int, message: str, *, kind: str = "OAuthException"
     ) -> tuple[int, dict[str, Any]]:
-        with self._changed:
+        with self.changed:
             self.violations.append(what)
         return http_status, _error(code, message, "", kind=kind)
 

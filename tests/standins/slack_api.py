@@ -9,11 +9,9 @@ threads, reactions, users, views) is kept so tests can look at what a person in 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import itertools
 import json
-import threading
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -26,6 +24,8 @@ from aiohttp import web
 from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
+
+from tests.standins.server import StandInServer
 
 TEXT_LIMIT = 40_000
 MESSAGE_BLOCKS = 50
@@ -88,7 +88,9 @@ class SlackApiFailure(Exception):
         self.error, self.status, self.violation = error, status, violation
 
 
-class SlackStandIn:
+class SlackStandIn(StandInServer):
+    name = "slack-standin"
+
     def __init__(
         self,
         specs_dir: Path,
@@ -100,6 +102,7 @@ class SlackStandIn:
         bot_id: str = "B0BOT",
         require_text_with_blocks: bool = True,
     ) -> None:
+        super().__init__()
         self.specs_dir = specs_dir
         self.bot_token = bot_token
         self.app_token = app_token
@@ -123,53 +126,16 @@ class SlackStandIn:
         self._used_triggers: set[str] = set()
         self._clock = itertools.count(1)
         self._view_ids = itertools.count(1)
-        self._changed = threading.Condition()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
-        self.base_url = ""
 
-    # --- lifecycle -----------------------------------------------------------------------------------
+    def routes(self, app: web.Application) -> None:
+        app.router.add_route("*", "/api/{method}", self._handle)
+        app.router.add_get("/socket", self._socket)
 
-    def start(self) -> str:
-        ready = threading.Event()
-        self._loop = asyncio.new_event_loop()
+    def url_for(self, port: int) -> str:
+        return f"http://127.0.0.1:{port}/api/"
 
-        def serve() -> None:
-            assert self._loop is not None
-            asyncio.set_event_loop(self._loop)
-            app = web.Application()
-            app.router.add_route("*", "/api/{method}", self._handle)
-            app.router.add_get("/socket", self._socket)
-            self._runner = web.AppRunner(app, access_log=None)
-            self._loop.run_until_complete(self._runner.setup())
-            site = web.TCPSite(self._runner, "127.0.0.1", 0)
-            self._loop.run_until_complete(site.start())
-            port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-            self.base_url = f"http://127.0.0.1:{port}/api/"
-            ready.set()
-            self._loop.run_forever()
-
-        self._thread = threading.Thread(target=serve, name="slack-standin", daemon=True)
-        self._thread.start()
-        ready.wait(10)
-        return self.base_url
-
-    def stop(self) -> None:
-        if self._loop is None or self._runner is None:
-            return
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
-        self._loop.close()
-
-    def __enter__(self) -> SlackStandIn:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def describe(self) -> str:
+        return f"recent calls {[(c.method, c.ok) for c in self.calls[-10:]]}"
 
     # --- the workspace -------------------------------------------------------------------------------
 
@@ -200,14 +166,14 @@ class SlackStandIn:
 
     def post_as_user(self, channel: str, user: str, text: str, *, thread_ts: str | None = None) -> str:
         """A person writes in Slack; returns the ts Slack gave their message."""
-        with self._changed:
+        with self.changed:
             message = Message(channel, self._next_ts(), text, user, thread_ts=thread_ts)
             self._messages[(channel, message.ts)] = message
-            self._changed.notify_all()
+            self.changed.notify_all()
             return message.ts
 
     def fail_next(self, method: str, error: str = "ratelimited", *, retry_after: int = 1) -> None:
-        with self._changed:
+        with self.changed:
             self._failures.setdefault(method, []).append((error, retry_after))
 
     # --- Socket Mode -------------------------------------------------------------------------------
@@ -221,22 +187,22 @@ class SlackStandIn:
         await socket.send_json(
             {"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A0THREADLINE"}}
         )
-        with self._changed:
+        with self.changed:
             self._sockets.append(socket)
-            self._changed.notify_all()
+            self.changed.notify_all()
         async for frame in socket:
             if frame.type.name == "TEXT":
                 envelope_id = json.loads(frame.data).get("envelope_id")
-                with self._changed:
+                with self.changed:
                     self.socket_acks.append(envelope_id)
-                    self._changed.notify_all()
-        with self._changed:
+                    self.changed.notify_all()
+        with self.changed:
             self._sockets.remove(socket)
         return socket
 
     @property
     def socket_connected(self) -> bool:
-        with self._changed:
+        with self.changed:
             return bool(self._sockets)
 
     def socket_send(self, kind: str, payload: dict[str, Any]) -> str:
@@ -248,54 +214,40 @@ class SlackStandIn:
             "payload": payload,
             "accepts_response_payload": kind != "events_api",
         }
-        with self._changed:
+        with self.changed:
             socket = self._sockets[0]
-        assert self._loop is not None
-        asyncio.run_coroutine_threadsafe(socket.send_json(envelope), self._loop).result(5)
+        self.run_in_loop(socket.send_json(envelope))
         return envelope_id
 
     # --- what a person in Slack sees -----------------------------------------------------------------
 
     def messages(self, channel: str) -> list[dict[str, Any]]:
         """Top-level messages, oldest first."""
-        with self._changed:
+        with self.changed:
             found = [m for (c, _), m in self._messages.items() if c == channel and not m.thread_ts]
             return [m.as_api(with_metadata=True) for m in sorted(found, key=lambda m: float(m.ts))]
 
     def replies(self, channel: str, thread_ts: str) -> list[dict[str, Any]]:
         """A thread's replies, oldest first, without its parent."""
-        with self._changed:
+        with self.changed:
             found = [m for (c, _), m in self._messages.items() if c == channel and m.thread_ts == thread_ts]
             return [m.as_api(with_metadata=True) for m in sorted(found, key=lambda m: float(m.ts))]
 
     def message(self, channel: str, ts: str) -> dict[str, Any]:
-        with self._changed:
+        with self.changed:
             return self._messages[(channel, ts)].as_api(with_metadata=True)
 
     def reactions(self, channel: str, ts: str) -> dict[str, list[str]]:
-        with self._changed:
+        with self.changed:
             message = self._messages.get((channel, ts))
             return {name: list(users) for name, users in (message.reactions if message else {}).items()}
 
     def calls_to(self, method: str) -> list[Call]:
-        with self._changed:
+        with self.changed:
             return [call for call in self.calls if call.method == method]
 
     def post_times(self, channel: str) -> list[float]:
         return [c.at for c in self.calls_to("chat.postMessage") if c.ok and c.args.get("channel") == channel]
-
-    def wait_for(self, predicate: Callable[[], bool], timeout: float = 15.0) -> None:
-        """Wait until the app has made Slack look as `predicate` expects (woken by every call)."""
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while not predicate():
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    recent = [(c.method, c.ok) for c in self.calls[-10:]]
-                    raise AssertionError(
-                        f"Slack stand-in: condition not met in {timeout}s; recent calls {recent}"
-                    )
-                self._changed.wait(min(remaining, 0.1))
 
     # --- HTTP ----------------------------------------------------------------------------------------
 
@@ -310,7 +262,7 @@ class SlackStandIn:
                 )
             self._check_auth(method, token)
             self._check_args(method, spec, args)
-            with self._changed:
+            with self.changed:
                 injected = self._failures.get(method)
                 if injected:
                     error, retry_after = injected.pop(0)
@@ -326,7 +278,7 @@ class SlackStandIn:
                 self._record(method, args, ok=True)
             return web.json_response({"ok": True, **result})
         except SlackApiFailure as failure:
-            with self._changed:
+            with self.changed:
                 if failure.violation:
                     self.violations.append(failure.violation)
                 self._record(method, args, ok=False)
@@ -334,7 +286,7 @@ class SlackStandIn:
 
     def _record(self, method: str, args: dict[str, Any], *, ok: bool) -> None:
         self.calls.append(Call(method, args, time.time(), ok))
-        self._changed.notify_all()
+        self.changed.notify_all()
 
     async def _read_args(self, request: web.Request) -> tuple[dict[str, Any], str | None]:
         args: dict[str, Any] = dict(request.query)

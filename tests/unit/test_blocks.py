@@ -55,6 +55,20 @@ def conversation(**overrides: Any) -> Conversation:
     return Conversation(**values)
 
 
+def make_message(*, id: int, text: str, author: Author = Author.LEAD, member: Member | None = None) -> Message:
+    direction = Direction.INBOUND if author == Author.LEAD else Direction.OUTBOUND
+    return Message(
+        id=id,
+        channel=Channel.WHATSAPP,
+        direction=direction,
+        author=author,
+        member=member,
+        text=text,
+        kind="text",
+        created_at=AT,
+    )
+
+
 def action_ids(blocks: list[dict[str, Any]]) -> list[str]:
     return [e["action_id"] for b in blocks if b["type"] == "actions" for e in b["elements"]]
 
@@ -115,15 +129,7 @@ def test_card_buttons_follow_state():
 def test_hostile_lead_name_is_inert_everywhere():
     lead = Lead(name=HOSTILE, company=HOSTILE, created_at=AT)
     text, blocks = build_card(conversation(lead=lead))
-    message = Message(
-        id=1,
-        channel=Channel.WHATSAPP,
-        direction=Direction.INBOUND,
-        author=Author.LEAD,
-        text=HOSTILE,
-        kind="text",
-        created_at=AT,
-    )
+    message = make_message(id=1, text=HOSTILE)
     entry_text, entry_blocks = build_thread_entry(message, HOSTILE)
     modal = build_lead_modal(conversation(lead=lead))
     for rendered in (text, json.dumps(blocks), entry_text, json.dumps(entry_blocks), json.dumps(modal)):
@@ -138,15 +144,7 @@ def test_fingerprint_changes_with_state_only():
 
 
 def test_long_message_is_split_into_valid_sections():
-    message = Message(
-        id=2,
-        channel=Channel.WHATSAPP,
-        direction=Direction.INBOUND,
-        author=Author.LEAD,
-        text="word " * 2000,
-        kind="text",
-        created_at=AT,
-    )
+    message = make_message(id=2, text="word " * 2000)
     text, blocks = build_thread_entry(message, "Jane")
     valid_blocks(blocks)
     sections = [b for b in blocks if b["type"] == "section"]
@@ -156,64 +154,23 @@ def test_long_message_is_split_into_valid_sections():
 
 
 def test_huge_message_is_truncated_within_fifty_blocks():
-    message = Message(
-        id=3,
-        channel=Channel.WHATSAPP,
-        direction=Direction.INBOUND,
-        author=Author.LEAD,
-        text="x" * 200_000,
-        kind="text",
-        created_at=AT,
-    )
+    message = make_message(id=3, text="x" * 200_000)
     blocks = valid_blocks(build_thread_entry(message, "Jane")[1])
     assert len(blocks) == 50 and "truncated" in blocks[-1]["text"]["text"]
 
 
 def test_thread_entry_shows_sender():
     ana = Member(slack_user_id="U0ANA", name="Ana")
-    lead_msg = Message(
-        id=4,
-        channel=Channel.WHATSAPP,
-        direction=Direction.INBOUND,
-        author=Author.LEAD,
-        text="hi",
-        kind="text",
-        created_at=AT,
-    )
-    ai_msg = Message(
-        id=5,
-        channel=Channel.WHATSAPP,
-        direction=Direction.OUTBOUND,
-        author=Author.AI,
-        text="hello",
-        kind="text",
-        created_at=AT,
-    )
-    rep_msg = Message(
-        id=6,
-        channel=Channel.WHATSAPP,
-        direction=Direction.OUTBOUND,
-        author=Author.MEMBER,
-        member=ana,
-        text="yo",
-        kind="text",
-        created_at=AT,
-    )
+    lead_msg = make_message(id=4, text="hi")
+    ai_msg = make_message(id=5, author=Author.AI, text="hello")
+    rep_msg = make_message(id=6, author=Author.MEMBER, member=ana, text="yo")
     assert build_thread_entry(lead_msg, "Jane Doe")[0].startswith("Jane Doe:")
     assert build_thread_entry(ai_msg, "Jane Doe")[0].startswith("AI:")
     assert build_thread_entry(rep_msg, "Jane Doe")[0].startswith("Ana:")
 
 
 def test_delivery_failure_has_reason_and_retry():
-    message = Message(
-        id=9,
-        channel=Channel.WHATSAPP,
-        direction=Direction.OUTBOUND,
-        author=Author.MEMBER,
-        text="hi",
-        kind="text",
-        created_at=AT,
-    )
+    message = make_message(id=9, author=Author.MEMBER, text="hi")
     text, blocks = build_delivery_failure(message, "More than 24 hours <since>")
     valid_blocks(blocks)
     assert "24 hours &lt;since&gt;" in text
