@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import or_, select, update
 
@@ -143,15 +143,3 @@ def _backoff(attempts: int, exc: Exception) -> timedelta:
     if isinstance(exc, RetryableDelivery) and exc.retry_after:
         return timedelta(seconds=exc.retry_after)
     return timedelta(seconds=min(2 ** (attempts - 1), 300))
-
-
-def oldest_pending_age(db: Database) -> float | None:
-    """Seconds the oldest unfinished item has waited; for health checks and metrics."""
-    with db.sessions() as session:
-        oldest: datetime | None = session.scalar(
-            select(Outbox.created_at)
-            .where(Outbox.status.in_([OutboxStatus.PENDING, OutboxStatus.RUNNING]))
-            .order_by(Outbox.id)
-            .limit(1)
-        )
-    return None if oldest is None else (utcnow() - oldest).total_seconds()

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -35,13 +34,10 @@ class Container:
     coordinator: Coordinator
     runner: OutboxRunner
     worker: EmbeddedWorker | None = None  # the in-process worker, in embedded mode
-    closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
         if self.worker is not None:
             self.worker.stop()
-        for close in self.closers:
-            close()
         self.db.dispose()
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot.context import BotContext
+from bot.mrkdwn import escape
 
 HELP = (
     "*/leads* — find conversations\n"
@@ -17,18 +18,16 @@ HELP = (
 )
 
 
-async def handle_leads(
-    ctx: BotContext, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond
-) -> None:
+async def handle_leads(ctx: BotContext, ack: AsyncAck, command: dict[str, Any]) -> None:
     text = (command.get("text") or "").strip()
     if text in {"", "help"}:
         await ack(response_type="ephemeral", text=HELP)
         return
-    await ack(response_type="ephemeral", text=f"I don't know `/leads {text[:100]}` yet.\n\n{HELP}")
+    await ack(response_type="ephemeral", text=f"I don't know `/leads {escape(text[:100])}` yet.\n\n{HELP}")
 
 
 def register(app: AsyncApp, ctx: BotContext) -> None:
-    async def on_leads(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
-        await handle_leads(ctx, ack, command, respond)
+    async def on_leads(ack: AsyncAck, command: dict[str, Any]) -> None:
+        await handle_leads(ctx, ack, command)
 
     app.command("/leads")(on_leads)

@@ -14,12 +14,14 @@ from core.actions import (
     NOTIFY_ASSIGNEE,
     Actor,
     claim_delivery_key,
+    do_add_tag,
     do_assign,
     do_close,
     do_note,
     do_receive,
     do_record_delivery,
     do_register_member,
+    do_remove_tag,
     do_reopen,
     do_reply,
     do_resume_ai,
@@ -201,6 +203,9 @@ def test_buttons_change_state_once_and_record_who(db: Database):
 
     db.run(lambda s: do_set_tags(s, conversation_id, ["VIP", "  pricing "], actor=ana))
     assert [t.name for t in load(db, conversation_id).tags] == ["pricing", "vip"]
+    db.run(lambda s: do_add_tag(s, conversation_id, "Renewal", actor=bob))
+    db.run(lambda s: do_remove_tag(s, conversation_id, "VIP", actor=bob))
+    assert [t.name for t in load(db, conversation_id).tags] == ["pricing", "renewal"]
 
     assert db.run(lambda s: do_close(s, conversation_id, actor=ana)).changed
     assert load(db, conversation_id).closed_at is not None

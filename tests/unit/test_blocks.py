@@ -55,7 +55,9 @@ def conversation(**overrides: Any) -> Conversation:
     return Conversation(**values)
 
 
-def make_message(*, id: int, text: str, author: Author = Author.LEAD, member: Member | None = None) -> Message:
+def make_message(
+    *, id: int, text: str, author: Author = Author.LEAD, member: Member | None = None
+) -> Message:
     direction = Direction.INBOUND if author == Author.LEAD else Direction.OUTBOUND
     return Message(
         id=id,
