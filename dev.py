@@ -2,7 +2,7 @@
 """Set-up and start in one step, on a fresh clone with only Python 3.11+ present.
 
     python3 dev.py run    # install into .venv if needed, then `threadline run` (SQLite, in-process worker)
-    python3 dev.py test   # install into .venv if needed, then ruff and the whole pytest suite
+    python3 dev.py test   # install into .venv if needed, then ruff, mypy and the whole pytest suite
 
 Extra arguments go to the command (`python3 dev.py test -k whatsapp`). Only the standard library is
 used here, because nothing else is installed yet when this runs.
@@ -59,8 +59,9 @@ def main(argv: list[str]) -> int:
     if command == "run":
         return subprocess.call([str(BIN / "threadline"), "run", *rest])
     lint = subprocess.call([str(BIN / "ruff"), "check", "."])
+    types = subprocess.call([str(BIN / "mypy")])
     tests = subprocess.call([str(BIN / "python"), "-m", "pytest", *rest])
-    return tests or lint
+    return tests or lint or types
 
 
 if __name__ == "__main__":

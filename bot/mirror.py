@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import partial
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -168,7 +169,7 @@ class Mirror:
                     self.slack.react(
                         message.slack_channel or thread.channel, message.slack_ts or "", NOTE_REACTION
                     )
-                    self.db.run(lambda session, m=message: _store_shown(session, m.id, NOTE_SHOWN))
+                    self.db.run(partial(_store_shown, message_id=message.id, shown=NOTE_SHOWN))
                 continue
             status = message.delivery_status
             if status is None or shown == status.value:

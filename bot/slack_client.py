@@ -100,7 +100,8 @@ class SlackGateway:
                 page = self.client.conversations_history(**args)
             else:
                 page = self.client.conversations_replies(ts=thread_ts, **args)
-            for message in page.get("messages", []):
+            messages: list[dict[str, Any]] = page.get("messages", [])
+            for message in messages:
                 metadata = message.get("metadata") or {}
                 if (
                     metadata.get("event_type") == event_type

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Protocol
 
 import redis
@@ -18,8 +18,8 @@ LOCK_TTL_SECONDS = 120
 
 
 class Coordinator(Protocol):
-    def hold(self, key: str) -> Iterator[None]:
-        """Context manager: exclusive hold of `key` across all workers."""
+    def hold(self, key: str) -> AbstractContextManager[None]:
+        """Exclusive hold of `key` across all workers, for the `with` block."""
         ...
 
     def take_token(self, key: str, *, rate: float, burst: int) -> float:
@@ -96,4 +96,4 @@ class RedisCoordinator:
         seconds, micros = self.redis.time()  # one clock for all workers
         now = seconds + micros / 1_000_000
         wait_ms = self._bucket(keys=[self.prefix + "bucket:" + key], args=[rate, burst, now])
-        return int(wait_ms) / 1000  # type: ignore[arg-type]
+        return int(wait_ms) / 1000

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import case, func, select
+from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
 
 from core.models import Conversation, Member, Status
@@ -21,7 +21,7 @@ class HomeSummary:
 
 
 def home_summary(session: Session, member: Member | None, *, limit: int = 10) -> HomeSummary:
-    def newest_first(query):  # type: ignore[no-untyped-def]
+    def newest_first(query: Select[Conversation]) -> Select[Conversation]:
         needs_attention = case((Conversation.status == Status.OPEN, 0), else_=1)
         return query.order_by(
             needs_attention, Conversation.unread_count.desc(), Conversation.last_activity_at.desc()

@@ -10,8 +10,12 @@ import logging
 import queue
 import threading
 from functools import cache
+from typing import TYPE_CHECKING
 
 from celery import Celery
+
+if TYPE_CHECKING:
+    from core.wiring import Container
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +41,7 @@ def configure(redis_url: str, *, sweep_seconds: float) -> Celery:
 
 
 @cache
-def _container():  # type: ignore[no-untyped-def]
+def _container() -> Container:
     # Built on first use inside the worker process, from the same settings as the web process.
     from core.wiring import build_container
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from aiohttp import web
@@ -49,9 +50,9 @@ def build_container(settings: Settings | None = None) -> Container:
     settings = settings or load_settings()
     settings.require_slack()
     db = Database(settings.database_url)
-    coordinator: Coordinator = (
-        LocalCoordinator() if settings.REDIS_URL is None else RedisCoordinator(settings.REDIS_URL)
-    )
+    coordinator: Coordinator = LocalCoordinator()
+    if settings.REDIS_URL is not None:
+        coordinator = RedisCoordinator(settings.REDIS_URL)
     slack = SlackGateway(
         token=_secret(settings.SLACK_BOT_TOKEN),
         base_url=settings.SLACK_API_URL,
@@ -139,12 +140,10 @@ class InboundSink:
 
     def _store(self, parsed: Any) -> None:
         for inbound in parsed.messages:
-            result = self.db.run(
-                lambda session, m=inbound: do_receive(session, m, ai_enabled=self.ai_enabled)
-            )
+            result = self.db.run(partial(do_receive, inbound=inbound, ai_enabled=self.ai_enabled))
             INBOUND.labels(inbound.channel.value, "duplicate" if result.duplicate else "stored").inc()
         for update in parsed.updates:
-            self.db.run(lambda session, u=update: do_record_delivery(session, u))
+            self.db.run(partial(do_record_delivery, update=update))
 
 
 def _secret(value: Any) -> str:

@@ -62,7 +62,9 @@ def build_thread_entry(message: Message, lead_name: str) -> tuple[str, list[dict
             {"type": "mrkdwn", "text": f"*{sender}* · {role} · {CHANNEL_NAMES[message.channel]} · {when}"}
         ],
     }
-    sections = [{"type": "section", "text": {"type": "mrkdwn", "text": part}} for part in _split(body)]
+    sections: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": part}} for part in _split(body)
+    ]
     if len(sections) > MAX_BLOCKS - 1:
         shown = sections[: MAX_BLOCKS - 2]
         hidden = sum(len(s["text"]["text"]) for s in sections[MAX_BLOCKS - 2 :])

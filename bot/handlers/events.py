@@ -7,10 +7,11 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.orm import Session
 
 from bot.context import BotContext, tell
 from bot.mrkdwn import is_note, mentioned_user_ids, strip_note_prefix, to_plain
-from core.actions import claim_delivery_key, conversation_for_thread, do_note, do_reply
+from core.actions import Posted, claim_delivery_key, conversation_for_thread, do_note, do_reply
 from core.errors import ThreadlineError
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ async def handle_message(
     text = to_plain(strip_note_prefix(raw) if note else raw, names).strip()
     event_id = str(body.get("event_id") or f"{channel}:{ts}")
 
-    def record(session):  # type: ignore[no-untyped-def]
+    def record(session: Session) -> Posted | None:
         if not claim_delivery_key(session, "slack", event_id):
             return None  # Slack retried an event we already acted on
         use_case = do_note if note else do_reply
