@@ -1,25 +1,32 @@
 """Every action_id, block_id and callback_id Threadline's Block Kit uses, in one place.
 
-Handlers register on these and builders emit them; a rename here renames both.
+Builders emit these and handlers register on them, so a rename here renames both. A card button's
+`value` is the conversation id as a string; the Retry button's `value` is the message id.
 """
 
+# --- the card's buttons and select (value = str(conversation.id)) ---------------------------------------
 TAKE_OVER = "conversation.take_over"
 RESUME_AI = "conversation.resume_ai"
 MANUAL_ONLY = "conversation.manual_only"
-ASSIGN = "conversation.assign"
-EDIT_TAGS = "conversation.edit_tags"
+ASSIGN = "conversation.assign"  # users_select: the action carries `selected_user`
+EDIT_TAGS = "conversation.edit_tags"  # opens the Tags modal
 CLOSE = "conversation.close"
 REOPEN = "conversation.reopen"
-VIEW_LEAD = "conversation.view_lead"
-RETRY_DELIVERY = "message.retry_delivery"
+VIEW_LEAD = "conversation.view_lead"  # opens the lead modal
 
 CARD_ACTIONS_BLOCK = "card.actions"
 CARD_ASSIGN_BLOCK = "card.assign"
 
+# --- a rep's message that did not reach the lead (value = str(message.id)) ------------------------------
+RETRY_DELIVERY = "message.retry_delivery"
+DELIVERY_FAILURE_BLOCK = "delivery.failure"
+
+# --- the Tags modal (private_metadata = str(conversation.id)) ------------------------------------------
 TAGS_MODAL = "tags.modal"
 EXISTING_TAGS_BLOCK = "tags.existing"
 EXISTING_TAGS_ACTION = "tags.existing.select"
 NEW_TAGS_BLOCK = "tags.new"
 NEW_TAGS_ACTION = "tags.new.input"
 
+# --- the lead modal (read only; private_metadata = str(conversation.id)) -------------------------------
 LEAD_MODAL = "lead.modal"

@@ -58,6 +58,7 @@ class AppProcess:
 
     env: dict[str, str]
     log_path: Path
+    command: str = "run"  # or "web": the HTTP face alone, as in the distributed deployment
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     _event_counter: int = 0
@@ -70,7 +71,7 @@ class AppProcess:
         env = {**self.env, "PORT": str(self.port), "HOST": "127.0.0.1"}
         with self.log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "core.cli", "run"],
+                [sys.executable, "-m", "core.cli", self.command],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
