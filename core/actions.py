@@ -358,8 +358,7 @@ def _answered(session: Session, conversation: Conversation, actor: Actor, at: da
     conversation.last_activity_at = at
     if conversation.first_response_at is None:
         conversation.first_response_at = at
-    if conversation.status == Status.OPEN:
-        _set_status(session, conversation, Status.PENDING, actor)
+    _set_status(session, conversation, Status.PENDING, actor)  # from closed too: we wrote, so it is live
 
 
 # --- teammates ---------------------------------------------------------------------------------------
