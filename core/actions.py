@@ -110,6 +110,14 @@ def conversation_for_thread(session: Session, slack_channel: str, thread_ts: str
     )
 
 
+def sent_message_at(session: Session, slack_channel: str, slack_ts: str) -> bool:
+    """Whether the Slack message at this ts was sent to a lead."""
+    direction = session.scalar(
+        select(Message.direction).where(Message.slack_channel == slack_channel, Message.slack_ts == slack_ts)
+    )
+    return direction == Direction.OUTBOUND
+
+
 def claim_delivery_key(session: Session, source: str, key: str) -> bool:
     """Record that a provider delivery (Slack event id, webhook id) is being acted on.
 

@@ -11,13 +11,24 @@ from sqlalchemy.orm import Session
 
 from bot.context import BotContext, tell
 from bot.mrkdwn import is_note, mentioned_user_ids, strip_note_prefix, to_plain
-from core.actions import Posted, claim_delivery_key, conversation_for_thread, do_note, do_reply
+from core.actions import (
+    Posted,
+    claim_delivery_key,
+    conversation_for_thread,
+    do_note,
+    do_reply,
+    sent_message_at,
+)
 from core.errors import ThreadlineError
 
 log = logging.getLogger(__name__)
 
-# Message subtypes that are a person writing; everything else (joins, edits, bot posts…) is not a reply.
-_WRITTEN = {None, "thread_broadcast"}
+# Message subtypes that are a person writing; everything else (joins, bot posts…) is not a reply.
+_WRITTEN = {None, "thread_broadcast", "file_share"}
+FILES_NOT_SENT = "Files are not sent to leads yet: only the text of your message goes to the lead."
+EDITS_NOT_SENT = (
+    "Edits don't reach the lead: they already have your first version. Write a new reply to correct it."
+)
 
 
 def is_teammate_thread_reply(event: dict[str, Any]) -> bool:
@@ -34,6 +45,9 @@ def is_teammate_thread_reply(event: dict[str, Any]) -> bool:
 async def handle_message(
     ctx: BotContext, event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient
 ) -> None:
+    if event.get("subtype") == "message_changed":
+        await _warn_about_edit(ctx, event, client)
+        return
     if not is_teammate_thread_reply(event):
         return
     channel, thread_ts, ts = event["channel"], event["thread_ts"], event["ts"]
@@ -58,10 +72,31 @@ async def handle_message(
         use_case = do_note if note else do_reply
         return use_case(session, conversation_id, text, actor=actor, slack_channel=channel, slack_ts=ts)
 
+    if event.get("subtype") == "file_share" and not note:
+        await tell(client, channel=channel, user=event["user"], thread_ts=thread_ts, text=FILES_NOT_SENT)
+        if not text:
+            return
     try:
         await ctx.run(record)
     except ThreadlineError as exc:
         await tell(client, channel=channel, user=event["user"], thread_ts=thread_ts, text=f"Not sent: {exc}")
+
+
+async def _warn_about_edit(ctx: BotContext, event: dict[str, Any], client: AsyncWebClient) -> None:
+    """A rep edited a message the lead already received: say so, rather than let them think it updated."""
+    edited = event.get("message") or {}
+    channel, ts = event.get("channel"), edited.get("ts")
+    if not channel or not ts or edited.get("bot_id") or not edited.get("user"):
+        return
+    sent = await ctx.read(lambda session: sent_message_at(session, channel, ts))
+    if sent:
+        await tell(
+            client,
+            channel=channel,
+            user=edited["user"],
+            thread_ts=edited.get("thread_ts"),
+            text=EDITS_NOT_SENT,
+        )
 
 
 async def _names(ctx: BotContext, client: AsyncWebClient, user_ids: list[str]) -> dict[str, str]:

@@ -166,7 +166,11 @@ def test_replying_to_a_closed_conversation_makes_it_pending(db: Database):
     conversation_id = receive(db, whatsapp_text("hi", message_id="wamid.cr")).conversation_id
     ana = member(db)
     db.run(lambda s: do_close(s, conversation_id, actor=ana))
-    db.run(lambda s: do_reply(s, conversation_id, "One more offer", actor=ana, slack_channel="C1", slack_ts="9.9"))
+    db.run(
+        lambda s: do_reply(
+            s, conversation_id, "One more offer", actor=ana, slack_channel="C1", slack_ts="9.9"
+        )
+    )
     conversation = load(db, conversation_id)
     assert conversation.status == Status.PENDING and conversation.closed_at is None
 
