@@ -107,12 +107,14 @@ def _plain_token(token: str, names: Mapping[str, str]) -> str:
         if target.startswith(scheme):
             address = target.removeprefix(scheme)
             return address if not label or label == address else f"{label} ({address})"
-    if not label or _same_link(label, target):
+    if not label or label == target:
         return target
+    if _is_bare(label, target):
+        return label
     return f"{label} ({target})"
 
 
-def _same_link(label: str, url: str) -> bool:
+def _is_bare(label: str, url: str) -> bool:
     # Slack auto-links a bare "acme.com" as <http://acme.com|acme.com>: the lead should read what the
     # rep typed, not "acme.com (http://acme.com)".
-    return label == url or label.rstrip("/") == _SCHEME.sub("", url).rstrip("/")
+    return label.rstrip("/") == _SCHEME.sub("", url).rstrip("/")

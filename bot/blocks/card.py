@@ -24,7 +24,7 @@ import json
 from typing import Any
 
 from bot.blocks import ids
-from bot.mrkdwn import escape, escape_clipped
+from bot.mrkdwn import escape_clipped
 from core.models import AIMode, Channel, Conversation, Status
 
 Block = dict[str, Any]
@@ -160,11 +160,12 @@ def _buttons(conversation: Conversation) -> list[Block]:
     closed = conversation.status == Status.CLOSED
     mode = conversation.ai_mode
     buttons: list[Block] = []
-    if mode == AIMode.ACTIVE or conversation.assignee is None:
+    # A closed conversation offers only what makes sense before reopening it.
+    if not closed and (mode == AIMode.ACTIVE or conversation.assignee is None):
         buttons.append(_button("Take over", ids.TAKE_OVER, value, style="primary"))
     if mode != AIMode.ACTIVE and not closed:
         buttons.append(_button("Resume AI", ids.RESUME_AI, value))
-    if mode != AIMode.MANUAL:
+    if mode != AIMode.MANUAL and not closed:
         buttons.append(_button("Manual only", ids.MANUAL_ONLY, value))
     buttons.append(_button("Tags", ids.EDIT_TAGS, value))
     buttons.append(_button("View lead", ids.VIEW_LEAD, value))

@@ -1,28 +1,40 @@
-"""Modals opened from the card: Tags (pick existing, create new) and View lead."""
+"""Modals opened from the card: Tags (pick existing, create new) and View lead.
+
+Lead-provided strings appear only in mrkdwn text, escaped; plain_text (titles, options) carries only
+our own words and tag names.
+"""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from bot.blocks import ids
-from bot.blocks.card import CHANNEL_NAMES, lead_display_name
-from bot.mrkdwn import escape
+from bot.blocks.card import CHANNEL_NAMES, NAME_LIMIT, lead_display_name
+from bot.mrkdwn import escape_clipped
 from core.models import Conversation
 
-MAX_OPTIONS = 100
+View = dict[str, Any]
+Block = dict[str, Any]
+
+MAX_OPTIONS = 100  # a static select's limit
 OPTION_TEXT_LIMIT = 75
+OPTION_VALUE_LIMIT = 150
+NEW_TAGS_MAX_LENGTH = 500
+FIELD_LIMIT = 1000  # escaped length of one lead detail; a section field allows 2,000 with its label
 
 
-def _option(name: str) -> dict[str, Any]:
-    return {"text": {"type": "plain_text", "text": name[:OPTION_TEXT_LIMIT]}, "value": name[:150]}
+def build_tags_modal(conversation: Conversation, all_tags: list[str]) -> View:
+    """The Tags modal: the conversation's tags preselected among all known ones, plus a free-text box.
 
-
-def build_tags_modal(conversation: Conversation, all_tags: list[str]) -> dict[str, Any]:
+    Saving sets the conversation's tags to exactly what is selected and typed (`parse_tags_submission`).
+    """
     current = [tag.name for tag in conversation.tags]
+    # The conversation's own tags first, so they are never the ones cut at the 100-option limit.
     known = list(dict.fromkeys([*current, *all_tags]))[:MAX_OPTIONS]
-    blocks: list[dict[str, Any]] = []
-    if known:  # a static select needs at least one option
-        select: dict[str, Any] = {
+    blocks: list[Block] = [_about(conversation)]
+    if known:  # a static select must offer at least one option
+        select: Block = {
             "type": "multi_static_select",
             "action_id": ids.EXISTING_TAGS_ACTION,
             "placeholder": {"type": "plain_text", "text": "Choose tags"},
@@ -45,7 +57,12 @@ def build_tags_modal(conversation: Conversation, all_tags: list[str]) -> dict[st
             "block_id": ids.NEW_TAGS_BLOCK,
             "optional": True,
             "label": {"type": "plain_text", "text": "New tags (comma-separated)"},
-            "element": {"type": "plain_text_input", "action_id": ids.NEW_TAGS_ACTION, "max_length": 500},
+            "element": {
+                "type": "plain_text_input",
+                "action_id": ids.NEW_TAGS_ACTION,
+                "max_length": NEW_TAGS_MAX_LENGTH,
+                "placeholder": {"type": "plain_text", "text": "e.g. demo, pricing"},
+            },
         }
     )
     return {
@@ -59,35 +76,67 @@ def build_tags_modal(conversation: Conversation, all_tags: list[str]) -> dict[st
     }
 
 
-def parse_tags_submission(values: dict[str, Any]) -> list[str]:
-    """The tag names chosen in the Tags modal: selected ones plus the new ones typed."""
-    selected = values.get(ids.EXISTING_TAGS_BLOCK, {}).get(ids.EXISTING_TAGS_ACTION, {})
+def parse_tags_submission(view_state_values: dict[str, Any]) -> list[str]:
+    """The tag names a Tags modal submission asks for: the selected ones, then the new ones typed.
+
+    Takes `view["state"]["values"]`. Names are stripped and listed once, in order; normalising them
+    (case, spacing) is core's job.
+    """
+    selected = view_state_values.get(ids.EXISTING_TAGS_BLOCK, {}).get(ids.EXISTING_TAGS_ACTION, {})
     names = [option["value"] for option in selected.get("selected_options") or []]
-    typed = values.get(ids.NEW_TAGS_BLOCK, {}).get(ids.NEW_TAGS_ACTION, {}).get("value") or ""
-    names += [part.strip() for part in typed.split(",") if part.strip()]
-    return list(dict.fromkeys(names))
+    typed = view_state_values.get(ids.NEW_TAGS_BLOCK, {}).get(ids.NEW_TAGS_ACTION, {}).get("value") or ""
+    names += typed.replace("\n", ",").split(",")
+    return list(dict.fromkeys(name.strip() for name in names if name.strip()))
 
 
-def build_lead_modal(conversation: Conversation) -> dict[str, Any]:
+def build_lead_modal(conversation: Conversation) -> View:
+    """View lead: who the lead is and where the conversation came from, read only."""
     lead = conversation.lead
+    name = escape_clipped(lead_display_name(conversation), NAME_LIMIT)
     rows = [
-        ("Name", lead_display_name(conversation)),
         ("Email", lead.email),
         ("Phone", lead.phone),
         ("Company", lead.company),
         ("Title", lead.title),
         ("Profile", lead.profile_url),
         ("Channel", CHANNEL_NAMES[conversation.channel]),
-        ("Campaign", conversation.campaign.name if conversation.campaign else None),
-        ("First contact", f"{lead.created_at:%Y-%m-%d}" if lead.created_at else None),
+        ("Campaign", conversation.campaign.name if conversation.campaign is not None else None),
+        ("Lead since", _date(lead.created_at)),
+        ("Conversation started", _date(conversation.created_at)),
     ]
     fields = [
-        {"type": "mrkdwn", "text": f"*{label}*\n{escape(value)[:1900]}"} for label, value in rows if value
+        # "—" rather than a missing row: "no email known" is worth saying.
+        {"type": "mrkdwn", "text": f"*{label}*\n{escape_clipped(value, FIELD_LIMIT) if value else '—'}"}
+        for label, value in rows
     ]
     return {
         "type": "modal",
         "callback_id": ids.LEAD_MODAL,
+        "private_metadata": str(conversation.id),
         "title": {"type": "plain_text", "text": "Lead"},
         "close": {"type": "plain_text", "text": "Close"},
-        "blocks": [{"type": "section", "fields": fields[:10]}],
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"*{name}*"}},
+            {"type": "section", "fields": fields},
+        ],
     }
+
+
+def _about(conversation: Conversation) -> Block:
+    name = escape_clipped(lead_display_name(conversation), NAME_LIMIT)
+    channel = CHANNEL_NAMES[conversation.channel]
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": f"*{name}* · {channel}"}]}
+
+
+def _option(name: str) -> Block:
+    return {
+        "text": {"type": "plain_text", "text": name[:OPTION_TEXT_LIMIT]},
+        "value": name[:OPTION_VALUE_LIMIT],
+    }
+
+
+def _date(at: datetime | None) -> str | None:
+    if at is None:
+        return None
+    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    return f"{at:%Y-%m-%d}"

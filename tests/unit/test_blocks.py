@@ -1,8 +1,12 @@
-"""Pure Block Kit builders: valid Block Kit, state in words, lead text inert."""
+"""Pure Block Kit builders: valid Block Kit, state in words, lead text inert.
+
+Every output goes through slack_sdk's own models, which raise on any Block Kit limit they know.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,6 +18,7 @@ from bot.blocks import ids
 from bot.blocks.card import build_card, card_fingerprint
 from bot.blocks.modals import build_lead_modal, build_tags_modal, parse_tags_submission
 from bot.blocks.thread import build_delivery_failure, build_thread_entry, delivery_reaction
+from bot.mrkdwn import unescape
 from core.models import (
     AIMode,
     Author,
@@ -30,14 +35,25 @@ from core.models import (
 )
 
 HOSTILE = "<!channel> & <@U999>"
+HOSTILE_ESCAPED = "&lt;!channel&gt; &amp; &lt;@U999&gt;"
 AT = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
+ANA = Member(slack_user_id="U0ANA", name="Ana")
 
 
-def valid_blocks(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    assert len(blocks) <= 50
+# --- helpers --------------------------------------------------------------------------------------------
+
+
+def valid_blocks(blocks: list[dict[str, Any]], *, most: int = 50) -> list[dict[str, Any]]:
+    assert 0 < len(blocks) <= most
     parsed = [Block.parse(block) for block in blocks]
-    assert all(type(block) is not Block for block in parsed), "unknown block type"
-    return [block.to_dict() for block in parsed]  # raises on any Block Kit limit
+    known = [block for block in parsed if block is not None and type(block) is not Block]
+    assert len(known) == len(blocks), "unknown block type"
+    return [block.to_dict() for block in known]  # raises SlackObjectFormationError on a limit
+
+
+def valid_view(view: dict[str, Any]) -> dict[str, Any]:
+    valid_blocks(view["blocks"], most=100)
+    return View(**view).to_dict()
 
 
 def conversation(**overrides: Any) -> Conversation:
@@ -50,13 +66,20 @@ def conversation(**overrides: Any) -> Conversation:
         "assignee": None,
         "campaign": None,
         "tags": [],
+        "created_at": AT,
     }
     values.update(overrides)
     return Conversation(**values)
 
 
 def make_message(
-    *, id: int, text: str, author: Author = Author.LEAD, member: Member | None = None
+    *,
+    id: int = 1,
+    text: str = "hi",
+    author: Author = Author.LEAD,
+    member: Member | None = None,
+    kind: str = "text",
+    created_at: datetime | None = AT,
 ) -> Message:
     direction = Direction.INBOUND if author == Author.LEAD else Direction.OUTBOUND
     return Message(
@@ -66,13 +89,24 @@ def make_message(
         author=author,
         member=member,
         text=text,
-        kind="text",
-        created_at=AT,
+        kind=kind,
+        created_at=created_at,
     )
 
 
 def action_ids(blocks: list[dict[str, Any]]) -> list[str]:
     return [e["action_id"] for b in blocks if b["type"] == "actions" for e in b["elements"]]
+
+
+def sections(blocks: list[dict[str, Any]]) -> list[str]:
+    return [b["text"]["text"] for b in blocks if b["type"] == "section"]
+
+
+def fingerprint(c: Conversation) -> str:
+    return card_fingerprint(*build_card(c))
+
+
+# --- the card -------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -90,113 +124,353 @@ def test_card_says_status_and_ai_mode_in_words(status: Status, mode: AIMode, wor
         assert word in text and word in rendered
 
 
+def test_card_fallback_text_reads_the_whole_state():
+    text, _ = build_card(conversation())
+    assert text == "WhatsApp · Jane Doe (Acme) · Open · AI: manual · Unassigned"
+    text, _ = build_card(
+        conversation(assignee=ANA, tags=[Tag(name="pricing"), Tag(name="vip")], campaign=Campaign(name="Q4"))
+    )
+    assert (
+        text
+        == "WhatsApp · Jane Doe (Acme) · Open · AI: manual · <@U0ANA> · Tags: pricing, vip · Campaign: Q4"
+    )
+
+
 def test_card_names_assignee_as_mention_and_lists_tags_and_campaign():
-    ana = Member(slack_user_id="U0ANA", name="Ana")
-    text, blocks = build_card(
+    _, blocks = build_card(
         conversation(
-            assignee=ana, tags=[Tag(name="pricing"), Tag(name="vip")], campaign=Campaign(name="Spring")
+            assignee=ANA, tags=[Tag(name="pricing"), Tag(name="vip")], campaign=Campaign(name="Spring")
         )
     )
     rendered = json.dumps(valid_blocks(blocks))
-    assert "<@U0ANA>" in rendered and "pricing" in rendered and "vip" in rendered and "Spring" in rendered
-    assert "Ana" in text
+    for shown in ("<@U0ANA>", "pricing", "vip", "Spring", "CTO", "Acme", "Jane Doe"):
+        assert shown in rendered
     select = next(
         e for b in blocks if b["type"] == "actions" for e in b["elements"] if e["type"] == "users_select"
     )
-    assert select["initial_user"] == "U0ANA"
+    assert select["action_id"] == ids.ASSIGN and select["initial_user"] == "U0ANA"
 
 
-def test_card_buttons_follow_state():
-    assert action_ids(build_card(conversation(ai_mode=AIMode.ACTIVE))[1]) == [
-        ids.TAKE_OVER,
-        ids.MANUAL_ONLY,
-        ids.EDIT_TAGS,
-        ids.VIEW_LEAD,
-        ids.CLOSE,
-        ids.ASSIGN,
-    ]
-    owned = conversation(ai_mode=AIMode.PAUSED, assignee=Member(slack_user_id="U1", name="A"))
-    assert action_ids(build_card(owned)[1]) == [
-        ids.RESUME_AI,
-        ids.MANUAL_ONLY,
-        ids.EDIT_TAGS,
-        ids.VIEW_LEAD,
-        ids.CLOSE,
-        ids.ASSIGN,
-    ]
-    closed = conversation(status=Status.CLOSED)
-    assert action_ids(build_card(closed)[1]) == [ids.EDIT_TAGS, ids.VIEW_LEAD, ids.REOPEN, ids.ASSIGN]
+def test_unassigned_untagged_card_says_so():
+    text, blocks = build_card(conversation())
+    rendered = json.dumps(valid_blocks(blocks), ensure_ascii=False)
+    assert "Unassigned" in text and "Unassigned" in rendered and "No tags" in rendered and "—" in rendered
+    select = next(
+        e for b in blocks if b["type"] == "actions" for e in b["elements"] if e["type"] == "users_select"
+    )
+    assert "initial_user" not in select and select["placeholder"]["text"] == "Assign…"
 
 
-def test_hostile_lead_name_is_inert_everywhere():
-    lead = Lead(name=HOSTILE, company=HOSTILE, created_at=AT)
+@pytest.mark.parametrize(
+    ("channel", "word"),
+    [(Channel.WHATSAPP, "WhatsApp"), (Channel.EMAIL, "Email"), (Channel.LINKEDIN, "LinkedIn")],
+)
+def test_card_names_the_channel_in_words(channel: Channel, word: str):
+    text, blocks = build_card(conversation(channel=channel))
+    assert text.startswith(word) and word in json.dumps(valid_blocks(blocks))
+
+
+@pytest.mark.parametrize(
+    ("lead", "shown"),
+    [
+        (Lead(name="  ", phone="+15550001", email="x@y.z"), "+15550001"),
+        (Lead(email="x@y.z"), "x@y.z"),
+        (Lead(), "Unknown lead"),
+    ],
+)
+def test_a_lead_without_a_name_is_named_by_phone_then_email(lead: Lead, shown: str):
     text, blocks = build_card(conversation(lead=lead))
-    message = make_message(id=1, text=HOSTILE)
-    entry_text, entry_blocks = build_thread_entry(message, HOSTILE)
-    modal = build_lead_modal(conversation(lead=lead))
-    for rendered in (text, json.dumps(blocks), entry_text, json.dumps(entry_blocks), json.dumps(modal)):
+    assert shown in text and shown in json.dumps(blocks)
+
+
+TAKE, RESUME, MANUAL = ids.TAKE_OVER, ids.RESUME_AI, ids.MANUAL_ONLY
+ALWAYS = [ids.EDIT_TAGS, ids.VIEW_LEAD]
+
+
+@pytest.mark.parametrize(
+    ("status", "mode", "assignee", "expected"),
+    [
+        (Status.OPEN, AIMode.ACTIVE, None, [TAKE, MANUAL, *ALWAYS, ids.CLOSE]),
+        (Status.OPEN, AIMode.ACTIVE, ANA, [TAKE, MANUAL, *ALWAYS, ids.CLOSE]),
+        (Status.PENDING, AIMode.PAUSED, ANA, [RESUME, MANUAL, *ALWAYS, ids.CLOSE]),
+        (Status.OPEN, AIMode.PAUSED, None, [TAKE, RESUME, MANUAL, *ALWAYS, ids.CLOSE]),
+        (Status.OPEN, AIMode.MANUAL, ANA, [RESUME, *ALWAYS, ids.CLOSE]),
+        (Status.OPEN, AIMode.MANUAL, None, [TAKE, RESUME, *ALWAYS, ids.CLOSE]),
+        (Status.CLOSED, AIMode.MANUAL, ANA, [*ALWAYS, ids.REOPEN]),
+        (Status.CLOSED, AIMode.MANUAL, None, [*ALWAYS, ids.REOPEN]),
+        (Status.CLOSED, AIMode.PAUSED, ANA, [*ALWAYS, ids.REOPEN]),
+        (Status.CLOSED, AIMode.ACTIVE, ANA, [*ALWAYS, ids.REOPEN]),
+    ],
+)
+def test_card_buttons_follow_state(
+    status: Status, mode: AIMode, assignee: Member | None, expected: list[str]
+):
+    _, blocks = build_card(conversation(status=status, ai_mode=mode, assignee=assignee))
+    valid_blocks(blocks)
+    assert action_ids(blocks) == [*expected, ids.ASSIGN]
+
+
+def test_every_card_control_carries_the_conversation_id_and_close_asks_first():
+    _, blocks = build_card(conversation(ai_mode=AIMode.ACTIVE))
+    buttons = [e for b in blocks if b["type"] == "actions" for e in b["elements"] if e["type"] == "button"]
+    assert {button["value"] for button in buttons} == {"7"}
+    close = next(button for button in buttons if button["action_id"] == ids.CLOSE)
+    assert close["confirm"]["confirm"]["text"] == "Close"
+    assert len({b.get("block_id") for b in blocks if "block_id" in b}) == 2  # block ids unique
+
+
+def test_fingerprint_changes_with_state_and_not_otherwise():
+    base = fingerprint(conversation())
+    assert re.fullmatch(r"[0-9a-f]{64}", base)
+    assert base == fingerprint(conversation())  # a fresh, equal object: same card
+    changed = [
+        conversation(status=Status.PENDING),
+        conversation(ai_mode=AIMode.ACTIVE),
+        conversation(assignee=ANA),
+        conversation(tags=[Tag(name="vip")]),
+        conversation(campaign=Campaign(name="Q4")),
+        conversation(lead=Lead(name="Jane Roe", company="Acme", title="CTO")),
+    ]
+    fingerprints = {fingerprint(c) for c in changed}
+    assert base not in fingerprints and len(fingerprints) == len(changed)
+    # State the card does not show does not force an update.
+    assert base == fingerprint(conversation(unread_count=4, last_activity_at=datetime.now(UTC)))
+
+
+def test_huge_lead_strings_and_many_tags_stay_within_block_kit_limits():
+    lead = Lead(name="N&" * 5000, company="<" * 5000, title="T" * 5000)
+    tags = [Tag(name=f"tag-{i:03}-" + "&" * 50) for i in range(200)]
+    text, blocks = build_card(conversation(lead=lead, tags=tags, campaign=Campaign(name=">" * 5000)))
+    valid_blocks(blocks)
+    fields = [f["text"] for f in blocks[1]["fields"]]
+    assert all(len(f) <= 2000 for f in fields) and len(blocks[0]["text"]["text"]) <= 3000
+    assert re.search(r"\+\d+ more", next(f for f in fields if f.startswith("*Tags*")))
+    assert len(text) < 3000
+
+
+# --- lead text is inert everywhere ----------------------------------------------------------------------
+
+
+def test_hostile_lead_text_is_inert_everywhere():
+    lead = Lead(
+        name=HOSTILE, company=HOSTILE, title=HOSTILE, email=HOSTILE, profile_url=HOSTILE, created_at=AT
+    )
+    hostile = conversation(lead=lead, tags=[Tag(name=HOSTILE)], campaign=Campaign(name=HOSTILE))
+    card_text, card_blocks = build_card(hostile)
+    entry_text, entry_blocks = build_thread_entry(make_message(text=HOSTILE, kind="image"), HOSTILE)
+    failure_text, failure_blocks = build_delivery_failure(
+        make_message(text=HOSTILE, author=Author.MEMBER), HOSTILE
+    )
+    lead_modal = build_lead_modal(hostile)
+    tags_modal_mrkdwn = [b for b in build_tags_modal(hostile, [])["blocks"] if b["type"] == "context"]
+    for blocks in (card_blocks, entry_blocks, failure_blocks):
+        valid_blocks(blocks)
+    valid_view(lead_modal)
+    for rendered in (
+        card_text,
+        json.dumps(card_blocks),
+        entry_text,
+        json.dumps(entry_blocks),
+        failure_text,
+        json.dumps(failure_blocks),
+        json.dumps(lead_modal),
+        json.dumps(tags_modal_mrkdwn),
+    ):
         assert "<!channel>" not in rendered and "<@U999>" not in rendered
-        assert "&lt;!channel&gt; &amp; &lt;@U999&gt;" in rendered
+        assert HOSTILE_ESCAPED in rendered
+    assert json.dumps(card_blocks).count(HOSTILE_ESCAPED) >= 5  # name, title, company, tag, campaign
 
 
-def test_fingerprint_changes_with_state_only():
-    first = card_fingerprint(*build_card(conversation()))
-    assert first == card_fingerprint(*build_card(conversation()))
-    assert first != card_fingerprint(*build_card(conversation(status=Status.PENDING)))
+# --- thread entries -------------------------------------------------------------------------------------
 
 
-def test_long_message_is_split_into_valid_sections():
-    message = make_message(id=2, text="word " * 2000)
+@pytest.mark.parametrize(
+    ("author", "member", "sender"),
+    [
+        (Author.LEAD, None, "Jane Doe"),
+        (Author.AI, None, "AI"),
+        (Author.MEMBER, ANA, "Ana"),
+        (Author.MEMBER, None, "Teammate"),  # written on the provider's side, e.g. LinkedIn itself
+        (Author.SYSTEM, None, "Threadline"),
+    ],
+)
+def test_thread_entry_shows_sender_channel_and_time(author: Author, member: Member | None, sender: str):
+    text, blocks = build_thread_entry(make_message(author=author, member=member, text="hello"), "Jane Doe")
+    valid_blocks(blocks)
+    assert text == f"{sender}: hello"
+    about = blocks[0]["elements"][0]["text"]
+    assert blocks[0]["type"] == "context" and f"*{sender}*" in about and "WhatsApp" in about
+    assert f"<!date^{int(AT.timestamp())}^" in about and "|2026-11-25 09:30 UTC>" in about
+    assert sections(blocks) == ["hello"]
+
+
+def test_thread_entry_time_reads_naive_datetimes_as_utc_and_survives_none():
+    naive = build_thread_entry(make_message(created_at=AT.replace(tzinfo=None)), "Jane")[1]
+    assert f"<!date^{int(AT.timestamp())}^" in naive[0]["elements"][0]["text"]
+    unstored = build_thread_entry(make_message(created_at=None), "Jane")[1]
+    assert "<!date^" not in unstored[0]["elements"][0]["text"]
+    valid_blocks(unstored)
+
+
+def test_ten_thousand_characters_split_into_sections_of_at_most_3000():
+    message = make_message(text="word " * 2000)
     text, blocks = build_thread_entry(message, "Jane")
     valid_blocks(blocks)
-    sections = [b for b in blocks if b["type"] == "section"]
-    assert len(sections) >= 4 and all(len(s["text"]["text"]) <= 3000 for s in sections)
-    assert "".join(s["text"]["text"] for s in sections).split() == message.text.split()
-    assert len(text) < 300
+    parts = sections(blocks)
+    assert len(parts) == 4 and all(len(part) <= 3000 for part in parts)
+    assert " ".join(parts).split() == message.text.split()  # cut between words, nothing lost
+    assert text == "Jane: " + ("word " * 40) + "…"
 
 
-def test_huge_message_is_truncated_within_fifty_blocks():
-    message = make_message(id=3, text="x" * 200_000)
+def test_splitting_never_cuts_an_escaped_character_in_half():
+    message = make_message(text="&<>" * 4000)
+    parts = sections(valid_blocks(build_thread_entry(message, "Jane")[1]))
+    assert len(parts) > 1 and all(len(part) <= 3000 for part in parts)
+    assert all(re.fullmatch(r"(&amp;|&lt;|&gt;)+", part) for part in parts)
+    assert unescape("".join(parts)) == message.text
+
+
+def test_a_huge_message_is_truncated_within_fifty_blocks_saying_how_much():
+    message = make_message(text="x" * 200_000)
     blocks = valid_blocks(build_thread_entry(message, "Jane")[1])
-    assert len(blocks) == 50 and "truncated" in blocks[-1]["text"]["text"]
+    assert len(blocks) == 50
+    shown = sum(len(part) for part in sections(blocks)[:-1])
+    assert sections(blocks)[-1] == f"_… (truncated, {200_000 - shown} more characters)_"
 
 
-def test_thread_entry_shows_sender():
-    ana = Member(slack_user_id="U0ANA", name="Ana")
-    lead_msg = make_message(id=4, text="hi")
-    ai_msg = make_message(id=5, author=Author.AI, text="hello")
-    rep_msg = make_message(id=6, author=Author.MEMBER, member=ana, text="yo")
-    assert build_thread_entry(lead_msg, "Jane Doe")[0].startswith("Jane Doe:")
-    assert build_thread_entry(ai_msg, "Jane Doe")[0].startswith("AI:")
-    assert build_thread_entry(rep_msg, "Jane Doe")[0].startswith("Ana:")
+@pytest.mark.parametrize(
+    ("kind", "text", "body"),
+    [
+        ("image", "[image] see <this>", "[image] see &lt;this&gt;"),
+        ("reaction", "[reaction 👍]", "[reaction 👍]"),
+        ("location", "", "[location]"),
+        ("text", "   ", "(empty message)"),
+    ],
+)
+def test_non_text_messages_show_what_arrived(kind: str, text: str, body: str):
+    blocks = valid_blocks(build_thread_entry(make_message(kind=kind, text=text), "Jane")[1])
+    assert sections(blocks) == [body]
 
 
-def test_delivery_failure_has_reason_and_retry():
-    message = make_message(id=9, author=Author.MEMBER, text="hi")
-    text, blocks = build_delivery_failure(message, "More than 24 hours <since>")
+# --- delivery -------------------------------------------------------------------------------------------
+
+
+def test_delivery_failure_says_not_delivered_why_and_offers_retry():
+    message = make_message(id=9, author=Author.MEMBER, member=ANA, text="See you\nMonday")
+    text, blocks = build_delivery_failure(message, "More than 24 hours <since> the last message")
     valid_blocks(blocks)
-    assert "24 hours &lt;since&gt;" in text
+    assert "Not delivered" in text and "24 hours &lt;since&gt;" in text
+    assert "> See you Monday" in blocks[0]["text"]["text"]
     assert action_ids(blocks) == [ids.RETRY_DELIVERY] and blocks[1]["elements"][0]["value"] == "9"
 
 
-def test_every_status_has_a_distinct_reaction_but_queued_and_sending():
+def test_delivery_failure_with_an_endless_reason_stays_valid():
+    _, blocks = build_delivery_failure(make_message(author=Author.MEMBER, text="x" * 5000), "&" * 10_000)
+    valid_blocks(blocks)
+
+
+def test_delivery_reactions_are_standard_emoji_one_per_status():
     names = {status: delivery_reaction(status) for status in DeliveryStatus}
-    assert names[DeliveryStatus.QUEUED] == names[DeliveryStatus.SENDING]
-    assert len({names[s] for s in DeliveryStatus if s != DeliveryStatus.SENDING}) == len(DeliveryStatus) - 1
+    assert names == {
+        DeliveryStatus.QUEUED: "hourglass_flowing_sand",
+        DeliveryStatus.SENDING: "hourglass_flowing_sand",
+        DeliveryStatus.SENT: "white_check_mark",
+        DeliveryStatus.DELIVERED: "inbox_tray",
+        DeliveryStatus.READ: "eyes",
+        DeliveryStatus.FAILED: "warning",
+    }
     assert delivery_reaction(None) is None
 
 
-def test_tags_modal_is_valid_and_round_trips():
+# --- modals ---------------------------------------------------------------------------------------------
+
+
+def tags_select(view: dict[str, Any]) -> dict[str, Any] | None:
+    block = next((b for b in view["blocks"] if b.get("block_id") == ids.EXISTING_TAGS_BLOCK), None)
+    return None if block is None else block["element"]
+
+
+def test_tags_modal_preselects_current_tags_among_all():
     view = build_tags_modal(conversation(tags=[Tag(name="vip")]), ["pricing", "vip"])
-    View(**view).to_dict()
-    values = {
-        ids.EXISTING_TAGS_BLOCK: {ids.EXISTING_TAGS_ACTION: {"selected_options": [{"value": "vip"}]}},
-        ids.NEW_TAGS_BLOCK: {ids.NEW_TAGS_ACTION: {"value": "renewal,  q4 , vip"}},
-    }
-    assert parse_tags_submission(values) == ["vip", "renewal", "q4"]
-    assert ids.EXISTING_TAGS_BLOCK not in json.dumps(build_tags_modal(conversation(), []))  # no empty select
-    View(**build_tags_modal(conversation(), [])).to_dict()
-    View(**build_lead_modal(conversation())).to_dict()
+    valid_view(view)
+    assert view["callback_id"] == ids.TAGS_MODAL and view["private_metadata"] == "7"
+    assert view["submit"]["text"] == "Save" and view["close"]["text"] == "Cancel"
+    select = tags_select(view)
+    assert select is not None and select["type"] == "multi_static_select"
+    assert [o["value"] for o in select["options"]] == ["vip", "pricing"]
+    assert [o["value"] for o in select["initial_options"]] == ["vip"]
+    new = next(b for b in view["blocks"] if b.get("block_id") == ids.NEW_TAGS_BLOCK)
+    assert new["optional"] and new["element"]["action_id"] == ids.NEW_TAGS_ACTION
+    assert new["label"]["text"] == "New tags (comma-separated)"
+
+
+def test_tags_modal_without_any_tags_offers_only_the_text_input():
+    view = build_tags_modal(conversation(), [])
+    valid_view(view)
+    assert tags_select(view) is None
+    assert ids.NEW_TAGS_BLOCK in json.dumps(view)
+
+
+def test_tags_modal_offers_at_most_100_options_and_keeps_the_current_ones():
+    view = build_tags_modal(conversation(tags=[Tag(name="zzz")]), [f"t{i:03}" for i in range(150)])
+    valid_view(view)
+    select = tags_select(view)
+    assert select is not None and len(select["options"]) == 100
+    assert [o["value"] for o in select["initial_options"]] == ["zzz"]
+
+
+@pytest.mark.parametrize(
+    ("values", "names"),
+    [
+        (
+            {
+                ids.EXISTING_TAGS_BLOCK: {ids.EXISTING_TAGS_ACTION: {"selected_options": [{"value": "vip"}]}},
+                ids.NEW_TAGS_BLOCK: {ids.NEW_TAGS_ACTION: {"value": "renewal,  q4 , vip,,\nnext year"}},
+            },
+            ["vip", "renewal", "q4", "next year"],
+        ),
+        ({ids.NEW_TAGS_BLOCK: {ids.NEW_TAGS_ACTION: {"value": None}}}, []),
+        ({ids.EXISTING_TAGS_BLOCK: {ids.EXISTING_TAGS_ACTION: {"selected_options": []}}}, []),
+        ({}, []),
+    ],
+)
+def test_parse_tags_submission(values: dict[str, Any], names: list[str]):
+    assert parse_tags_submission(values) == names
+
+
+def test_lead_modal_shows_every_detail_and_dashes_for_unknown():
+    lead = Lead(
+        name="Jane Doe",
+        email="jane@acme.test",
+        phone="+15551234567",
+        company="Acme",
+        title="CTO",
+        profile_url="https://linkedin.test/in/jane?a=1&b=2",
+        created_at=AT,
+    )
+    view = build_lead_modal(conversation(lead=lead, campaign=Campaign(name="Spring")))
+    valid_view(view)
+    assert view["callback_id"] == ids.LEAD_MODAL and view["private_metadata"] == "7"
+    rendered = json.dumps(view)
+    for shown in (
+        "Jane Doe",
+        "jane@acme.test",
+        "+15551234567",
+        "Acme",
+        "CTO",
+        "WhatsApp",
+        "Spring",
+        "2026-11-25",
+    ):
+        assert shown in rendered
+    assert "https://linkedin.test/in/jane?a=1&amp;b=2" in rendered
+    sparse = json.dumps(
+        valid_view(build_lead_modal(conversation(lead=Lead(phone="+1555")))), ensure_ascii=False
+    )
+    assert "*Email*\\n—" in sparse and "+1555" in sparse
+
+
+# --- App Home (bot/blocks/home.py) ----------------------------------------------------------------------
 
 
 def test_home_lists_mine_and_unassigned_with_counts():
