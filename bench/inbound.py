@@ -17,11 +17,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from core import migrate
-from core.actions import do_receive
+from core.actions.inbound import do_receive
 from core.db import Database
 from core.messages import Inbound, LeadProfile
 from core.models import Channel
-from core.outbox import OutboxRunner
+from core.outbox import JobKind, OutboxRunner
 
 
 def inbound(n: int, leads: int) -> Inbound:
@@ -53,7 +53,7 @@ def main() -> None:
 
     def store(n: int) -> None:
         started = time.perf_counter()
-        db.run(lambda session: do_receive(session, inbound(n, args.leads), ai_enabled=False))
+        db.run(lambda session: do_receive(session, inbound(n, args.leads), ai_available=False))
         latencies.append(time.perf_counter() - started)
 
     started = time.perf_counter()
@@ -65,7 +65,7 @@ def main() -> None:
         list(pool.map(store, range(min(500, args.messages))))
     duplicates_elapsed = time.perf_counter() - duplicates_started
 
-    runner = OutboxRunner(db, {"mirror": lambda job: None})
+    runner = OutboxRunner(db, {kind: (lambda job: None) for kind in JobKind})
     drain_started = time.perf_counter()
     due = runner.due(limit=args.messages * 2)
     with ThreadPoolExecutor(args.workers) as pool:

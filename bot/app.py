@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -12,7 +13,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.context import BotContext
 from bot.handlers import actions, commands, events, home, views
-from core.web import Registrar
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +39,10 @@ def build_bolt_app(*, token: str, signing_secret: str, api_url: str, ctx: BotCon
     return app
 
 
-def http_routes(bolt: AsyncApp) -> Registrar:
+def slack_events_endpoint(bolt: AsyncApp) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """The aiohttp handler for POST /slack/events: events, interactivity and slash commands."""
+
     async def slack_events(request: web.Request) -> web.Response:
         return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))
 
-    def register(app: web.Application) -> None:
-        app.router.add_post("/slack/events", slack_events)
-
-    return register
+    return slack_events

@@ -12,10 +12,12 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.orm import Session
 
-from core.actions import Actor, do_register_member, find_member
+from core.actions.common import Actor
+from core.actions.members import do_register_member
 from core.db import Database
 from core.errors import InvalidAction, NotFound
 from core.models import Member
+from core.queries.lookup import find_member
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -24,7 +26,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class BotContext:
     db: Database
-    ai_enabled: bool
+    ai_available: bool  # an AI agent runs on this server
 
     async def run(self, use_case: Callable[[Session], T]) -> T:
         """Run a use-case in its transaction without blocking the event loop."""

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from bot.blocks.card import build_card, card_fingerprint
 from bot.blocks.thread import build_delivery_failure, build_thread_entry, delivery_reaction
-from core.actions import lock_conversation, lock_message
+from core.actions.locks import lock_conversation, lock_message
 from core.coordination import Coordinator
 from core.db import Database
 from core.models import Conversation, DeliveryStatus, Direction, Message, utcnow

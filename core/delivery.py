@@ -12,12 +12,12 @@ from collections.abc import Mapping
 
 from sqlalchemy.orm import Session
 
-from core.actions import MIRROR, lock_message
+from core.actions.locks import lock_message
 from core.db import Database
 from core.errors import DeliveryError, PermanentDelivery, RetryableDelivery
 from core.messages import ChannelSender, Outbound, SendReceipt
 from core.models import Channel, DeliveryStatus, Message, Outbox
-from core.outbox import Job
+from core.outbox import Job, JobKind
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,9 @@ class Deliverer:
         message.provider_message_id = receipt.provider_message_id
         message.delivery_status = DeliveryStatus.SENT
         message.delivery_error = None
-        session.add(Outbox(kind=MIRROR, conversation_id=message.conversation_id, message_id=message.id))
+        session.add(
+            Outbox(kind=JobKind.MIRROR, conversation_id=message.conversation_id, message_id=message.id)
+        )
 
     def _record_failure(self, message_id: int, reason: str) -> None:
         def fail(session: Session) -> None:
@@ -98,4 +100,4 @@ def _fail(session: Session, message: Message, reason: str) -> None:
     log.warning("message %s not delivered: %s", message.id, reason)
     message.delivery_status = DeliveryStatus.FAILED
     message.delivery_error = reason
-    session.add(Outbox(kind=MIRROR, conversation_id=message.conversation_id, message_id=message.id))
+    session.add(Outbox(kind=JobKind.MIRROR, conversation_id=message.conversation_id, message_id=message.id))

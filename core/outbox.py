@@ -7,8 +7,9 @@ the sweeper then offers the item again. Handlers are therefore written to be saf
 
 from __future__ import annotations
 
+import enum
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -25,12 +26,21 @@ LEASE = timedelta(minutes=2)
 MAX_ATTEMPTS = 8
 
 
+class JobKind(enum.StrEnum):
+    """Every kind of outbox work, declared once. `app/container.py` registers one handler for each,
+    and the runner refuses to start without all of them, so nothing can be queued that nobody takes."""
+
+    MIRROR = "mirror"  # keep a conversation's Slack thread and card in step (bot.mirror)
+    DELIVER = "deliver"  # send a message to the lead over their channel (core.delivery)
+    NOTIFY_ASSIGNEE = "notify_assignee"  # DM the teammate a conversation was assigned to (bot.notify)
+
+
 @dataclass(frozen=True)
 class Job:
     """What a handler gets: a snapshot of the claimed outbox row."""
 
     id: int
-    kind: str
+    kind: JobKind
     conversation_id: int | None
     message_id: int | None
     payload: dict[str, object]
@@ -45,20 +55,21 @@ Handler = Callable[[Job], None]
 
 
 class OutboxRunner:
-    def __init__(self, db: Database, handlers: dict[str, Handler]) -> None:
+    def __init__(self, db: Database, handlers: Mapping[JobKind, Handler]) -> None:
+        missing = sorted(set(JobKind) - set(handlers))
+        if missing:
+            raise ValueError(f"no handler registered for outbox kinds {missing}")
         self.db = db
-        self.handlers = handlers
+        self.handlers = dict(handlers)
 
     def run(self, outbox_id: int) -> bool:
         """Run one item if it is due and nobody else holds it. Returns whether it ran."""
         job = self._claim(outbox_id)
         if job is None:
             return False
-        handler = self.handlers.get(job.kind)
+        handler = self.handlers[job.kind]
         try:
             with OUTBOX_SECONDS.labels(job.kind).time():
-                if handler is None:
-                    raise LookupError(f"no handler for outbox kind {job.kind!r}")
                 handler(job)
         except Exception as exc:
             self._failed(job, exc)
@@ -104,7 +115,14 @@ class OutboxRunner:
             if claimed.rowcount != 1:  # type: ignore[attr-defined]
                 return None
             row = session.get_one(Outbox, outbox_id, populate_existing=True)
-            return Job(row.id, row.kind, row.conversation_id, row.message_id, dict(row.payload), row.attempts)
+            return Job(
+                row.id,
+                JobKind(row.kind),
+                row.conversation_id,
+                row.message_id,
+                dict(row.payload),
+                row.attempts,
+            )
 
     def _done(self, job: Job) -> None:
         with self.db.transaction() as session:

@@ -95,10 +95,6 @@ class Settings(BaseSettings):
         return self.REDIS_URL is None
 
     @property
-    def ai_enabled(self) -> bool:
-        return self.OPENAI_API_KEY is not None
-
-    @property
     def whatsapp_enabled(self) -> bool:
         return all((self.WHATSAPP_ACCESS_TOKEN, self.WHATSAPP_PHONE_NUMBER_ID, self.WHATSAPP_APP_SECRET))
 

@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 from core import migrate
 from core.db import Database
 from core.models import Base
+from core.outbox import Handler, Job, JobKind
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "tests" / "specs"
@@ -144,3 +145,13 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
 def dispatched(db: Database) -> DispatchLog:
     assert isinstance(db.dispatch, DispatchLog)
     return db.dispatch
+
+
+def handlers(given: dict[JobKind, Handler]) -> dict[JobKind, Handler]:
+    """A handler for every outbox kind, as the runner demands: `given`, and for the rest one that fails
+    the test if it is ever run."""
+
+    def unexpected(job: Job) -> None:
+        raise AssertionError(f"this test did not expect a {job.kind} job to run")
+
+    return {kind: given.get(kind, unexpected) for kind in JobKind}

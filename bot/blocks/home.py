@@ -7,7 +7,7 @@ from typing import Any
 from bot.blocks.card import CHANNEL_NAMES, STATUS_WORDS, ai_words, lead_display_name
 from bot.mrkdwn import escape
 from core.models import Conversation
-from core.queries import HomeSummary
+from core.queries.home import HomeSummary
 
 
 def _line(conversation: Conversation) -> str:

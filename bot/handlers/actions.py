@@ -14,20 +14,19 @@ from sqlalchemy.orm import Session
 from bot.blocks import ids
 from bot.blocks.modals import build_lead_modal, build_tags_modal
 from bot.context import BotContext, tell
-from core.actions import (
-    Actor,
-    Changed,
-    conversation_for_thread,
+from core.actions.common import Actor, Changed
+from core.actions.conversation import (
     do_assign,
     do_close,
     do_reopen,
     do_resume_ai,
-    do_retry_delivery,
     do_set_manual,
     do_take_over,
 )
+from core.actions.replies import do_retry_delivery
 from core.errors import NotFound, ThreadlineError
 from core.models import Conversation, Tag
+from core.queries.lookup import conversation_for_thread
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +36,7 @@ UseCase = Callable[[Session, int, Actor], Changed]
 def _card_use_cases(ctx: BotContext) -> dict[str, UseCase]:
     return {
         ids.TAKE_OVER: lambda s, cid, actor: do_take_over(s, cid, actor=actor),
-        ids.RESUME_AI: lambda s, cid, actor: do_resume_ai(s, cid, actor=actor, ai_enabled=ctx.ai_enabled),
+        ids.RESUME_AI: lambda s, cid, actor: do_resume_ai(s, cid, actor=actor, ai_available=ctx.ai_available),
         ids.MANUAL_ONLY: lambda s, cid, actor: do_set_manual(s, cid, actor=actor),
         ids.CLOSE: lambda s, cid, actor: do_close(s, cid, actor=actor),
         ids.REOPEN: lambda s, cid, actor: do_reopen(s, cid, actor=actor),

@@ -11,15 +11,11 @@ from sqlalchemy.orm import Session
 
 from bot.context import BotContext, tell
 from bot.mrkdwn import is_note, mentioned_user_ids, strip_note_prefix, to_plain
-from core.actions import (
-    Posted,
-    claim_delivery_key,
-    conversation_for_thread,
-    do_note,
-    do_reply,
-    sent_message_at,
-)
+from core.actions.common import Posted
+from core.actions.locks import claim_delivery_key
+from core.actions.replies import do_note, do_reply
 from core.errors import ThreadlineError
+from core.queries.lookup import conversation_for_thread, sent_message_at
 
 log = logging.getLogger(__name__)
 

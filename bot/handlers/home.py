@@ -9,8 +9,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks.home import build_home
 from bot.context import BotContext
-from core.actions import find_member
-from core.queries import home_summary
+from core.queries.home import home_summary
+from core.queries.lookup import find_member
 
 
 async def handle_home_opened(ctx: BotContext, event: dict[str, Any], client: AsyncWebClient) -> None:

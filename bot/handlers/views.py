@@ -10,7 +10,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.blocks import ids
 from bot.blocks.modals import parse_tags_submission
 from bot.context import BotContext
-from core.actions import do_set_tags
+from core.actions.conversation import do_set_tags
 from core.errors import ThreadlineError
 
 

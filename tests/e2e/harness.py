@@ -71,7 +71,7 @@ class AppProcess:
         env = {**self.env, "PORT": str(self.port), "HOST": "127.0.0.1"}
         with self.log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "core.cli", self.command],
+                [sys.executable, "-m", "app.cli", self.command],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

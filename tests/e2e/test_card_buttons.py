@@ -77,8 +77,8 @@ def test_each_button_changes_state_and_card(app: AppProcess, slack: SlackStandIn
     click(app, slack, card_action(slack, ids.REOPEN), user="U0BOB")
     wait_card(slack, "Open")
 
-    click(app, slack, card_action(slack, ids.RESUME_AI), user="U0ANA")  # AI is off on this server
-    slack.wait_for(lambda: any("OPENAI_API_KEY" in e.get("text", "") for e in slack.ephemerals))
+    click(app, slack, card_action(slack, ids.RESUME_AI), user="U0ANA")  # no agent runs on this server
+    slack.wait_for(lambda: any("AI agent is not running" in e.get("text", "") for e in slack.ephemerals))
     assert conversation(app).ai_mode.value == "manual"
 
     with app.database() as db, db.sessions() as session:

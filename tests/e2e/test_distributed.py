@@ -26,7 +26,7 @@ def postgres_env(app_env: dict[str, str], postgres_databases: PostgresDatabases)
 def cli(env: dict[str, str], *args: str, log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "core.cli", *args],
+            [sys.executable, "-m", "app.cli", *args],
             env={**env, "PYTHONPATH": str(ROOT)},
             stdout=out,
             stderr=subprocess.STDOUT,

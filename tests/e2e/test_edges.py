@@ -94,7 +94,7 @@ def test_an_unconfigured_channel_answers_404(tmp_path: Path, slack: SlackStandIn
 
 def run_cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "core.cli", *args],
+        [sys.executable, "-m", "app.cli", *args],
         env={**env, "PYTHONPATH": str(ROOT)},
         cwd=cwd,
         capture_output=True,

@@ -8,12 +8,17 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import func, select
 
-from core.actions import DELIVER, Actor, do_add_tag, do_receive, do_register_member, do_reply
+from core.actions.common import Actor
+from core.actions.conversation import do_add_tag
+from core.actions.inbound import do_receive
+from core.actions.members import do_register_member
+from core.actions.replies import do_reply
 from core.db import Database
 from core.delivery import Deliverer
 from core.messages import Outbound, SendReceipt
 from core.models import Channel, Conversation, DeliveryStatus, Lead, Message, Outbox
-from core.outbox import OutboxRunner
+from core.outbox import JobKind, OutboxRunner
+from tests.conftest import handlers
 from tests.integration.test_use_cases import load, whatsapp_text
 
 RACERS = 8
@@ -39,7 +44,7 @@ def count(db: Database, model: type) -> int:
 def test_the_same_webhook_delivered_at_once_stores_one_message(db: Database):
     race(
         lambda _: db.run(
-            lambda s: do_receive(s, whatsapp_text("hi", message_id="wamid.same"), ai_enabled=False)
+            lambda s: do_receive(s, whatsapp_text("hi", message_id="wamid.same"), ai_available=False)
         )
     )
     assert (count(db, Lead), count(db, Conversation), count(db, Message)) == (1, 1, 1)
@@ -48,7 +53,7 @@ def test_the_same_webhook_delivered_at_once_stores_one_message(db: Database):
 def test_a_new_leads_messages_at_once_make_one_conversation(db: Database):
     results = race(
         lambda i: db.run(
-            lambda s: do_receive(s, whatsapp_text(f"m{i}", message_id=f"wamid.{i}"), ai_enabled=False)
+            lambda s: do_receive(s, whatsapp_text(f"m{i}", message_id=f"wamid.{i}"), ai_available=False)
         )
     )
     assert count(db, Conversation) == 1 and count(db, Message) == RACERS
@@ -57,7 +62,7 @@ def test_a_new_leads_messages_at_once_make_one_conversation(db: Database):
 
 def test_tags_added_at_once_are_all_kept(db: Database):
     conversation_id = db.run(
-        lambda s: do_receive(s, whatsapp_text("hi", message_id="w"), ai_enabled=False)
+        lambda s: do_receive(s, whatsapp_text("hi", message_id="w"), ai_available=False)
     ).conversation_id
     ana = Actor.member(db.run(lambda s: do_register_member(s, "U1", name="Ana", email=None)))
     race(lambda i: db.run(lambda s: do_add_tag(s, conversation_id, f"tag{i}", actor=ana)))
@@ -79,16 +84,16 @@ class CountingSender:
 
 def test_two_workers_running_the_same_delivery_send_once(db: Database):
     conversation_id = db.run(
-        lambda s: do_receive(s, whatsapp_text("hi", message_id="w"), ai_enabled=False)
+        lambda s: do_receive(s, whatsapp_text("hi", message_id="w"), ai_available=False)
     ).conversation_id
     ana = Actor.member(db.run(lambda s: do_register_member(s, "U1", name="Ana", email=None)))
     posted = db.run(
         lambda s: do_reply(s, conversation_id, "Hello", actor=ana, slack_channel="C1", slack_ts="1.1")
     )
     with db.sessions() as session:
-        deliver_id = session.scalar(select(Outbox.id).where(Outbox.kind == DELIVER))
+        deliver_id = session.scalar(select(Outbox.id).where(Outbox.kind == JobKind.DELIVER))
     sender = CountingSender()
-    runner = OutboxRunner(db, {DELIVER: Deliverer(db, {Channel.WHATSAPP: sender})})
+    runner = OutboxRunner(db, handlers({JobKind.DELIVER: Deliverer(db, {Channel.WHATSAPP: sender})}))
 
     ran = race(lambda _: runner.run(deliver_id))
 

@@ -6,13 +6,17 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from core.actions import DELIVER, MIRROR, Actor, do_receive, do_register_member, do_reply, do_retry_delivery
+from core.actions.common import Actor
+from core.actions.inbound import do_receive
+from core.actions.members import do_register_member
+from core.actions.replies import do_reply, do_retry_delivery
 from core.db import Database
 from core.delivery import UNKNOWN_OUTCOME, Deliverer
 from core.errors import PermanentDelivery, RetryableDelivery
 from core.messages import Outbound, SendReceipt
 from core.models import Channel, DeliveryStatus, Message, Outbox, OutboxStatus, utcnow
-from core.outbox import OutboxRunner
+from core.outbox import JobKind, OutboxRunner
+from tests.conftest import handlers
 from tests.integration.test_use_cases import whatsapp_text
 
 
@@ -35,7 +39,7 @@ class ScriptedSender:
 
 def reply(db: Database, text: str = "Hello Jane") -> int:
     conversation_id = db.run(
-        lambda s: do_receive(s, whatsapp_text("hi", message_id="w1"), ai_enabled=False)
+        lambda s: do_receive(s, whatsapp_text("hi", message_id="w1"), ai_available=False)
     ).conversation_id
     ana = Actor.member(db.run(lambda s: do_register_member(s, "U1", name="Ana", email=None)))
     return db.run(
@@ -46,7 +50,7 @@ def reply(db: Database, text: str = "Hello Jane") -> int:
 def deliver_job(db: Database) -> int:
     with db.sessions() as session:
         return session.scalars(
-            select(Outbox.id).where(Outbox.kind == DELIVER).order_by(Outbox.id.desc())
+            select(Outbox.id).where(Outbox.kind == JobKind.DELIVER).order_by(Outbox.id.desc())
         ).first()  # type: ignore[return-value]
 
 
@@ -63,7 +67,7 @@ def make_due(db: Database) -> None:
 def test_a_refused_send_fails_with_the_reason_and_can_be_retried(db: Database):
     message_id = reply(db)
     sender = ScriptedSender(PermanentDelivery("More than 24 hours since the lead last wrote"), "wamid.2")
-    runner = OutboxRunner(db, {DELIVER: Deliverer(db, {Channel.WHATSAPP: sender})})
+    runner = OutboxRunner(db, handlers({JobKind.DELIVER: Deliverer(db, {Channel.WHATSAPP: sender})}))
 
     runner.run(deliver_job(db))
     failed = message(db, message_id)
@@ -78,7 +82,7 @@ def test_a_refused_send_fails_with_the_reason_and_can_be_retried(db: Database):
 def test_a_passing_outage_is_retried_until_it_is_sent_once(db: Database):
     message_id = reply(db)
     sender = ScriptedSender(RetryableDelivery("WhatsApp could not be reached"), "wamid.ok")
-    runner = OutboxRunner(db, {DELIVER: Deliverer(db, {Channel.WHATSAPP: sender})})
+    runner = OutboxRunner(db, handlers({JobKind.DELIVER: Deliverer(db, {Channel.WHATSAPP: sender})}))
     job = deliver_job(db)
 
     runner.run(job)
@@ -95,7 +99,9 @@ def test_a_send_interrupted_by_a_crash_is_never_repeated_blind(db: Database):
     with db.transaction() as session:  # a worker set it "sending", handed it over, and died
         session.get_one(Message, message_id).delivery_status = DeliveryStatus.SENDING
     sender = ScriptedSender("wamid.should-not-happen")
-    OutboxRunner(db, {DELIVER: Deliverer(db, {Channel.WHATSAPP: sender})}).run(deliver_job(db))
+    OutboxRunner(db, handlers({JobKind.DELIVER: Deliverer(db, {Channel.WHATSAPP: sender})})).run(
+        deliver_job(db)
+    )
 
     assert sender.sent == []
     interrupted = message(db, message_id)
@@ -104,11 +110,11 @@ def test_a_send_interrupted_by_a_crash_is_never_repeated_blind(db: Database):
     )
     with db.sessions() as session:
         assert (
-            session.scalars(select(Outbox.kind).order_by(Outbox.id.desc())).first() == MIRROR
+            session.scalars(select(Outbox.kind).order_by(Outbox.id.desc())).first() == JobKind.MIRROR
         )  # shown to the rep
 
 
 def test_a_channel_that_is_not_configured_fails_clearly(db: Database):
     message_id = reply(db)
-    OutboxRunner(db, {DELIVER: Deliverer(db, {})}).run(deliver_job(db))
+    OutboxRunner(db, handlers({JobKind.DELIVER: Deliverer(db, {})})).run(deliver_job(db))
     assert "not configured" in (message(db, message_id).delivery_error or "")

@@ -9,7 +9,7 @@ import pytest
 
 from bot.mirror import CARD_EVENT, MESSAGE_EVENT, Mirror
 from bot.slack_client import SlackGateway
-from core.actions import do_receive
+from core.actions.inbound import do_receive
 from core.coordination import Coordinator, LocalCoordinator, RedisCoordinator
 from core.db import Database
 from core.models import Conversation, Message, utcnow
@@ -40,7 +40,7 @@ def make_mirror(
 
 def receive(db: Database, text: str, wa_id: str = "15550000001") -> int:
     inbound = whatsapp_text(text, message_id=f"wamid.m{next(_ids)}", wa_id=wa_id)
-    return db.run(lambda s: do_receive(s, inbound, ai_enabled=False)).conversation_id
+    return db.run(lambda s: do_receive(s, inbound, ai_available=False)).conversation_id
 
 
 def test_sync_posts_card_then_messages_in_order_and_is_idempotent(db: Database, slack: SlackStandIn):

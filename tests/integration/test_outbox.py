@@ -8,14 +8,16 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
+from app.worker import EmbeddedWorker
 from core.db import Database
 from core.models import Outbox, OutboxStatus, utcnow
-from core.outbox import Job, OutboxRunner
-from core.worker import EmbeddedWorker
-from tests.conftest import DispatchLog
+from core.outbox import Job, JobKind, OutboxRunner
+from tests.conftest import DispatchLog, handlers
+
+PROBE = JobKind.NOTIFY_ASSIGNEE  # any kind: these tests give it their own handler
 
 
-def add_job(db: Database, kind: str = "probe") -> int:
+def add_job(db: Database, kind: JobKind = PROBE) -> int:
     with db.transaction() as session:
         row = Outbox(kind=kind, payload={"n": 1})
         session.add(row)
@@ -30,7 +32,7 @@ def status_of(db: Database, outbox_id: int) -> Outbox:
 
 def test_rows_are_handed_over_only_after_commit(db: Database, dispatched: DispatchLog):
     with pytest.raises(RuntimeError), db.transaction() as session:
-        session.add(Outbox(kind="probe"))
+        session.add(Outbox(kind=PROBE))
         session.flush()
         raise RuntimeError("the use-case failed after writing its outbox row")
     assert dispatched.ids == []
@@ -41,7 +43,7 @@ def test_rows_are_handed_over_only_after_commit(db: Database, dispatched: Dispat
 
 def test_a_job_runs_once_and_is_marked_done(db: Database):
     seen: list[Job] = []
-    runner = OutboxRunner(db, {"probe": seen.append})
+    runner = OutboxRunner(db, handlers({PROBE: seen.append}))
     outbox_id = add_job(db)
 
     assert runner.run(outbox_id) and not runner.run(outbox_id)
@@ -53,7 +55,7 @@ def test_a_failing_job_is_retried_later_then_given_up(db: Database):
     def broken(job: Job) -> None:
         raise ConnectionError("provider unreachable")
 
-    runner = OutboxRunner(db, {"probe": broken})
+    runner = OutboxRunner(db, handlers({PROBE: broken}))
     outbox_id = add_job(db)
     runner.run(outbox_id)
 
@@ -73,7 +75,7 @@ def test_a_failing_job_is_retried_later_then_given_up(db: Database):
 
 
 def test_a_job_whose_worker_died_is_offered_again(db: Database):
-    runner = OutboxRunner(db, {"probe": lambda job: None})
+    runner = OutboxRunner(db, handlers({PROBE: lambda job: None}))
     outbox_id = add_job(db)
     with db.transaction() as session:  # a worker claimed it, then vanished
         session.execute(
@@ -94,7 +96,7 @@ def test_embedded_worker_runs_what_commits_and_what_was_left_pending(db: Databas
             done.set()
 
     left_over = add_job(db)  # committed before the worker existed: only the sweep can find it
-    worker = EmbeddedWorker(OutboxRunner(db, {"probe": handler}), threads=2, sweep_seconds=0.05)
+    worker = EmbeddedWorker(OutboxRunner(db, handlers({PROBE: handler})), threads=2, sweep_seconds=0.05)
     db.dispatch = worker.dispatch
     worker.start()
     try:
@@ -106,14 +108,37 @@ def test_embedded_worker_runs_what_commits_and_what_was_left_pending(db: Databas
 
 
 def test_a_lost_celery_nudge_loses_no_work(db: Database):
-    from core.tasks import CeleryDispatcher, configure
+    from app.celery_app import CeleryDispatcher, configure
 
     configure("redis://127.0.0.1:1/0", sweep_seconds=5)  # nothing listens there: Redis is "down"
     dispatcher = CeleryDispatcher()
     db.dispatch = dispatcher
     outbox_id = add_job(db)  # commits at once; the nudge fails in the background and is logged
 
-    runner = OutboxRunner(db, {"probe": lambda job: None})
+    runner = OutboxRunner(db, handlers({PROBE: lambda job: None}))
     assert outbox_id in runner.due()
     with db.sessions() as session:
         assert session.scalar(select(Outbox.status).where(Outbox.id == outbox_id)) == OutboxStatus.PENDING
+
+
+def test_a_runner_without_a_handler_for_every_kind_refuses_to_start(db: Database):
+    partial = {kind: (lambda job: None) for kind in JobKind if kind != JobKind.MIRROR}
+    with pytest.raises(ValueError, match="mirror"):
+        OutboxRunner(db, partial)
+
+
+def test_the_real_container_has_a_handler_for_every_kind_that_can_be_queued(tmp_path):  # type: ignore[no-untyped-def]
+    from app.container import build_container
+    from core.settings import load_settings
+
+    settings = load_settings(
+        DATABASE_URL=f"sqlite:///{tmp_path / 'c.db'}",
+        SLACK_BOT_TOKEN="xoxb-test",
+        SLACK_SIGNING_SECRET="secret",
+        SLACK_CHANNEL="C0LEADS",
+    )
+    container = build_container(settings)
+    try:
+        assert set(container.runner.handlers) == set(JobKind)
+    finally:
+        container.close()

@@ -7,28 +7,22 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, select
 
-from core.actions import (
-    AI_REPLY,
-    DELIVER,
-    MIRROR,
-    NOTIFY_ASSIGNEE,
-    Actor,
-    claim_delivery_key,
+from core.actions.common import Actor
+from core.actions.conversation import (
     do_add_tag,
     do_assign,
     do_close,
-    do_note,
-    do_receive,
-    do_record_delivery,
-    do_register_member,
     do_remove_tag,
     do_reopen,
-    do_reply,
     do_resume_ai,
     do_set_manual,
     do_set_tags,
     do_take_over,
 )
+from core.actions.inbound import do_receive, do_record_delivery
+from core.actions.locks import claim_delivery_key
+from core.actions.members import do_register_member
+from core.actions.replies import do_note, do_reply
 from core.db import Database
 from core.errors import InvalidAction
 from core.messages import DeliveryUpdate, Inbound, LeadProfile
@@ -44,6 +38,7 @@ from core.models import (
     Outbox,
     Status,
 )
+from core.outbox import JobKind
 from tests.conftest import DispatchLog
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
@@ -80,7 +75,7 @@ def member(db: Database, user_id: str = "U1", name: str = "Ana") -> Actor:
 
 
 def receive(db: Database, inbound: Inbound, *, ai: bool = False):  # type: ignore[no-untyped-def]
-    return db.run(lambda s: do_receive(s, inbound, ai_enabled=ai))
+    return db.run(lambda s: do_receive(s, inbound, ai_available=ai))
 
 
 def load(db: Database, conversation_id: int) -> Conversation:
@@ -96,7 +91,7 @@ def test_first_message_creates_lead_conversation_and_queues_the_mirror(db: Datab
     assert conversation.ai_mode == AIMode.MANUAL  # AI off: people handle it
     assert conversation.unread_count == 1
     assert conversation.lead.name == "Jane Doe" and conversation.lead.whatsapp_id == "15551230001"
-    assert outbox_kinds(db, result.conversation_id) == [MIRROR]
+    assert outbox_kinds(db, result.conversation_id) == [JobKind.MIRROR]
     assert len(dispatched.ids) == 1  # handed to the worker only after commit
 
 
@@ -110,7 +105,7 @@ def test_same_provider_message_twice_is_stored_once_and_changes_nothing(
     with db.sessions() as session:
         assert session.scalar(select(func.count()).select_from(Message)) == 1
     assert load(db, first.conversation_id).unread_count == 1
-    assert outbox_kinds(db, first.conversation_id) == [MIRROR]
+    assert outbox_kinds(db, first.conversation_id) == [JobKind.MIRROR]
 
 
 def test_second_message_joins_the_same_conversation(db: Database):
@@ -123,10 +118,10 @@ def test_second_message_joins_the_same_conversation(db: Database):
         assert session.scalar(select(func.count()).select_from(Lead)) == 1
 
 
-def test_active_ai_gets_an_ai_reply_job(db: Database):
+def test_with_an_agent_available_a_new_conversation_starts_ai_active(db: Database):
     result = receive(db, whatsapp_text("pricing?", message_id="wamid.ai"), ai=True)
     assert load(db, result.conversation_id).ai_mode == AIMode.ACTIVE
-    assert outbox_kinds(db, result.conversation_id) == [MIRROR, AI_REPLY]
+    assert outbox_kinds(db, result.conversation_id) == [JobKind.MIRROR]
 
 
 def test_reply_queues_delivery_pauses_ai_and_makes_it_pending(db: Database):
@@ -141,7 +136,7 @@ def test_reply_queues_delivery_pauses_ai_and_makes_it_pending(db: Database):
     assert conversation.status == Status.PENDING
     assert conversation.ai_mode == AIMode.PAUSED
     assert conversation.unread_count == 0 and conversation.first_response_at is not None
-    assert outbox_kinds(db, conversation_id)[-2:] == [DELIVER, MIRROR]
+    assert outbox_kinds(db, conversation_id)[-2:] == [JobKind.DELIVER, JobKind.MIRROR]
     with db.sessions() as session:
         message = session.get_one(Message, posted.message_id)
         assert message.direction == Direction.OUTBOUND and message.delivery_status == DeliveryStatus.QUEUED
@@ -159,7 +154,7 @@ def test_the_same_slack_message_is_one_reply(db: Database):
         lambda s: do_reply(s, conversation_id, "Hi!", actor=ana, slack_channel="C1", slack_ts="2.2")
     )
     assert again.duplicate and again.message_id == first.message_id
-    assert outbox_kinds(db, conversation_id).count(DELIVER) == 1
+    assert outbox_kinds(db, conversation_id).count(JobKind.DELIVER) == 1
 
 
 def test_replying_to_a_closed_conversation_makes_it_pending(db: Database):
@@ -183,7 +178,7 @@ def test_note_is_stored_and_never_delivered(db: Database):
             s, conversation_id, "Bob, big account", actor=ana, slack_channel="C1", slack_ts="3.3"
         )
     )
-    assert DELIVER not in outbox_kinds(db, conversation_id)
+    assert JobKind.DELIVER not in outbox_kinds(db, conversation_id)
     assert load(db, conversation_id).status == Status.OPEN
 
 
@@ -206,13 +201,13 @@ def test_buttons_change_state_once_and_record_who(db: Database):
     assert conversation.ai_mode == AIMode.PAUSED and conversation.assignee_id == ana.member_id
     assert not db.run(lambda s: do_take_over(s, conversation_id, actor=ana)).changed
 
-    assert db.run(lambda s: do_resume_ai(s, conversation_id, actor=ana, ai_enabled=True)).changed
+    assert db.run(lambda s: do_resume_ai(s, conversation_id, actor=ana, ai_available=True)).changed
     assert load(db, conversation_id).ai_mode == AIMode.ACTIVE
     assert db.run(lambda s: do_set_manual(s, conversation_id, actor=ana)).changed
     assert load(db, conversation_id).ai_mode == AIMode.MANUAL
 
     assert db.run(lambda s: do_assign(s, conversation_id, bob.member_id, actor=ana)).changed
-    assert NOTIFY_ASSIGNEE in outbox_kinds(db, conversation_id)
+    assert JobKind.NOTIFY_ASSIGNEE in outbox_kinds(db, conversation_id)
 
     db.run(lambda s: do_set_tags(s, conversation_id, ["VIP", "  pricing "], actor=ana))
     assert [t.name for t in load(db, conversation_id).tags] == ["pricing", "vip"]
@@ -231,11 +226,11 @@ def test_buttons_change_state_once_and_record_who(db: Database):
     assert all(e.member_id in {ana.member_id, bob.member_id} for e in events if e.kind != "created")
 
 
-def test_resume_ai_with_ai_off_is_a_clear_error_and_changes_nothing(db: Database):
+def test_resume_ai_without_an_agent_is_a_clear_error_and_changes_nothing(db: Database):
     conversation_id = receive(db, whatsapp_text("hi", message_id="wamid.off")).conversation_id
     ana = member(db)
-    with pytest.raises(InvalidAction, match="OPENAI_API_KEY"):
-        db.run(lambda s: do_resume_ai(s, conversation_id, actor=ana, ai_enabled=False))
+    with pytest.raises(InvalidAction, match="AI agent is not running"):
+        db.run(lambda s: do_resume_ai(s, conversation_id, actor=ana, ai_available=False))
     assert load(db, conversation_id).ai_mode == AIMode.MANUAL
 
 

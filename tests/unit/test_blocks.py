@@ -475,7 +475,7 @@ def test_lead_modal_shows_every_detail_and_dashes_for_unknown():
 
 def test_home_lists_mine_and_unassigned_with_counts():
     from bot.blocks.home import build_home
-    from core.queries import HomeSummary
+    from core.queries.home import HomeSummary
 
     mine = conversation(unread_count=3, slack_channel="C0LEADS", lead=Lead(name=HOSTILE, created_at=AT))
     view = build_home(HomeSummary(mine=[mine], unassigned=[], mine_open=12, unassigned_open=0))

@@ -28,7 +28,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignor
 def test_defaults_are_the_embedded_mode():
     settings = load_settings()
     assert settings.database_url == "sqlite:///./threadline.db"
-    assert settings.embedded and not settings.ai_enabled
+    assert settings.embedded and settings.OPENAI_API_KEY is None
     assert (settings.HOST, settings.PORT) == ("127.0.0.1", 3000)
     assert settings.SLACK_API_URL == "https://slack.com/api/"
 

@@ -1,6 +1,6 @@
-"""The composition root: the one module in core that plugs in bot/, channels/ (and later ai/).
+"""The composition root: builds everything from settings and plugs bot/, channels/ (and later ai/) into core.
 
-Everything else in core depends only on core; this is where the faces and adapters meet it.
+This is the one package that knows every room; core knows none of them.
 """
 
 from __future__ import annotations
@@ -11,19 +11,19 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from aiohttp import web
-
-from core.actions import DELIVER, MIRROR, NOTIFY_ASSIGNEE, do_receive, do_record_delivery
+from app.worker import EmbeddedWorker
+from bot.mirror import Mirror
+from bot.notify import AssigneeNotifier
+from bot.slack_client import SlackGateway
+from core.actions.inbound import do_receive, do_record_delivery
 from core.coordination import Coordinator, LocalCoordinator, RedisCoordinator
 from core.db import Database
 from core.delivery import Deliverer
 from core.messages import ChannelSender
 from core.metrics import INBOUND
 from core.models import Channel
-from core.outbox import Handler, OutboxRunner
+from core.outbox import Handler, JobKind, OutboxRunner
 from core.settings import Settings, load_settings
-from core.web import Registrar, build_web_app
-from core.worker import EmbeddedWorker
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,7 @@ class Container:
     db: Database
     coordinator: Coordinator
     runner: OutboxRunner
+    ai_available: bool = False  # no agent runs yet: every conversation is handled by people
     worker: EmbeddedWorker | None = None  # the in-process worker, in embedded mode
 
     def close(self) -> None:
@@ -43,10 +44,6 @@ class Container:
 
 
 def build_container(settings: Settings | None = None) -> Container:
-    from bot.mirror import Mirror
-    from bot.notify import AssigneeNotifier
-    from bot.slack_client import SlackGateway
-
     settings = settings or load_settings()
     settings.require_slack()
     db = Database(settings.database_url)
@@ -60,10 +57,10 @@ def build_container(settings: Settings | None = None) -> Container:
         posts_per_second=settings.THREADLINE_SLACK_POSTS_PER_SECOND,
         burst=settings.THREADLINE_SLACK_POST_BURST,
     )
-    handlers: dict[str, Handler] = {
-        MIRROR: Mirror(db, slack, coordinator, default_channel=settings.SLACK_CHANNEL or ""),
-        DELIVER: Deliverer(db, _senders(settings)),
-        NOTIFY_ASSIGNEE: AssigneeNotifier(db, slack),
+    handlers: dict[JobKind, Handler] = {
+        JobKind.MIRROR: Mirror(db, slack, coordinator, default_channel=settings.SLACK_CHANNEL or ""),
+        JobKind.DELIVER: Deliverer(db, _senders(settings)),
+        JobKind.NOTIFY_ASSIGNEE: AssigneeNotifier(db, slack),
     }
     runner = OutboxRunner(db, handlers)
     container = Container(settings=settings, db=db, coordinator=coordinator, runner=runner)
@@ -71,7 +68,7 @@ def build_container(settings: Settings | None = None) -> Container:
         container.worker = EmbeddedWorker(runner, sweep_seconds=settings.THREADLINE_SWEEP_SECONDS)
         db.dispatch = container.worker.dispatch
     else:
-        from core.tasks import CeleryDispatcher, configure
+        from app.celery_app import CeleryDispatcher, configure
 
         configure(settings.REDIS_URL or "", sweep_seconds=settings.THREADLINE_SWEEP_SECONDS)
         db.dispatch = CeleryDispatcher()
@@ -91,56 +88,19 @@ def _senders(settings: Settings) -> dict[Channel, ChannelSender]:
     return senders
 
 
-def build_web(container: Container) -> tuple[web.Application, Any]:
-    """The aiohttp app with every route, and the Bolt app behind /slack/events."""
-    from bot.app import build_bolt_app, http_routes
-    from bot.context import BotContext
-
-    settings = container.settings
-    bolt = build_bolt_app(
-        token=_secret(settings.SLACK_BOT_TOKEN),
-        signing_secret=_secret(settings.SLACK_SIGNING_SECRET),
-        api_url=settings.SLACK_API_URL,
-        ctx=BotContext(db=container.db, ai_enabled=settings.ai_enabled),
-    )
-    registrars: list[Registrar] = [http_routes(bolt), *_webhook_routes(container)]
-    return build_web_app(registrars), bolt
-
-
-def _webhook_routes(container: Container) -> list[Registrar]:
-    settings = container.settings
-    registrars: list[Registrar] = []
-    if settings.whatsapp_enabled:
-        from channels import whatsapp
-
-        sink = InboundSink(container.db, ai_enabled=settings.ai_enabled)
-
-        def register_whatsapp(app: web.Application) -> None:
-            whatsapp.register_routes(
-                app,
-                sink=sink,
-                app_secret=_secret(settings.WHATSAPP_APP_SECRET),
-                verify_token=_secret(settings.WHATSAPP_VERIFY_TOKEN),
-            )
-
-        registrars.append(register_whatsapp)
-    # A channel that is not configured answers 404 on its webhook: aiohttp's default for an unknown route.
-    return registrars
-
-
 class InboundSink:
     """Stores what a webhook delivered: one transaction per message, before the provider gets its 200."""
 
-    def __init__(self, db: Database, *, ai_enabled: bool) -> None:
+    def __init__(self, db: Database, *, ai_available: bool) -> None:
         self.db = db
-        self.ai_enabled = ai_enabled
+        self.ai_available = ai_available
 
     async def __call__(self, parsed: Any) -> None:
         await asyncio.to_thread(self._store, parsed)
 
     def _store(self, parsed: Any) -> None:
         for inbound in parsed.messages:
-            result = self.db.run(partial(do_receive, inbound=inbound, ai_enabled=self.ai_enabled))
+            result = self.db.run(partial(do_receive, inbound=inbound, ai_available=self.ai_available))
             INBOUND.labels(inbound.channel.value, "duplicate" if result.duplicate else "stored").inc()
         for update in parsed.updates:
             self.db.run(partial(do_record_delivery, update=update))

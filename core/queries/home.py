@@ -1,4 +1,4 @@
-"""Read-only questions the Slack face asks: what is mine, what is waiting, how many."""
+"""App Home: what is mine, what is waiting, how many."""
 
 from __future__ import annotations
 

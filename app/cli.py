@@ -22,7 +22,7 @@ from core.errors import SettingsError, ThreadlineError
 from core.settings import Settings, load_settings
 
 if TYPE_CHECKING:
-    from core.wiring import Container
+    from app.container import Container
 
 log = logging.getLogger("threadline")
 
@@ -80,7 +80,7 @@ def _run(settings: Settings) -> int:
     worker_process = None
     if not settings.embedded:
         # Celery needs its own process; `run` supervises it so one command still starts everything.
-        worker_process = subprocess.Popen([sys.executable, "-m", "core.cli", "worker"])
+        worker_process = subprocess.Popen([sys.executable, "-m", "app.cli", "worker"])
     try:
         return _serve(settings, with_embedded_worker=settings.embedded)
     finally:
@@ -111,11 +111,11 @@ def _require_current_schema(settings: Settings) -> None:
 
 
 def _serve(settings: Settings, *, with_embedded_worker: bool) -> int:
-    from core.wiring import build_container
+    from app.container import build_container
 
     container = build_container(settings)
-    if not settings.ai_enabled:
-        log.info("AI agent off: OPENAI_API_KEY is not set, so every conversation is handled by people.")
+    if not container.ai_available:
+        log.info("AI agent off: not part of this version yet, so every conversation is handled by people.")
     if with_embedded_worker and container.worker is not None:
         container.worker.start()
     try:
@@ -128,8 +128,7 @@ def _serve(settings: Settings, *, with_embedded_worker: bool) -> int:
 async def _serve_http(settings: Settings, container: Container) -> None:
     from aiohttp import web
 
-    from core.web import mark_ready
-    from core.wiring import build_web
+    from app.web import build_web, mark_ready
 
     app, bolt = build_web(container)
     runner = web.AppRunner(app, access_log=None)
@@ -169,7 +168,8 @@ def _worker(settings: Settings) -> int:
         )
     settings.require_slack()
     _require_current_schema(settings)
-    from core.tasks import celery_app, configure
+    import app.tasks  # noqa: F401  (registers the tasks this worker runs)
+    from app.celery_app import celery_app, configure
 
     configure(settings.REDIS_URL, sweep_seconds=settings.THREADLINE_SWEEP_SECONDS)
     schedule = Path(tempfile.gettempdir()) / f"threadline-beat-{os.getpid()}"
@@ -189,7 +189,7 @@ def _worker(settings: Settings) -> int:
 
 
 def _check(settings: Settings) -> int:
-    from core.checks import run_checks
+    from app.checks import run_checks
 
     return run_checks(settings)
 

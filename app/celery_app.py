@@ -1,7 +1,8 @@
-"""The distributed runtime: Celery tasks over the same outbox the embedded worker uses.
+"""The distributed runtime's queue: a Celery app over Redis, and the dispatcher that nudges it.
 
 Redis only carries "run outbox item N" nudges; the outbox table stays the record of work. If Redis is
 down when a change commits, the nudge is lost but the row is not: the beat-driven sweep re-offers it.
+Tasks are published by name, so this module needs nothing of the tasks' own (`app.tasks`).
 """
 
 from __future__ import annotations
@@ -9,15 +10,13 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from functools import cache
-from typing import TYPE_CHECKING
 
 from celery import Celery
 
-if TYPE_CHECKING:
-    from core.wiring import Container
-
 log = logging.getLogger(__name__)
+
+RUN_OUTBOX = "threadline.run_outbox"
+SWEEP_OUTBOX = "threadline.sweep_outbox"
 
 celery_app = Celery("threadline")
 
@@ -33,32 +32,13 @@ def configure(redis_url: str, *, sweep_seconds: float) -> Celery:
         broker_connection_timeout=2,
         broker_transport_options={"socket_connect_timeout": 3, "socket_timeout": 5},
         worker_hijack_root_logger=False,
-        beat_schedule={
-            "sweep-outbox": {"task": "threadline.sweep_outbox", "schedule": sweep_seconds},
-        },
+        beat_schedule={"sweep-outbox": {"task": SWEEP_OUTBOX, "schedule": sweep_seconds}},
     )
     return celery_app
 
 
-@cache
-def _container() -> Container:
-    # Built on first use inside the worker process, from the same settings as the web process.
-    from core.wiring import build_container
-
-    return build_container()
-
-
-@celery_app.task(name="threadline.run_outbox")
-def run_outbox(outbox_id: int) -> None:
-    _container().runner.run(outbox_id)
-
-
-@celery_app.task(name="threadline.sweep_outbox")
-def sweep_outbox() -> int:
-    due = _container().runner.due()
-    for outbox_id in due:
-        run_outbox.apply_async((outbox_id,), retry=False)
-    return len(due)
+def nudge(outbox_id: int) -> None:
+    celery_app.send_task(RUN_OUTBOX, (outbox_id,), retry=False)
 
 
 class CeleryDispatcher:
@@ -83,6 +63,6 @@ class CeleryDispatcher:
         while True:
             outbox_id = self._queue.get()
             try:
-                run_outbox.apply_async((outbox_id,), retry=False)
+                nudge(outbox_id)
             except Exception as exc:
                 log.warning("could not queue outbox item %s (%s); the sweep will pick it up", outbox_id, exc)

@@ -1,0 +1,1 @@
+"""Read-only questions: lookups the handlers need (`lookup`) and the lists people read (`home`)."""
