@@ -1,12 +1,27 @@
-"""`threadline check`: what is configured, what is reachable, what is missing — one line each."""
+"""`threadline check`: the operator's first stop — what is configured, reachable and missing, and what to do.
+
+One line per part; exit status 1 when anything needs fixing.
+"""
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable
 
-from core.settings import Settings
+from app.channels import PLUGINS
+from app.describe import database_unreachable, shown_url
+from core import migrate
+from core.db import make_engine
+from core.errors import SettingsError
+from core.ports import ChannelOff
+from core.settings import Settings, env_files, secret
 
-OK, MISSING, FAIL = "ok", "missing", "FAIL"
+Line = Callable[[str, str, str], None]
+OK, OFF, FAIL = "ok", "off", "FAIL"
+
+
+def check(settings: Settings, _args: argparse.Namespace | None = None) -> int:
+    return run_checks(settings)
 
 
 def run_checks(settings: Settings, out: Callable[[str], None] = print) -> int:
@@ -15,39 +30,44 @@ def run_checks(settings: Settings, out: Callable[[str], None] = print) -> int:
     def line(state: str, what: str, detail: str) -> None:
         nonlocal failures
         failures += state == FAIL
-        out(f"[{state:^7}] {what:<18} {detail}")
+        out(f"[{state:^6}] {what:<18} {detail}")
 
+    files = ", ".join(str(path) for path in env_files())
+    line(
+        OK,
+        "settings",
+        f"from the environment and {files}" if files else "from the environment (no .env file)",
+    )
     _database(settings, line)
-    _redis(settings, line)
+    _worker(settings, line)
     _slack(settings, line)
-    _channels(settings, line)
+    _channels(line)
     # The agent is not part of this version: say so plainly, whether or not a key is set.
     key = "OPENAI_API_KEY is set but unused" if settings.OPENAI_API_KEY else "OPENAI_API_KEY is not set"
-    line(MISSING, "AI agent", f"off: not part of this version yet ({key}), so every conversation is manual")
+    line(OFF, "AI agent", f"not part of this version yet ({key}): every conversation is handled by people")
     return 1 if failures else 0
 
 
-def _database(settings: Settings, line: Callable[[str, str, str], None]) -> None:
-    from sqlalchemy.engine import make_url
+def _database(settings: Settings, line: Line) -> None:
+    from sqlalchemy.exc import DBAPIError
 
-    from core import migrate
-    from core.db import make_engine
-
-    shown = make_url(settings.database_url).render_as_string(hide_password=True)
+    shown = shown_url(settings.DATABASE_URL)
     engine = make_engine(settings.database_url)
     try:
         current, head = migrate.current_revision(engine), migrate.head_revision()
         if current == head:
             line(OK, "database", f"{shown} (schema {current})")
+        elif current is None:
+            line(FAIL, "database", f"{shown} is empty: run `threadline migrate` (or `threadline run`)")
         else:
             line(FAIL, "database", f"{shown} is at schema {current}, needs {head}: run `threadline migrate`")
-    except Exception as exc:
-        line(FAIL, "database", f"{shown} unreachable: {type(exc).__name__}: {exc}".splitlines()[0])
+    except DBAPIError as exc:
+        line(FAIL, "database", database_unreachable(settings, exc))
     finally:
         engine.dispose()
 
 
-def _redis(settings: Settings, line: Callable[[str, str, str], None]) -> None:
+def _worker(settings: Settings, line: Line) -> None:
     if settings.REDIS_URL is None:
         line(OK, "worker", "embedded (REDIS_URL unset): the worker runs inside `threadline run`")
         return
@@ -55,33 +75,39 @@ def _redis(settings: Settings, line: Callable[[str, str, str], None]) -> None:
 
     try:
         redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=3).ping()
-        line(OK, "redis", "reachable; run `threadline worker` next to `threadline web`")
-    except Exception as exc:
-        line(FAIL, "redis", f"unreachable: {exc}")
+        line(
+            OK,
+            "redis",
+            f"{shown_url(settings.REDIS_URL)} reachable; run `threadline worker` next to `threadline web`",
+        )
+    except redis.RedisError as exc:
+        line(FAIL, "redis", f"{shown_url(settings.REDIS_URL)} unreachable: {exc} (is Redis running?)")
 
 
-def _slack(settings: Settings, line: Callable[[str, str, str], None]) -> None:
-    missing = [
-        n
-        for n in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_CHANNEL")
-        if getattr(settings, n) is None
-    ]
-    if missing:
-        line(FAIL, "slack", f"{', '.join(missing)} not set: see README, 'Create the Slack app'")
+def _slack(settings: Settings, line: Line) -> None:
+    try:
+        settings.require_slack()
+    except SettingsError as exc:
+        line(FAIL, "slack", str(exc))
         return
     from slack_sdk import WebClient
     from slack_sdk.errors import SlackApiError
 
-    token = settings.SLACK_BOT_TOKEN.get_secret_value() if settings.SLACK_BOT_TOKEN else ""
-    client = WebClient(token=token, base_url=settings.SLACK_API_URL, timeout=10)
+    client = WebClient(token=secret(settings.SLACK_BOT_TOKEN), base_url=settings.SLACK_API_URL, timeout=10)
     try:
         auth = client.auth_test()
         line(OK, "slack", f"signed in as {auth.get('user')} in {auth.get('team')}")
     except SlackApiError as exc:
-        line(FAIL, "slack", f"auth.test failed: {exc.response.get('error')}")
+        error = exc.response.get("error")
+        hint = (
+            " — the bot token is wrong or revoked: copy it again from OAuth & Permissions"
+            if error in {"invalid_auth", "not_authed", "token_revoked", "account_inactive"}
+            else ""
+        )
+        line(FAIL, "slack", f"auth.test failed: {error}{hint}")
         return
-    except Exception as exc:
-        line(FAIL, "slack", f"unreachable at {settings.SLACK_API_URL}: {type(exc).__name__}")
+    except Exception as exc:  # anything between us and Slack: say what, not a traceback
+        line(FAIL, "slack", f"{settings.SLACK_API_URL} unreachable: {type(exc).__name__}: {exc}")
         return
     try:
         channel = client.conversations_info(channel=settings.SLACK_CHANNEL or "")["channel"]
@@ -90,28 +116,36 @@ def _slack(settings: Settings, line: Callable[[str, str, str], None]) -> None:
                 OK, "slack channel", f"#{channel.get('name')} ({settings.SLACK_CHANNEL}); the app is a member"
             )
         else:
-            line(FAIL, "slack channel", f"the app is not in #{channel.get('name')}: /invite it there")
+            line(
+                FAIL,
+                "slack channel",
+                f"the app is not in #{channel.get('name')}: type /invite @Threadline there",
+            )
     except SlackApiError as exc:
-        line(FAIL, "slack channel", f"{settings.SLACK_CHANNEL}: {exc.response.get('error')}")
-    mode = "Socket Mode (SLACK_APP_TOKEN set)" if settings.SLACK_APP_TOKEN else "HTTP at POST /slack/events"
-    line(OK, "slack transport", mode)
-
-
-def _channels(settings: Settings, line: Callable[[str, str, str], None]) -> None:
-    if settings.whatsapp_enabled:
-        verify = (
-            "" if settings.WHATSAPP_VERIFY_TOKEN else " (WHATSAPP_VERIFY_TOKEN unset: Meta cannot verify)"
-        )
         line(
-            OK,
-            "whatsapp",
-            f"number {settings.WHATSAPP_PHONE_NUMBER_ID} via {settings.WHATSAPP_API_URL}{verify}",
+            FAIL,
+            "slack channel",
+            f"SLACK_CHANNEL={settings.SLACK_CHANNEL}: {exc.response.get('error')} "
+            "(use the channel's ID, e.g. C0123456789, from its details in Slack)",
         )
+    if settings.SLACK_APP_TOKEN:
+        line(OK, "slack transport", "Socket Mode (SLACK_APP_TOKEN set): no public URL needed")
     else:
-        line(
-            MISSING,
-            "whatsapp",
-            "off: set WHATSAPP_ACCESS_TOKEN, WHATSAPP_PHONE_NUMBER_ID, WHATSAPP_APP_SECRET",
-        )
-    line(MISSING if not settings.EMAIL_IMAP_URL else OK, "email", "not part of this version yet")
-    line(MISSING if not settings.UNIPILE_API_URL else OK, "linkedin", "not part of this version yet")
+        line(OK, "slack transport", "HTTP: Slack must reach https://<this server>/slack/events")
+
+
+def _channels(line: Line) -> None:
+    for plugin in PLUGINS:
+        try:
+            loaded = plugin.load()
+        except SettingsError as exc:
+            line(FAIL, plugin.name, str(exc))
+            continue
+        if isinstance(loaded, ChannelOff):
+            line(FAIL if loaded.misconfigured else OFF, plugin.name, loaded.reason)
+            continue
+        for health in loaded.health():
+            line(_STATES[health.state], health.what, health.detail)
+
+
+_STATES: dict[str, str] = {"ok": OK, "off": OFF, "fail": FAIL}

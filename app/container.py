@@ -5,27 +5,49 @@ This is the one package that knows every room; core knows none of them.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from dataclasses import dataclass
-from functools import partial
-from typing import Any
+from dataclasses import dataclass, field
 
+from app.channels import PLUGINS
 from app.worker import EmbeddedWorker
 from bot.mirror import Mirror
 from bot.notify import AssigneeNotifier
 from bot.slack_client import SlackGateway
-from core.actions.inbound import do_receive, do_record_delivery
 from core.coordination import Coordinator, LocalCoordinator, RedisCoordinator
 from core.db import Database
 from core.delivery import Deliverer
-from core.messages import ChannelSender
-from core.metrics import INBOUND
-from core.models import Channel
+from core.errors import SettingsError
+from core.intake import Intake
 from core.outbox import Handler, JobKind, OutboxRunner
-from core.settings import Settings, load_settings
+from core.ports import ChannelAdapter, ChannelOff, ChannelPlugin
+from core.settings import Settings, load_settings, secret
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class Channels:
+    """The lead channels that are on (by name), and why the others are off."""
+
+    on: dict[str, ChannelAdapter] = field(default_factory=dict)
+    off: list[ChannelOff] = field(default_factory=list)
+
+    def require_complete(self) -> None:
+        """A half-configured channel is almost always a mistake: stop with one line, not run without it."""
+        broken = [f"{off.name} is {off.reason}" for off in self.off if off.misconfigured]
+        if broken:
+            raise SettingsError("; ".join(broken) + " (set the rest, or unset all of its settings)")
+
+
+def load_channels(plugins: tuple[ChannelPlugin, ...] = PLUGINS) -> Channels:
+    channels = Channels()
+    for plugin in plugins:
+        loaded = plugin.load()
+        if isinstance(loaded, ChannelOff):
+            channels.off.append(loaded)
+        else:
+            channels.on[plugin.name] = loaded
+    return channels
 
 
 @dataclass
@@ -34,6 +56,8 @@ class Container:
     db: Database
     coordinator: Coordinator
     runner: OutboxRunner
+    channels: Channels
+    intake: Intake
     ai_available: bool = False  # no agent runs yet: every conversation is handled by people
     worker: EmbeddedWorker | None = None  # the in-process worker, in embedded mode
 
@@ -43,15 +67,17 @@ class Container:
         self.db.dispose()
 
 
-def build_container(settings: Settings | None = None) -> Container:
+def build_container(settings: Settings | None = None, channels: Channels | None = None) -> Container:
     settings = settings or load_settings()
     settings.require_slack()
+    channels = channels or load_channels()
+    channels.require_complete()
     db = Database(settings.database_url)
     coordinator: Coordinator = LocalCoordinator()
     if settings.REDIS_URL is not None:
         coordinator = RedisCoordinator(settings.REDIS_URL)
     slack = SlackGateway(
-        token=_secret(settings.SLACK_BOT_TOKEN),
+        token=secret(settings.SLACK_BOT_TOKEN),
         base_url=settings.SLACK_API_URL,
         coordinator=coordinator,
         posts_per_second=settings.THREADLINE_SLACK_POSTS_PER_SECOND,
@@ -59,13 +85,19 @@ def build_container(settings: Settings | None = None) -> Container:
     )
     handlers: dict[JobKind, Handler] = {
         JobKind.MIRROR: Mirror(db, slack, coordinator, default_channel=settings.SLACK_CHANNEL or ""),
-        JobKind.DELIVER: Deliverer(db, _senders(settings)),
+        JobKind.DELIVER: Deliverer(db, channels.on),
         JobKind.NOTIFY_ASSIGNEE: AssigneeNotifier(db, slack),
     }
-    runner = OutboxRunner(db, handlers)
-    container = Container(settings=settings, db=db, coordinator=coordinator, runner=runner)
+    container = Container(
+        settings=settings,
+        db=db,
+        coordinator=coordinator,
+        runner=OutboxRunner(db, handlers),
+        channels=channels,
+        intake=Intake(db, ai_available=False),
+    )
     if settings.embedded:
-        container.worker = EmbeddedWorker(runner, sweep_seconds=settings.THREADLINE_SWEEP_SECONDS)
+        container.worker = EmbeddedWorker(container.runner, sweep_seconds=settings.THREADLINE_SWEEP_SECONDS)
         db.dispatch = container.worker.dispatch
     else:
         from app.celery_app import CeleryDispatcher, configure
@@ -73,38 +105,3 @@ def build_container(settings: Settings | None = None) -> Container:
         configure(settings.REDIS_URL or "", sweep_seconds=settings.THREADLINE_SWEEP_SECONDS)
         db.dispatch = CeleryDispatcher()
     return container
-
-
-def _senders(settings: Settings) -> dict[Channel, ChannelSender]:
-    senders: dict[Channel, ChannelSender] = {}
-    if settings.whatsapp_enabled:
-        from channels.whatsapp import WhatsAppSender
-
-        senders[Channel.WHATSAPP] = WhatsAppSender(
-            api_url=settings.WHATSAPP_API_URL,
-            phone_number_id=settings.WHATSAPP_PHONE_NUMBER_ID or "",
-            access_token=_secret(settings.WHATSAPP_ACCESS_TOKEN),
-        )
-    return senders
-
-
-class InboundSink:
-    """Stores what a webhook delivered: one transaction per message, before the provider gets its 200."""
-
-    def __init__(self, db: Database, *, ai_available: bool) -> None:
-        self.db = db
-        self.ai_available = ai_available
-
-    async def __call__(self, parsed: Any) -> None:
-        await asyncio.to_thread(self._store, parsed)
-
-    def _store(self, parsed: Any) -> None:
-        for inbound in parsed.messages:
-            result = self.db.run(partial(do_receive, inbound=inbound, ai_available=self.ai_available))
-            INBOUND.labels(inbound.channel.value, "duplicate" if result.duplicate else "stored").inc()
-        for update in parsed.updates:
-            self.db.run(partial(do_record_delivery, update=update))
-
-
-def _secret(value: Any) -> str:
-    return value.get_secret_value() if value is not None else ""

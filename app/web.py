@@ -1,10 +1,13 @@
 """The HTTP face, assembled: Slack's endpoint, the channels' webhooks, health and metrics.
 
+Channel webhooks are plain-value functions (core.ports); this module turns them into aiohttp routes,
+with the one body-size limit, the one log line and metric per refused request, and the intake.
 One middleware turns anything unexpected into a logged 500 instead of a traceback page.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -12,20 +15,26 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from app.container import Container, InboundSink, _secret
+from app.container import Container
 from bot.app import build_bolt_app, slack_events_endpoint
 from bot.context import BotContext
+from core.errors import MalformedDelivery
+from core.intake import Intake
+from core.metrics import WEBHOOK_REJECTED
+from core.ports import ChannelAdapter, Reply, Webhook, WebhookRequest, refuse
+from core.settings import secret
 
 log = logging.getLogger(__name__)
 
 READY = web.AppKey("ready", dict)
 MAX_BODY_BYTES = 1_048_576  # no provider sends us more than this in one request
+_REJECTED = {400: "malformed", 401: "signature", 403: "verification", 413: "too_large"}
+
+AiohttpHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @web.middleware
-async def _errors(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
+async def _errors(request: web.Request, handler: AiohttpHandler) -> web.StreamResponse:
     try:
         return await handler(request)
     except web.HTTPException:
@@ -49,8 +58,8 @@ def build_web(container: Container) -> tuple[web.Application, Any]:
     """The aiohttp app with every route, and the Bolt app behind /slack/events."""
     settings = container.settings
     bolt = build_bolt_app(
-        token=_secret(settings.SLACK_BOT_TOKEN),
-        signing_secret=_secret(settings.SLACK_SIGNING_SECRET),
+        token=secret(settings.SLACK_BOT_TOKEN),
+        signing_secret=secret(settings.SLACK_SIGNING_SECRET),
         api_url=settings.SLACK_API_URL,
         ctx=BotContext(db=container.db, ai_available=container.ai_available),
     )
@@ -59,18 +68,54 @@ def build_web(container: Container) -> tuple[web.Application, Any]:
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/metrics", _metrics)
     app.router.add_post("/slack/events", slack_events_endpoint(bolt))
-    # A channel that is not configured answers 404 on its webhook: aiohttp's default for an unknown route.
-    if settings.whatsapp_enabled:
-        from channels import whatsapp
-
-        whatsapp.register_routes(
-            app,
-            sink=InboundSink(container.db, ai_available=container.ai_available),
-            app_secret=_secret(settings.WHATSAPP_APP_SECRET),
-            verify_token=_secret(settings.WHATSAPP_VERIFY_TOKEN),
-        )
+    # A channel that is off has no routes: its webhook answers 404, aiohttp's default.
+    for adapter in container.channels.on.values():
+        for webhook in adapter.webhooks():
+            app.router.add_route(
+                webhook.method, webhook.path, _webhook_route(adapter, webhook, container.intake)
+            )
     return app, bolt
 
 
 def mark_ready(app: web.Application) -> None:
     app[READY]["ready"] = True
+
+
+def _webhook_route(adapter: ChannelAdapter, webhook: Webhook, intake: Intake) -> AiohttpHandler:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        body = await read_limited(request, MAX_BODY_BYTES)
+        if body is None:
+            return _answer(adapter, refuse(413, f"body larger than {MAX_BODY_BYTES} bytes"))
+        verdict = webhook.verify(
+            WebhookRequest(request.method, request.path, request.query, request.headers, body)
+        )
+        if isinstance(verdict, Reply):
+            return _answer(adapter, verdict)
+        try:
+            # Stored before we answer: a 200 promises the provider we have it.
+            await asyncio.to_thread(intake.accept, adapter, verdict.body)
+        except MalformedDelivery as exc:
+            return _answer(adapter, refuse(400, str(exc)))
+        return web.json_response({"ok": True})
+
+    return handle
+
+
+def _answer(adapter: ChannelAdapter, reply: Reply) -> web.Response:
+    if reply.reason is not None:
+        log.warning("%s webhook refused (%d): %s", adapter.name, reply.status, reply.reason[:300])
+        WEBHOOK_REJECTED.labels(adapter.name, _REJECTED.get(reply.status, str(reply.status))).inc()
+    return web.Response(status=reply.status, text=reply.body, content_type=reply.content_type)
+
+
+async def read_limited(request: web.Request, limit: int) -> bytes | None:
+    """The body, or None if it is over `limit` bytes (Content-Length is not trusted alone)."""
+    if (request.content_length or 0) > limit:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)

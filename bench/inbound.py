@@ -19,15 +19,14 @@ from pathlib import Path
 from core import migrate
 from core.actions.inbound import do_receive
 from core.db import Database
-from core.messages import Inbound, LeadProfile
-from core.models import Channel
 from core.outbox import JobKind, OutboxRunner
+from core.ports import Inbound, LeadProfile
 
 
 def inbound(n: int, leads: int) -> Inbound:
     wa_id = f"1555{n % leads:07d}"
     return Inbound(
-        channel=Channel.WHATSAPP,
+        channel="whatsapp",
         channel_account="BENCH",
         provider_thread_id=wa_id,
         provider_message_id=f"wamid.bench.{n}",

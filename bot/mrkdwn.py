@@ -10,8 +10,7 @@ Slack → lead (`to_plain`): what a rep typed, as a person outside Slack reads i
 links become "label (url)", entities become characters. `*bold*` and `_italic_` are left as typed;
 WhatsApp reads them the same way.
 
-Notes (`is_note`, `strip_note_prefix`): a thread message that starts with an @mention or `note:` is for
-the team and never reaches the lead.
+Which thread messages are internal notes is `bot.notes`' question.
 """
 
 from __future__ import annotations
@@ -22,9 +21,7 @@ from collections.abc import Mapping
 __all__ = [
     "escape",
     "escape_clipped",
-    "is_note",
     "mentioned_user_ids",
-    "strip_note_prefix",
     "to_plain",
     "unescape",
 ]
@@ -32,8 +29,6 @@ __all__ = [
 _ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 _TOKEN = re.compile(r"<([^<>]*)>")
 _USER = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
-_LEADING_MENTION = re.compile(r"\s*<@[UW][A-Z0-9]+(?:\|[^>]*)?>")
-_NOTE_PREFIX = re.compile(r"\s*note:\s*", re.IGNORECASE)
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 
 
@@ -68,16 +63,6 @@ def unescape(text: str) -> str:
 def mentioned_user_ids(text: str) -> list[str]:
     """Slack user ids mentioned in `text`, in order of first appearance, each once."""
     return list(dict.fromkeys(_USER.findall(text)))
-
-
-def is_note(text: str) -> bool:
-    """A message that starts with an @mention or `note:` is for the team, not the lead."""
-    return bool(_LEADING_MENTION.match(text) or _NOTE_PREFIX.match(text))
-
-
-def strip_note_prefix(text: str) -> str:
-    """The note without its leading `note:` (a leading @mention stays: it says who the note is for)."""
-    return _NOTE_PREFIX.sub("", text, count=1) if _NOTE_PREFIX.match(text) else text
 
 
 def to_plain(text: str, names: Mapping[str, str]) -> str:

@@ -14,10 +14,10 @@ from sqlalchemy.orm import Session
 
 from core.actions.locks import lock_message
 from core.db import Database
-from core.errors import DeliveryError, PermanentDelivery, RetryableDelivery
-from core.messages import ChannelSender, Outbound, SendReceipt
-from core.models import Channel, DeliveryStatus, Message, Outbox
+from core.errors import ChannelBroken, DeliveryError, PermanentDelivery, RetryableDelivery
+from core.models import DeliveryStatus, Message, Outbox
 from core.outbox import Job, JobKind
+from core.ports import Outbound, Sender, SendReceipt
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ UNKNOWN_OUTCOME = (
 
 
 class Deliverer:
-    def __init__(self, db: Database, senders: Mapping[Channel, ChannelSender]) -> None:
+    def __init__(self, db: Database, senders: Mapping[str, Sender]) -> None:
         self.db = db
         self.senders = senders
 
@@ -45,6 +45,9 @@ class Deliverer:
                 self.db.run(lambda session: self._requeue(session, outbound.message_id))
                 raise
             self._record_failure(outbound.message_id, f"{exc.reason} (gave up after {job.attempts} tries)")
+        except ChannelBroken as exc:
+            log.error("the %s channel needs attention: %s", outbound.channel, exc.reason)
+            self._record_failure(outbound.message_id, exc.reason)
         except DeliveryError as exc:
             self._record_failure(outbound.message_id, exc.reason)
         else:
@@ -53,7 +56,7 @@ class Deliverer:
     def _send(self, outbound: Outbound) -> SendReceipt:
         sender = self.senders.get(outbound.channel)
         if sender is None:
-            raise PermanentDelivery(f"The {outbound.channel.value} channel is not configured on this server.")
+            raise PermanentDelivery(f"The {outbound.channel} channel is not configured on this server.")
         return sender.send(outbound)
 
     def _start(self, session: Session, message_id: int) -> Outbound | None:
@@ -83,7 +86,7 @@ class Deliverer:
     def _sent(session: Session, message_id: int, receipt: SendReceipt) -> None:
         message = lock_message(session, message_id)
         message.provider_message_id = receipt.provider_message_id
-        message.delivery_status = DeliveryStatus.SENT
+        message.delivery_status = receipt.status
         message.delivery_error = None
         session.add(
             Outbox(kind=JobKind.MIRROR, conversation_id=message.conversation_id, message_id=message.id)

@@ -5,9 +5,11 @@ ThreadlineError
 ├── NotFound               the thing a request names does not exist (unknown conversation, user…)
 ├── InvalidAction          the request makes no sense in the current state (resume AI with AI off…)
 ├── Conflict               someone else changed it first; the caller may reload and retry
+├── MalformedDelivery      a verified provider delivery that is not the shape we know (answered 400)
 └── DeliveryError          a provider refused or failed a send
     ├── RetryableDelivery  try again later (network, 5xx, rate limit)
-    └── PermanentDelivery  will never succeed as is (outside the 24 h window, bad number…)
+    ├── PermanentDelivery  will never succeed as is (outside the 24 h window, bad number…)
+    └── ChannelBroken      the channel itself needs a person (token revoked, account disconnected)
 """
 
 from __future__ import annotations
@@ -33,6 +35,10 @@ class Conflict(ThreadlineError):
     pass
 
 
+class MalformedDelivery(ThreadlineError):
+    pass
+
+
 class DeliveryError(ThreadlineError):
     def __init__(self, reason: str, *, code: str | None = None) -> None:
         super().__init__(reason)
@@ -47,4 +53,8 @@ class RetryableDelivery(DeliveryError):
 
 
 class PermanentDelivery(DeliveryError):
+    pass
+
+
+class ChannelBroken(DeliveryError):
     pass

@@ -55,7 +55,9 @@ def _migration_lock(engine: Engine) -> Iterator[Connection]:
     """Hold a database-wide lock while migrating, so a second process waits and then finds it done.
 
     PostgreSQL: a session advisory lock. SQLite: the migration's own transaction begins IMMEDIATE
-    (core.db), which already serialises writers.
+    (core.db), which already serialises writers; and foreign keys are off meanwhile, because SQLite
+    alters a table by copying it, and dropping the old copy must not cascade to the rows that refer to
+    it. The keys are checked before they are turned back on.
     """
     with engine.connect() as connection:
         if engine.dialect.name == "postgresql":
@@ -68,5 +70,14 @@ def _migration_lock(engine: Engine) -> Iterator[Connection]:
                 connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": _PG_LOCK_ID})
                 connection.commit()
         else:
-            yield connection
-            connection.commit()
+            raw = connection.connection.driver_connection  # outside any transaction: PRAGMA takes effect
+            assert raw is not None
+            raw.execute("PRAGMA foreign_keys=OFF")
+            try:
+                yield connection
+                dangling = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if dangling:
+                    raise RuntimeError(f"migration left rows pointing nowhere: {dangling[:5]}")
+                connection.commit()
+            finally:
+                raw.execute("PRAGMA foreign_keys=ON")

@@ -73,10 +73,7 @@ def _enum(cls: type[enum.Enum]) -> Enum:
     return Enum(cls, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e])
 
 
-class Channel(enum.StrEnum):
-    WHATSAPP = "whatsapp"
-    EMAIL = "email"
-    LINKEDIN = "linkedin"
+CHANNEL_NAME_LENGTH = 16  # a channel's name ("whatsapp", "sandbox"…), declared by its adapter
 
 
 class Status(enum.StrEnum):
@@ -150,10 +147,8 @@ class Lead(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str | None] = mapped_column(String(200))
-    email: Mapped[str | None] = mapped_column(String(320), unique=True)
+    email: Mapped[str | None] = mapped_column(String(320))
     phone: Mapped[str | None] = mapped_column(String(32))
-    whatsapp_id: Mapped[str | None] = mapped_column(String(32), unique=True)
-    linkedin_id: Mapped[str | None] = mapped_column(String(200), unique=True)
     company: Mapped[str | None] = mapped_column(String(200))
     title: Mapped[str | None] = mapped_column(String(200))
     avatar_url: Mapped[str | None] = mapped_column(String(1000))
@@ -163,6 +158,23 @@ class Lead(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     campaign: Mapped[Campaign | None] = relationship()
+
+
+class LeadIdentity(Base):
+    """How we recognise a lead: one row per (kind, value), unique, so one person is one lead.
+
+    `kind` is a channel's name for that channel's own id of the person (a WhatsApp wa_id, a LinkedIn
+    provider id), or `email` for an address, case-folded.
+    """
+
+    __tablename__ = "lead_identity"
+    __table_args__ = (UniqueConstraint("kind", "value"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("lead.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(CHANNEL_NAME_LENGTH))
+    value: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Member(Base):
@@ -202,7 +214,7 @@ class Conversation(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     lead_id: Mapped[int] = mapped_column(ForeignKey("lead.id"), index=True)
-    channel: Mapped[Channel] = mapped_column(_enum(Channel))
+    channel: Mapped[str] = mapped_column(String(CHANNEL_NAME_LENGTH))
     channel_account: Mapped[str] = mapped_column(String(200))  # our number / mailbox / LinkedIn account
     provider_thread_id: Mapped[str] = mapped_column(String(500))  # the lead's wa_id, chat id, email thread
     status: Mapped[Status] = mapped_column(_enum(Status), default=Status.OPEN)
@@ -241,7 +253,7 @@ class Message(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversation.id"))
-    channel: Mapped[Channel] = mapped_column(_enum(Channel))
+    channel: Mapped[str] = mapped_column(String(CHANNEL_NAME_LENGTH))
     direction: Mapped[Direction] = mapped_column(_enum(Direction))
     author: Mapped[Author] = mapped_column(_enum(Author))
     member_id: Mapped[int | None] = mapped_column(ForeignKey("member.id"))

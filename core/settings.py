@@ -1,5 +1,11 @@
-"""Settings from the environment and a `.env` file, named as DESIGN §5 promises.
+"""Settings from the environment and `.env` files, named as DESIGN §5 promises.
 
+Each part of Threadline reads its own section (`Section` subclasses: core's `Settings` here, each
+channel's in its package), from the same sources, in this order (later wins):
+1. `.env` next to the project's README (the checkout `python3 dev.py run` starts from),
+2. `.env` in the current directory,
+3. the environment.
+`THREADLINE_ENV_FILE` names one file to read instead of 1 and 2 (empty: none).
 pydantic-settings does the reading, type conversion and `.env` parsing; what we add is a one-line,
 human message per problem (`SettingsError`), because `threadline run` must never greet an operator
 with a traceback.
@@ -7,8 +13,10 @@ with a traceback.
 
 from __future__ import annotations
 
+import os
 from functools import cached_property
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any, Self
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -16,10 +24,48 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from core.errors import SettingsError
 
 DEFAULT_DATABASE_URL = "sqlite:///./threadline.db"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=True)
+def env_files() -> list[Path]:
+    """The `.env` files settings are read from, existing ones only, in order of precedence (last wins)."""
+    chosen = os.environ.get("THREADLINE_ENV_FILE")
+    if chosen is not None:
+        return [Path(chosen)] if chosen and Path(chosen).is_file() else []
+    candidates = [PROJECT_ROOT / ".env", Path.cwd() / ".env"]
+    found: list[Path] = []
+    for path in candidates:
+        if path.is_file() and path.resolve() not in {p.resolve() for p in found}:
+            found.append(path)
+    return found
+
+
+class Section(BaseSettings):
+    """One part's settings. Unknown variables are ignored: other sections read them."""
+
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=True)
+
+    @classmethod
+    def load(cls, **overrides: Any) -> Self:
+        """Read the section, turning pydantic's report into one clear line per bad variable."""
+        try:
+            return cls(_env_file=tuple(env_files()) or None, **overrides)  # type: ignore[call-arg]
+        except ValidationError as exc:
+            problems = []
+            for error in exc.errors():
+                name = ".".join(str(part) for part in error["loc"]) or cls.__name__
+                problems.append(f"{name}: {error['msg']}")
+            raise SettingsError("invalid setting " + "; ".join(problems)) from None
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        # `FOO=` in a .env file means "not set", not "set to nothing".
+        return None if value == "" else value
+
+
+class Settings(Section):
+    """Core's section: storage, the work queue, the HTTP listener, Slack, and Threadline's own knobs."""
 
     DATABASE_URL: str = DEFAULT_DATABASE_URL
     REDIS_URL: str | None = None
@@ -33,21 +79,6 @@ class Settings(BaseSettings):
     OPENAI_API_KEY: SecretStr | None = None
     OPENAI_BASE_URL: str | None = None
     THREADLINE_AI_MODEL: str = "gpt-4o-mini"
-
-    WHATSAPP_ACCESS_TOKEN: SecretStr | None = None
-    WHATSAPP_PHONE_NUMBER_ID: str | None = None
-    WHATSAPP_APP_SECRET: SecretStr | None = None
-    WHATSAPP_VERIFY_TOKEN: SecretStr | None = None
-    WHATSAPP_API_URL: str = "https://graph.facebook.com/v23.0"
-
-    EMAIL_IMAP_URL: SecretStr | None = None
-    EMAIL_SMTP_URL: SecretStr | None = None
-    EMAIL_FROM: str | None = None
-
-    UNIPILE_API_URL: str | None = None
-    UNIPILE_API_KEY: SecretStr | None = None
-    UNIPILE_ACCOUNT_ID: str | None = None
-    UNIPILE_WEBHOOK_SECRET: SecretStr | None = None
 
     HOST: str = "127.0.0.1"
     PORT: Annotated[int, Field(ge=1, le=65535)] = 3000
@@ -66,20 +97,17 @@ class Settings(BaseSettings):
             raise ValueError("must start with sqlite:// or postgresql://")
         return value
 
-    @field_validator("REDIS_URL", "OPENAI_BASE_URL", "UNIPILE_API_URL", "SLACK_CHANNEL", mode="before")
-    @classmethod
-    def _blank_is_unset(cls, value: object) -> object:
-        return None if value == "" else value
-
     @field_validator("SLACK_API_URL")
     @classmethod
     def _trailing_slash(cls, value: str) -> str:
         return value if value.endswith("/") else value + "/"
 
-    @field_validator("WHATSAPP_API_URL", "UNIPILE_API_URL")
+    @field_validator("THREADLINE_LOG_LEVEL")
     @classmethod
-    def _no_trailing_slash(cls, value: str | None) -> str | None:
-        return value.rstrip("/") if value else value
+    def _known_level(cls, value: str) -> str:
+        if value.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return value.upper()
 
     @cached_property
     def database_url(self) -> str:
@@ -94,12 +122,8 @@ class Settings(BaseSettings):
     def embedded(self) -> bool:
         return self.REDIS_URL is None
 
-    @property
-    def whatsapp_enabled(self) -> bool:
-        return all((self.WHATSAPP_ACCESS_TOKEN, self.WHATSAPP_PHONE_NUMBER_ID, self.WHATSAPP_APP_SECRET))
-
     def require_slack(self) -> None:
-        """Stop with one line per missing variable before serving (threadline run/web)."""
+        """Stop with one line naming what is missing before serving (threadline run/web/worker)."""
         missing = [
             name
             for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_CHANNEL")
@@ -109,7 +133,8 @@ class Settings(BaseSettings):
             raise SettingsError(
                 f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set: "
                 "create the Slack app from slack-manifest.yml, then put its bot token, signing secret "
-                "and the channel ID to mirror into in the environment or a .env file (see README)."
+                "and the channel ID to mirror into in the environment or a .env file "
+                "(README, 'Set up Slack')."
             )
         token = self.SLACK_BOT_TOKEN.get_secret_value() if self.SLACK_BOT_TOKEN else ""
         if not token.startswith("xoxb-"):
@@ -119,12 +144,9 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Read settings, turning pydantic's report into one clear line per bad variable."""
-    try:
-        return Settings(**overrides)  # type: ignore[arg-type]
-    except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            name = ".".join(str(part) for part in error["loc"]) or "settings"
-            problems.append(f"{name}: {error['msg']}")
-        raise SettingsError("invalid setting " + "; ".join(problems)) from None
+    return Settings.load(**overrides)
+
+
+def secret(value: SecretStr | None) -> str:
+    """The secret's value, or "" when unset."""
+    return value.get_secret_value() if value is not None else ""

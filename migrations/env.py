@@ -16,6 +16,9 @@ context.configure(
     target_metadata=Base.metadata,
     render_as_batch=True,  # SQLite cannot ALTER most things; batch mode rebuilds the table instead
     compare_type=True,
+    # All pending migrations in one transaction, on SQLite too (Alembic would commit after each one
+    # there): the transaction's write lock is then what makes concurrent starts wait for each other.
+    transactional_ddl=True,
 )
 with context.begin_transaction():
     context.run_migrations()

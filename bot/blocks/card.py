@@ -24,17 +24,12 @@ import json
 from typing import Any
 
 from bot.blocks import ids
+from bot.blocks.labels import channel_icon, channel_name
 from bot.mrkdwn import escape_clipped
-from core.models import AIMode, Channel, Conversation, Status
+from core.models import AIMode, Conversation, Status
 
 Block = dict[str, Any]
 
-CHANNEL_NAMES = {Channel.WHATSAPP: "WhatsApp", Channel.EMAIL: "Email", Channel.LINKEDIN: "LinkedIn"}
-CHANNEL_EMOJI = {
-    Channel.WHATSAPP: ":speech_balloon:",
-    Channel.EMAIL: ":email:",
-    Channel.LINKEDIN: ":briefcase:",
-}
 STATUS_WORDS = {Status.OPEN: "Open", Status.PENDING: "Pending", Status.CLOSED: "Closed"}
 STATUS_EMOJI = {
     Status.OPEN: ":large_orange_circle:",
@@ -70,11 +65,11 @@ def ai_words(mode: AIMode) -> str:
 
 def build_card(conversation: Conversation) -> tuple[str, list[Block]]:
     """(fallback text, blocks) for the conversation's card; the text says the same state in words."""
-    channel = CHANNEL_NAMES[conversation.channel]
+    channel = channel_name(conversation.channel)
     status = STATUS_WORDS[conversation.status]
     assignee = _assignee(conversation)
     fields = [
-        f"*Channel*\n{CHANNEL_EMOJI[conversation.channel]} {channel}",
+        f"*Channel*\n{channel_icon(conversation.channel)} {channel}",
         f"*Status*\n{STATUS_EMOJI[conversation.status]} {status}",
         f"*AI*\n{ai_words(conversation.ai_mode)}",
         f"*Assignee*\n{assignee}",
@@ -103,14 +98,14 @@ def _headline(conversation: Conversation) -> str:
     lead = conversation.lead
     name = escape_clipped(lead_display_name(conversation), NAME_LIMIT)
     about = ", ".join(escape_clipped(part, DETAIL_LIMIT) for part in (lead.title, lead.company) if part)
-    return f"{CHANNEL_EMOJI[conversation.channel]} *{name}*" + (f" · {about}" if about else "")
+    return f"{channel_icon(conversation.channel)} *{name}*" + (f" · {about}" if about else "")
 
 
 def _fallback_text(conversation: Conversation, assignee: str) -> str:
     # Read aloud and shown in notifications: the same state as the blocks, in words, no emoji.
     company = conversation.lead.company
     parts = [
-        CHANNEL_NAMES[conversation.channel],
+        channel_name(conversation.channel),
         escape_clipped(lead_display_name(conversation), NAME_LIMIT)
         + (f" ({escape_clipped(company, DETAIL_LIMIT)})" if company else ""),
         STATUS_WORDS[conversation.status],

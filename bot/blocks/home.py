@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.blocks.card import CHANNEL_NAMES, STATUS_WORDS, ai_words, lead_display_name
+from bot.blocks.card import STATUS_WORDS, ai_words, lead_display_name
+from bot.blocks.labels import channel_name
 from bot.mrkdwn import escape
 from core.models import Conversation
 from core.queries.home import HomeSummary
@@ -16,7 +17,7 @@ def _line(conversation: Conversation) -> str:
     unread = f" · *{conversation.unread_count} unread*" if conversation.unread_count else ""
     state = f"{STATUS_WORDS[conversation.status]} · {ai_words(conversation.ai_mode)}"
     where = f" · in <#{conversation.slack_channel}>" if conversation.slack_channel else ""
-    return f"• *{name}*{company} · {CHANNEL_NAMES[conversation.channel]} · {state}{unread}{where}"
+    return f"• *{name}*{company} · {channel_name(conversation.channel)} · {state}{unread}{where}"
 
 
 def _section(title: str, conversations: list[Conversation], total: int, empty: str) -> list[dict[str, Any]]:

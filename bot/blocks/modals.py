@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.blocks import ids
-from bot.blocks.card import CHANNEL_NAMES, NAME_LIMIT, lead_display_name
+from bot.blocks.card import NAME_LIMIT, lead_display_name
+from bot.blocks.labels import channel_name
 from bot.mrkdwn import escape_clipped
 from core.models import Conversation
 
@@ -99,7 +100,7 @@ def build_lead_modal(conversation: Conversation) -> View:
         ("Company", lead.company),
         ("Title", lead.title),
         ("Profile", lead.profile_url),
-        ("Channel", CHANNEL_NAMES[conversation.channel]),
+        ("Channel", channel_name(conversation.channel)),
         ("Campaign", conversation.campaign.name if conversation.campaign is not None else None),
         ("Lead since", _date(lead.created_at)),
         ("Conversation started", _date(conversation.created_at)),
@@ -124,7 +125,7 @@ def build_lead_modal(conversation: Conversation) -> View:
 
 def _about(conversation: Conversation) -> Block:
     name = escape_clipped(lead_display_name(conversation), NAME_LIMIT)
-    channel = CHANNEL_NAMES[conversation.channel]
+    channel = channel_name(conversation.channel)
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": f"*{name}* · {channel}"}]}
 
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.blocks.labels import channel_name
 from bot.mrkdwn import escape
-from core.models import Channel, Conversation
-
-CHANNEL_NAMES = {Channel.WHATSAPP: "WhatsApp", Channel.EMAIL: "Email", Channel.LINKEDIN: "LinkedIn"}
+from core.models import Conversation
 
 
 def lead_label(conversation: Conversation) -> str:
@@ -21,7 +20,7 @@ def build_assignment_dm(
 ) -> tuple[str, list[dict[str, Any]]]:
     who = escape(lead_label(conversation))
     where = f"<{permalink}|Open the conversation>" if permalink else "It is in the Threadline channel."
-    text = f"You were assigned the {CHANNEL_NAMES[conversation.channel]} conversation with {who}."
+    text = f"You were assigned the {channel_name(conversation.channel)} conversation with {who}."
     blocks: list[dict[str, Any]] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": f"{text}\n{where}"}},
     ]

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.blocks import ids
-from bot.blocks.card import CHANNEL_NAMES
+from bot.blocks.labels import channel_name
 from bot.mrkdwn import escape, escape_clipped
 from core.models import Author, DeliveryStatus, Message
 
@@ -76,7 +76,7 @@ def build_thread_entry(message: Message, lead_name: str) -> tuple[str, list[Bloc
     about = [f"*{sender}*"]
     if message.author in _ROLES:
         about.append(_ROLES[message.author])
-    about.append(CHANNEL_NAMES[message.channel])
+    about.append(channel_name(message.channel))
     at = message.provider_sent_at or message.created_at
     if at is not None:  # unset only on a message that was never stored
         about.append(slack_time(at))
@@ -102,7 +102,7 @@ def build_thread_entry(message: Message, lead_name: str) -> tuple[str, list[Bloc
 def build_delivery_failure(message: Message, reason: str) -> tuple[str, list[Block]]:
     """A notice in the thread: the rep's message did NOT reach the lead, why, and a Retry button."""
     why = escape_clipped(reason.strip() or "unknown reason", REASON_LIMIT)
-    channel = CHANNEL_NAMES[message.channel]
+    channel = channel_name(message.channel)
     text = f"Not delivered to the lead over {channel}: {why}"
     quoted = escape_clipped(" ".join(message.text.split()), 300) if message.text else ""
     detail = f":warning: *{text}*" + (f"\n> {quoted}" if quoted else "")

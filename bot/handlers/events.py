@@ -10,7 +10,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.orm import Session
 
 from bot.context import BotContext, tell
-from bot.mrkdwn import is_note, mentioned_user_ids, strip_note_prefix, to_plain
+from bot.mrkdwn import mentioned_user_ids, to_plain
+from bot.notes import is_note, strip_note_prefix
 from core.actions.common import Posted
 from core.actions.locks import claim_delivery_key
 from core.actions.replies import do_note, do_reply
@@ -58,7 +59,7 @@ async def handle_message(
         return
     raw = event.get("text") or ""
     names = await _names(ctx, client, mentioned_user_ids(raw))
-    note = is_note(raw)
+    note = is_note(raw, event.get("blocks"))
     text = to_plain(strip_note_prefix(raw) if note else raw, names).strip()
     event_id = str(body.get("event_id") or f"{channel}:{ts}")
 

@@ -7,32 +7,38 @@ from sqlalchemy.orm import Session
 
 from core.actions.common import LEAD, Received, queue, record
 from core.actions.transitions import set_status
-from core.messages import DeliveryUpdate, Inbound, LeadProfile
 from core.models import (
     AIMode,
     Author,
-    Channel,
     Conversation,
     DeliveryStatus,
     Direction,
     Lead,
+    LeadIdentity,
     Message,
     Status,
     utcnow,
 )
 from core.outbox import JobKind
+from core.ports import DeliveryUpdate, Inbound, LeadProfile
+from core.text import clean, fit, fit_key
+
+# Column lengths (core.models) that outside values are fitted to.
+_ID, _THREAD, _ACCOUNT, _NAME, _EMAIL, _PHONE, _URL, _KIND = 200, 500, 200, 200, 320, 32, 1000, 32
 
 
 def do_receive(session: Session, inbound: Inbound, *, ai_available: bool) -> Received:
     """A lead wrote to us: store it once, open the conversation, queue the mirror.
 
     `ai_available` says whether an AI agent runs on this server; without one, new conversations start
-    manual rather than promising an answer nobody will give.
+    manual rather than promising an answer nobody will give. Outside values that do not fit a column
+    are cut with a mark (core.text), never a reason to lose the message.
     """
+    provider_message_id = fit_key(inbound.provider_message_id, _ID)
     existing = session.scalar(
         select(Message).where(
             Message.channel == inbound.channel,
-            Message.provider_message_id == inbound.provider_message_id,
+            Message.provider_message_id == provider_message_id,
         )
     )
     if existing is not None:
@@ -46,12 +52,14 @@ def do_receive(session: Session, inbound: Inbound, *, ai_available: bool) -> Rec
         channel=inbound.channel,
         direction=Direction.INBOUND,
         author=Author.LEAD,
-        kind=inbound.kind,
-        text=inbound.text,
-        html=inbound.html,
+        kind=fit(inbound.kind, _KIND),
+        text=clean(inbound.text),
+        html=None if inbound.html is None else clean(inbound.html),
         attachments=inbound.attachments,
-        reply_to_provider_id=inbound.reply_to_provider_id,
-        provider_message_id=inbound.provider_message_id,
+        reply_to_provider_id=None
+        if inbound.reply_to_provider_id is None
+        else fit_key(inbound.reply_to_provider_id, _ID),
+        provider_message_id=provider_message_id,
         provider_sent_at=inbound.sent_at,
         created_at=now,
     )
@@ -72,7 +80,7 @@ def do_record_delivery(session: Session, update: DeliveryUpdate) -> bool:
     message = session.scalar(
         select(Message).where(
             Message.channel == update.channel,
-            Message.provider_message_id == update.provider_message_id,
+            Message.provider_message_id == fit_key(update.provider_message_id, _ID),
         )
     )
     if message is None or message.direction != Direction.OUTBOUND:
@@ -96,24 +104,34 @@ def advance_delivery(message: Message, status: DeliveryStatus, error: str | None
     return True
 
 
-def _resolve_lead(session: Session, channel: Channel, profile: LeadProfile) -> Lead:
-    key = {
-        Channel.WHATSAPP: Lead.whatsapp_id,
-        Channel.LINKEDIN: Lead.linkedin_id,
-        Channel.EMAIL: Lead.email,
-    }[channel]
-    lead = session.scalar(select(Lead).where(key == profile.provider_id))
-    if lead is None and profile.email:
-        lead = session.scalar(select(Lead).where(Lead.email == profile.email))
+def _resolve_lead(session: Session, channel: str, profile: LeadProfile) -> Lead:
+    """The lead this person is: known by this channel's id for them, else by email; else a new lead."""
+    identities = [(channel, fit_key(profile.provider_id, _EMAIL))]
+    if profile.email and profile.email.strip():
+        identities.append(("email", fit_key(profile.email.strip().casefold(), _EMAIL)))
+    lead = None
+    for kind, value in identities:
+        lead = session.scalar(
+            select(Lead).join(LeadIdentity).where(LeadIdentity.kind == kind, LeadIdentity.value == value)
+        )
+        if lead is not None:
+            break
     if lead is None:
         lead = Lead()
         session.add(lead)
-    setattr(lead, key.key, profile.provider_id)
+        session.flush()
+    for kind, value in identities:
+        known = session.scalar(
+            select(LeadIdentity.id).where(LeadIdentity.kind == kind, LeadIdentity.value == value)
+        )
+        if known is None:
+            session.add(LeadIdentity(lead_id=lead.id, kind=kind, value=value))
     # Fill what we did not know; never overwrite what a teammate may have corrected.
+    limits = {"name": _NAME, "email": _EMAIL, "phone": _PHONE, "company": _NAME, "title": _NAME}
     for field in ("name", "email", "phone", "company", "title", "profile_url", "avatar_url"):
         value = getattr(profile, field)
         if value and not getattr(lead, field):
-            setattr(lead, field, value)
+            setattr(lead, field, fit(value, limits.get(field, _URL)))
     session.flush()  # a concurrent first message from the same lead fails here and the use-case retries
     return lead
 
@@ -121,12 +139,13 @@ def _resolve_lead(session: Session, channel: Channel, profile: LeadProfile) -> L
 def _find_or_start_conversation(
     session: Session, lead: Lead, inbound: Inbound, *, ai_available: bool
 ) -> Conversation:
+    account, thread = fit_key(inbound.channel_account, _ACCOUNT), fit_key(inbound.provider_thread_id, _THREAD)
     conversation = session.scalar(
         select(Conversation)
         .where(
             Conversation.channel == inbound.channel,
-            Conversation.channel_account == inbound.channel_account,
-            Conversation.provider_thread_id == inbound.provider_thread_id,
+            Conversation.channel_account == account,
+            Conversation.provider_thread_id == thread,
         )
         .with_for_update(of=Conversation)
     )
@@ -135,13 +154,13 @@ def _find_or_start_conversation(
     conversation = Conversation(
         lead=lead,
         channel=inbound.channel,
-        channel_account=inbound.channel_account,
-        provider_thread_id=inbound.provider_thread_id,
+        channel_account=account,
+        provider_thread_id=thread,
         status=Status.OPEN,
         ai_mode=AIMode.ACTIVE if ai_available else AIMode.MANUAL,
         campaign_id=lead.campaign_id,
     )
     session.add(conversation)
     session.flush()
-    record(session, conversation, "created", LEAD, new={"channel": inbound.channel.value})
+    record(session, conversation, "created", LEAD, new={"channel": inbound.channel})
     return conversation

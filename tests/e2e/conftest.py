@@ -82,7 +82,8 @@ def app_env(
         **keep,
         **runtime_env,
         "PYTHONPATH": str(ROOT),
-        "THREADLINE_TEST_CWD": str(tmp_path),  # no stray .env from the developer's checkout
+        "THREADLINE_TEST_CWD": str(tmp_path),
+        "THREADLINE_ENV_FILE": "",  # no stray .env from the developer's checkout
         "SLACK_BOT_TOKEN": BOT_TOKEN,
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
         "SLACK_CHANNEL": CHANNEL,

@@ -189,8 +189,16 @@ class AppProcess:
             return session.scalar(select(func.count()).select_from(model)) or 0
 
 
-def message_event(*, user: str, text: str, ts: str, thread_ts: str, channel: str = CHANNEL) -> dict[str, Any]:
-    return {
+def message_event(
+    *,
+    user: str,
+    text: str,
+    ts: str,
+    thread_ts: str,
+    channel: str = CHANNEL,
+    blocks: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    event: dict[str, Any] = {
         "type": "message",
         "channel": channel,
         "user": user,
@@ -201,6 +209,9 @@ def message_event(*, user: str, text: str, ts: str, thread_ts: str, channel: str
         "event_ts": ts,
         "channel_type": "channel",
     }
+    if blocks is not None:
+        event["blocks"] = blocks
+    return event
 
 
 def block_action(

@@ -15,9 +15,9 @@ from core.actions.members import do_register_member
 from core.actions.replies import do_reply
 from core.db import Database
 from core.delivery import Deliverer
-from core.messages import Outbound, SendReceipt
-from core.models import Channel, Conversation, DeliveryStatus, Lead, Message, Outbox
+from core.models import Conversation, DeliveryStatus, Lead, Message, Outbox
 from core.outbox import JobKind, OutboxRunner
+from core.ports import Outbound, SendReceipt
 from tests.conftest import handlers
 from tests.integration.test_use_cases import load, whatsapp_text
 
@@ -70,7 +70,7 @@ def test_tags_added_at_once_are_all_kept(db: Database):
 
 
 class CountingSender:
-    channel = Channel.WHATSAPP
+    channel = "whatsapp"
 
     def __init__(self) -> None:
         self.sent: list[Outbound] = []
@@ -93,7 +93,7 @@ def test_two_workers_running_the_same_delivery_send_once(db: Database):
     with db.sessions() as session:
         deliver_id = session.scalar(select(Outbox.id).where(Outbox.kind == JobKind.DELIVER))
     sender = CountingSender()
-    runner = OutboxRunner(db, handlers({JobKind.DELIVER: Deliverer(db, {Channel.WHATSAPP: sender})}))
+    runner = OutboxRunner(db, handlers({JobKind.DELIVER: Deliverer(db, {"whatsapp": sender})}))
 
     ran = race(lambda _: runner.run(deliver_id))
 

@@ -13,9 +13,9 @@ from core.actions.replies import do_reply, do_retry_delivery
 from core.db import Database
 from core.delivery import UNKNOWN_OUTCOME, Deliverer
 from core.errors import PermanentDelivery, RetryableDelivery
-from core.messages import Outbound, SendReceipt
-from core.models import Channel, DeliveryStatus, Message, Outbox, OutboxStatus, utcnow
+from core.models import DeliveryStatus, Message, Outbox, OutboxStatus, utcnow
 from core.outbox import JobKind, OutboxRunner
+from core.ports import Outbound, SendReceipt
 from tests.conftest import handlers
 from tests.integration.test_use_cases import whatsapp_text
 
@@ -23,7 +23,7 @@ from tests.integration.test_use_cases import whatsapp_text
 class ScriptedSender:
     """Answers each send with the next scripted outcome: an exception to raise, or a receipt."""
 
-    channel = Channel.WHATSAPP
+    channel = "whatsapp"
 
     def __init__(self, *outcomes: Exception | str) -> None:
         self.outcomes = list(outcomes)
@@ -67,7 +67,7 @@ def make_due(db: Database) -> None:
 def test_a_refused_send_fails_with_the_reason_and_can_be_retried(db: Database):
     message_id = reply(db)
     sender = ScriptedSender(PermanentDelivery("More than 24 hours since the lead last wrote"), "wamid.2")
-    runner = OutboxRunner(db, handlers({JobKind.DELIVER: Deliverer(db, {Channel.WHATSAPP: sender})}))
+    runner = OutboxRunner(db, handlers({JobKind.DELIVER: Deliverer(db, {"whatsapp": sender})}))
 
     runner.run(deliver_job(db))
     failed = message(db, message_id)
@@ -82,7 +82,7 @@ def test_a_refused_send_fails_with_the_reason_and_can_be_retried(db: Database):
 def test_a_passing_outage_is_retried_until_it_is_sent_once(db: Database):
     message_id = reply(db)
     sender = ScriptedSender(RetryableDelivery("WhatsApp could not be reached"), "wamid.ok")
-    runner = OutboxRunner(db, handlers({JobKind.DELIVER: Deliverer(db, {Channel.WHATSAPP: sender})}))
+    runner = OutboxRunner(db, handlers({JobKind.DELIVER: Deliverer(db, {"whatsapp": sender})}))
     job = deliver_job(db)
 
     runner.run(job)
@@ -99,7 +99,7 @@ def test_a_send_interrupted_by_a_crash_is_never_repeated_blind(db: Database):
     with db.transaction() as session:  # a worker set it "sending", handed it over, and died
         session.get_one(Message, message_id).delivery_status = DeliveryStatus.SENDING
     sender = ScriptedSender("wamid.should-not-happen")
-    OutboxRunner(db, handlers({JobKind.DELIVER: Deliverer(db, {Channel.WHATSAPP: sender})})).run(
+    OutboxRunner(db, handlers({JobKind.DELIVER: Deliverer(db, {"whatsapp": sender})})).run(
         deliver_job(db)
     )
 

@@ -62,3 +62,32 @@ def test_processes_starting_at_once_migrate_once(empty_url: str):
     engine = make_engine(empty_url)
     assert migrate.is_current(engine)
     engine.dispose()
+
+
+def test_the_lead_identity_migration_keeps_every_way_a_lead_was_known(empty_url: str):
+    from sqlalchemy import text
+
+    engine = make_engine(empty_url)
+    migrate.upgrade(engine, "0001")
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO lead (id, name, email, whatsapp_id, linkedin_id, created_at) VALUES "
+                "(1, 'Jane', 'Jane@Example.com', '15551234567', NULL, CURRENT_TIMESTAMP), "
+                "(2, 'Li', NULL, NULL, 'ACoAAB', CURRENT_TIMESTAMP)"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO conversation (id, lead_id, channel, channel_account, provider_thread_id, status, "
+                "ai_mode, unread_count, last_activity_at, created_at, version) VALUES "
+                "(7, 1, 'whatsapp', 'P1', '15551234567', 'open', 'manual', 1, CURRENT_TIMESTAMP, "
+                "CURRENT_TIMESTAMP, 1)"
+            )
+        )
+    migrate.upgrade(engine)
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT lead_id, kind, value FROM lead_identity ORDER BY lead_id, kind"))
+        identities = [tuple(row) for row in rows]
+    engine.dispose()
+    assert identities == [(1, "email", "jane@example.com"), (1, "whatsapp", "15551234567"), (2, "linkedin", "ACoAAB")]

@@ -25,20 +25,20 @@ from core.actions.members import do_register_member
 from core.actions.replies import do_note, do_reply
 from core.db import Database
 from core.errors import InvalidAction
-from core.messages import DeliveryUpdate, Inbound, LeadProfile
 from core.models import (
     AIMode,
-    Channel,
     Conversation,
     DeliveryStatus,
     Direction,
     Event,
     Lead,
+    LeadIdentity,
     Message,
     Outbox,
     Status,
 )
 from core.outbox import JobKind
+from core.ports import DeliveryUpdate, Inbound, LeadProfile
 from tests.conftest import DispatchLog
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
@@ -48,7 +48,7 @@ def whatsapp_text(
     text: str, *, message_id: str, wa_id: str = "15551230001", name: str = "Jane Doe"
 ) -> Inbound:
     return Inbound(
-        channel=Channel.WHATSAPP,
+        channel="whatsapp",
         channel_account="PHONE1",
         provider_thread_id=wa_id,
         provider_message_id=message_id,
@@ -90,7 +90,10 @@ def test_first_message_creates_lead_conversation_and_queues_the_mirror(db: Datab
     assert conversation.status == Status.OPEN
     assert conversation.ai_mode == AIMode.MANUAL  # AI off: people handle it
     assert conversation.unread_count == 1
-    assert conversation.lead.name == "Jane Doe" and conversation.lead.whatsapp_id == "15551230001"
+    assert conversation.lead.name == "Jane Doe" and conversation.lead.phone == "+15551230001"
+    with db.sessions() as session:
+        identities = session.execute(select(LeadIdentity.kind, LeadIdentity.value)).all()
+    assert [tuple(row) for row in identities] == [("whatsapp", "15551230001")]
     assert outbox_kinds(db, result.conversation_id) == [JobKind.MIRROR]
     assert len(dispatched.ids) == 1  # handed to the worker only after commit
 
@@ -246,7 +249,7 @@ def test_delivery_status_never_moves_backwards(db: Database):
 
     def update(status: DeliveryStatus) -> bool:
         return db.run(
-            lambda s: do_record_delivery(s, DeliveryUpdate(Channel.WHATSAPP, "wamid.out", status, NOW))
+            lambda s: do_record_delivery(s, DeliveryUpdate("whatsapp", "wamid.out", status, NOW))
         )
 
     assert update(DeliveryStatus.READ)

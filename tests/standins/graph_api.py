@@ -119,6 +119,8 @@ class GraphStandIn(StandInServer):
 
     def _answer(self, request: web.Request, raw: bytes) -> tuple[int, dict[str, Any], Any]:
         expected_path = f"/{self.version}/{self.phone_number_id}/messages"
+        if request.method == "GET" and request.path == f"/{self.version}/{self.phone_number_id}":
+            return (*self._phone_number(request), None)
         if request.method != "POST" or not request.path.endswith("/messages"):
             return (
                 *self._violation(
@@ -184,6 +186,22 @@ class GraphStandIn(StandInServer):
             },
             body,
         )
+
+    def _phone_number(self, request: web.Request) -> tuple[int, dict[str, Any]]:
+        """GET /{Version}/{Phone-Number-ID}: what `threadline check` asks to prove the token works."""
+        if request.headers.get("Authorization") != f"Bearer {self.access_token}":
+            # A wrong token is what check exists to find: Graph's answer, not a violation.
+            return 401, _error(190, "Invalid OAuth access token - Cannot parse access token", "")
+        allowed = {"fields"}
+        unknown = set(request.query) - allowed
+        if unknown:
+            return self._violation(f"GET phone number: unknown parameters {sorted(unknown)}", 400, 100, "Invalid parameter")
+        return 200, {
+            "id": self.phone_number_id,
+            "display_phone_number": "+1 555-078-3881",
+            "verified_name": "Threadline Test",
+            "quality_rating": "GREEN",
+        }
 
     def check_send(self, body: dict[str, Any]) -> str | None:
         """The first way `body` breaks the spec's send schema, or None."""

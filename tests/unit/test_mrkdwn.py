@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.mrkdwn import escape, escape_clipped, is_note, mentioned_user_ids, strip_note_prefix, to_plain
+from bot.mrkdwn import escape, escape_clipped, mentioned_user_ids, to_plain
 
 NAMES = {"U0ANA": "Ana Lima", "U0BOB": "Bob"}
 
@@ -60,33 +60,6 @@ def test_to_plain(typed: str, plain: str):
 @pytest.mark.parametrize("text", ["<!channel> & <@U999>", "a &amp; b", "<https://x|y>", "x < y > z &"])
 def test_escaped_text_comes_back_unchanged(text: str):
     assert to_plain(escape(text), NAMES) == text
-
-
-@pytest.mark.parametrize(
-    ("text", "note"),
-    [
-        ("<@U0BOB> big account", True),
-        ("  <@U0BOB|bob> big account", True),
-        ("  note: call Monday", True),
-        ("NOTE: x", True),
-        ("Note:x", True),
-        ("Thanks <@U0BOB> will call", False),
-        ("Noted, thanks", False),
-        ("a note: for the lead", False),
-        ("<!here> anyone?", False),  # only a teammate mention makes a note
-        ("<#C123|general> is where we talk", False),
-        ("", False),
-    ],
-)
-def test_is_note(text: str, note: bool):
-    assert is_note(text) is note
-
-
-def test_strip_note_prefix_removes_only_a_leading_note():
-    assert strip_note_prefix("Note:  call Monday") == "call Monday"
-    assert strip_note_prefix("  note: x") == "x"
-    assert strip_note_prefix("<@U0BOB> big account") == "<@U0BOB> big account"
-    assert strip_note_prefix("not a note: really") == "not a note: really"
 
 
 def test_mentioned_user_ids_in_order_once():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.errors import SettingsError
-from core.settings import load_settings
+from core.settings import env_files, load_settings
 
 ENV = [
     "DATABASE_URL",
@@ -22,7 +22,9 @@ ENV = [
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
     for name in ENV:
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)  # no .env from the checkout
+    monkeypatch.delenv("THREADLINE_ENV_FILE", raising=False)
+    monkeypatch.setattr("core.settings.PROJECT_ROOT", tmp_path / "checkout")  # no .env from the checkout
+    monkeypatch.chdir(tmp_path)
 
 
 def test_defaults_are_the_embedded_mode():
@@ -76,3 +78,34 @@ def test_a_user_token_is_refused(monkeypatch: pytest.MonkeyPatch):
 def test_secrets_do_not_show_in_repr(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-very-secret")
     assert "xoxb-very-secret" not in repr(load_settings())
+
+
+def test_dotenv_next_to_the_readme_is_read_from_any_directory(tmp_path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    (checkout / ".env").write_text("SLACK_CHANNEL=C_CHECKOUT\nPORT=4000\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert load_settings().SLACK_CHANNEL == "C_CHECKOUT"
+
+    (elsewhere / ".env").write_text("SLACK_CHANNEL=C_HERE\n")  # the current directory's wins
+    monkeypatch.setenv("PORT", "5000")  # and the environment wins over both
+    settings = load_settings()
+    assert (settings.SLACK_CHANNEL, settings.PORT) == ("C_HERE", 5000)
+    assert env_files() == [checkout / ".env", elsewhere / ".env"]
+
+
+def test_threadline_env_file_names_the_one_file_to_read(tmp_path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    (tmp_path / ".env").write_text("SLACK_CHANNEL=C_IGNORED\n")
+    chosen = tmp_path / "prod.env"
+    chosen.write_text("SLACK_CHANNEL=C_PROD\n")
+    monkeypatch.setenv("THREADLINE_ENV_FILE", str(chosen))
+    assert load_settings().SLACK_CHANNEL == "C_PROD"
+    monkeypatch.setenv("THREADLINE_ENV_FILE", "")
+    assert load_settings().SLACK_CHANNEL is None
+
+
+def test_a_blank_value_means_unset(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("REDIS_URL", "")
+    assert load_settings().embedded

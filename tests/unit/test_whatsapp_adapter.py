@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import httpx
 import pytest
 
 from channels.whatsapp import (
-    MalformedWebhook,
     WhatsAppSender,
     parse_webhook,
     split_text,
     verify_signature,
 )
-from core.errors import PermanentDelivery, RetryableDelivery
-from core.messages import Outbound
-from core.models import Channel, DeliveryStatus
+from core.errors import ChannelBroken, MalformedDelivery, PermanentDelivery, RetryableDelivery
+from core.models import DeliveryStatus
+from core.ports import Outbound
 from tests.conftest import SPECS
 from tests.standins import meta_webhooks as meta
 
@@ -34,7 +34,7 @@ def test_every_spec_example_becomes_one_described_message(name: str):
     parsed = parse_webhook(MESSAGE_EXAMPLES[name])
     assert len(parsed.messages) == 1
     inbound = parsed.messages[0]
-    assert inbound.channel == Channel.WHATSAPP and inbound.channel_account == "106540352242922"
+    assert inbound.channel == "whatsapp" and inbound.channel_account == "106540352242922"
     assert inbound.text.strip(), f"{name} would show as an empty thread entry"
     assert inbound.provider_thread_id == inbound.sender.provider_id == "16505551234"
 
@@ -91,13 +91,56 @@ def test_statuses_and_batches():
     ],
 )
 def test_malformed_payloads_are_refused(payload: object):
-    with pytest.raises(MalformedWebhook):
+    with pytest.raises(MalformedDelivery):
         parse_webhook(payload)
+
+
+def wrongly_typed(path: tuple[str, ...], value: object) -> dict[str, object]:
+    payload = meta.text_message(wa_id="15550001", name="Ann", text="hi", phone_number_id="P")
+    node: Any = payload["entry"][0]["changes"][0]["value"]
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    return payload
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("messages", 0, "from"), None),
+        (("messages", 0, "from"), {"id": "1"}),
+        (("messages", 0, "id"), ["wamid"]),
+        (("messages", 0, "text", "body"), None),
+        (("messages", 0, "timestamp"), "Infinity"),
+        (("messages", 0, "timestamp"), "99999999999999999999"),
+        (("messages", 0, "timestamp"), 1.5),
+        (("metadata", "phone_number_id"), None),
+        (("contacts", 0, "profile", "name"), {"first": "Ann"}),
+        (("messages",), {"not": "a list"}),
+    ],
+    ids=lambda v: repr(v),
+)
+def test_a_wrong_type_inside_a_verified_payload_is_refused_not_turned_into_text(
+    path: tuple[Any, ...], value: object
+):
+    with pytest.raises(MalformedDelivery):
+        parse_webhook(wrongly_typed(path, value))
+
+
+def test_json_nested_a_thousand_deep_is_refused_or_read_never_a_crash():
+    deep = "[" * 1000 + "]" * 1000
+    raw = (
+        '{"object": "whatsapp_business_account", "entry": [{"changes": [{"field": "messages", "value": '
+        '{"metadata": {"phone_number_id": "P"}, "messages": [' + deep + "]}}]}]}"
+    ).encode()
+    with pytest.raises(MalformedDelivery):
+        parse_webhook(raw)
 
 
 def test_signature():
     raw = b'{"a": 1}'
     assert verify_signature("s3cret", raw, meta.sign("s3cret", raw))
+    assert not verify_signature("s3cret", raw, "sha256=é-not-hex")  # non-ASCII: wrong, not an error
     assert not verify_signature("s3cret", raw, meta.sign("other", raw))
     assert not verify_signature("s3cret", raw, None)
     assert not verify_signature("s3cret", raw, "sha1=abc")
@@ -112,7 +155,7 @@ def sender_with(handler) -> WhatsAppSender:  # type: ignore[no-untyped-def]
     )
 
 
-OUT = Outbound(message_id=1, channel=Channel.WHATSAPP, channel_account="PN1", to="15551234567", text="Hello")
+OUT = Outbound(message_id=1, channel="whatsapp", channel_account="PN1", to="15551234567", text="Hello")
 
 
 def test_send_posts_the_documented_body():
@@ -148,7 +191,7 @@ def graph_error(code: int, status: int = 400, headers: dict[str, str] | None = N
     ("response", "kind", "words"),
     [
         (graph_error(131047), PermanentDelivery, "24 hours"),
-        (graph_error(190, 401), PermanentDelivery, "access token"),
+        (graph_error(190, 401), ChannelBroken, "access token"),
         (graph_error(100), PermanentDelivery, "refused"),
         (graph_error(130429, 429, {"Retry-After": "7"}), RetryableDelivery, "boom"),
         (graph_error(131000, 500), RetryableDelivery, "boom"),

@@ -1,23 +1,24 @@
 """The values that cross between core and the channel adapters.
 
 Adapters parse provider payloads into `Inbound` and `DeliveryUpdate`, and send `Outbound`; core never
-sees a provider's wire format, and adapters never see the database.
+sees a provider's wire format, and adapters never see the database. A channel is named by a short
+string (`"whatsapp"`, `"sandbox"`…) that its adapter declares; core stores it and never interprets it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
-from core.models import Channel, DeliveryStatus
+from core.models import DeliveryStatus
 
 
 @dataclass(frozen=True)
 class LeadProfile:
     """What a channel tells us about the person writing."""
 
-    provider_id: str  # WhatsApp wa_id, LinkedIn provider id, email address
+    provider_id: str  # this channel's id for the person (WhatsApp wa_id, LinkedIn provider id, address)
     name: str | None = None
     email: str | None = None
     phone: str | None = None
@@ -31,7 +32,7 @@ class LeadProfile:
 class Inbound:
     """One message a lead sent us."""
 
-    channel: Channel
+    channel: str
     channel_account: str  # which of our numbers / mailboxes / accounts received it
     provider_thread_id: str  # the lead's conversation on that account
     provider_message_id: str  # the provider's id: the dedupe key
@@ -48,7 +49,7 @@ class Inbound:
 class DeliveryUpdate:
     """The provider's word on a message we sent."""
 
-    channel: Channel
+    channel: str
     provider_message_id: str
     status: DeliveryStatus
     at: datetime
@@ -56,24 +57,45 @@ class DeliveryUpdate:
 
 
 @dataclass(frozen=True)
+class Parsed:
+    """Everything one verified delivery (a webhook body, a mail) says."""
+
+    messages: list[Inbound] = field(default_factory=list)
+    updates: list[DeliveryUpdate] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class OutboundFile:
+    """A file a teammate attached to a reply."""
+
+    name: str
+    mime_type: str
+    url: str  # where the adapter can fetch it (Slack's url_private, with the bot token)
+
+
+@dataclass(frozen=True)
+class Template:
+    """A pre-approved message (WhatsApp's way to write after the 24-hour window)."""
+
+    name: str
+    language: str
+
+
+@dataclass(frozen=True)
 class Outbound:
-    """A message to send to a lead over their channel."""
+    """A message to send to a lead over their channel: text, files, or a template."""
 
     message_id: int
-    channel: Channel
+    channel: str
     channel_account: str
     to: str  # provider_thread_id of the conversation
     text: str
+    files: tuple[OutboundFile, ...] = ()
+    template: Template | None = None
 
 
 @dataclass(frozen=True)
 class SendReceipt:
     provider_message_id: str
-
-
-class ChannelSender(Protocol):
-    """Sends over one channel; raises RetryableDelivery or PermanentDelivery on failure."""
-
-    channel: Channel
-
-    def send(self, message: Outbound) -> SendReceipt: ...
+    # What the provider already knows: most answer "accepted" (sent); the sandbox delivers at once.
+    status: DeliveryStatus = DeliveryStatus.SENT

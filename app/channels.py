@@ -1,0 +1,11 @@
+"""The lead channels this server knows. Adding a channel: its package under channels/, and one line here."""
+
+from __future__ import annotations
+
+from channels import sandbox, whatsapp
+from core.ports import ChannelPlugin
+
+PLUGINS: tuple[ChannelPlugin, ...] = (
+    whatsapp.PLUGIN,
+    sandbox.PLUGIN,
+)

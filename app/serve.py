@@ -1,0 +1,179 @@
+"""The long-running commands: run, web, worker, and migrate."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import errno
+import logging
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from app.container import Container, build_container, load_channels
+from core import migrate as migrations
+from core.db import make_engine
+from core.errors import SettingsError
+from core.ports import Accept
+from core.settings import Settings, env_files
+
+log = logging.getLogger("threadline")
+
+
+def migrate(settings: Settings, _args: argparse.Namespace | None = None) -> int:
+    engine = make_engine(settings.database_url)
+    try:
+        migrations.upgrade(engine)
+        log.info("database is at schema %s", migrations.current_revision(engine))
+    finally:
+        engine.dispose()
+    return 0
+
+
+def run(settings: Settings, _args: argparse.Namespace | None = None) -> int:
+    settings.require_slack()
+    load_channels().require_complete()  # before migrating: a settings mistake should change nothing
+    migrate(settings)
+    worker_process = None
+    if not settings.embedded:
+        # Celery needs its own process; `run` supervises it so one command still starts everything.
+        worker_process = subprocess.Popen([sys.executable, "-m", "app.cli", "worker"])
+    try:
+        return _serve(settings, with_embedded_worker=settings.embedded)
+    finally:
+        if worker_process is not None:
+            worker_process.terminate()
+            try:
+                worker_process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                worker_process.kill()
+
+
+def web(settings: Settings, _args: argparse.Namespace | None = None) -> int:
+    settings.require_slack()
+    _require_current_schema(settings)
+    return _serve(settings, with_embedded_worker=settings.embedded)
+
+
+def worker(settings: Settings, _args: argparse.Namespace | None = None) -> int:
+    if settings.REDIS_URL is None:
+        raise SettingsError(
+            "REDIS_URL is not set: `threadline worker` runs Celery workers for the distributed mode; "
+            "in the embedded mode `threadline run` already includes the worker."
+        )
+    settings.require_slack()
+    _require_current_schema(settings)
+    import app.tasks  # noqa: F401  (registers the tasks this worker runs)
+    from app.celery_app import celery_app, configure
+
+    configure(settings.REDIS_URL, sweep_seconds=settings.THREADLINE_SWEEP_SECONDS)
+    schedule = Path(tempfile.gettempdir()) / f"threadline-beat-{os.getpid()}"
+    celery_app.worker_main(
+        [
+            "worker",
+            "--beat",
+            f"--schedule={schedule}",
+            "--pool=threads",
+            "--concurrency=4",
+            "--loglevel=WARNING",
+            "--without-gossip",
+            "--without-mingle",
+        ]
+    )
+    return 0
+
+
+def _require_current_schema(settings: Settings) -> None:
+    engine = make_engine(settings.database_url)
+    try:
+        if not migrations.is_current(engine):
+            raise SettingsError("the database schema is not current: run `threadline migrate` first.")
+    finally:
+        engine.dispose()
+
+
+def _serve(settings: Settings, *, with_embedded_worker: bool) -> int:
+    container = build_container(settings)
+    _say_how_it_is_set_up(settings, container)
+    if with_embedded_worker and container.worker is not None:
+        container.worker.start()
+    try:
+        asyncio.run(_serve_http(settings, container))
+    finally:
+        container.close()
+    return 0
+
+
+def _say_how_it_is_set_up(settings: Settings, container: Container) -> None:
+    files = ", ".join(str(path) for path in env_files()) or "no .env file"
+    log.info("settings from the environment and %s", files)
+    channels = ", ".join(sorted(container.channels.on)) or "none"
+    log.info("lead channels on: %s", channels)
+    for off in container.channels.off:
+        log.info("lead channel %s %s", off.name, off.reason)
+    if not container.ai_available:
+        log.info("AI agent off: not part of this version yet, so every conversation is handled by people")
+
+
+async def _serve_http(settings: Settings, container: Container) -> None:
+    from aiohttp import web as aiohttp_web
+    from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+
+    from app.web import build_web, mark_ready
+
+    app, bolt = build_web(container)
+    runner = aiohttp_web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        await aiohttp_web.TCPSite(runner, settings.HOST, settings.PORT).start()
+    except OSError as exc:
+        await runner.cleanup()
+        if exc.errno == errno.EADDRINUSE:
+            raise SettingsError(
+                f"port {settings.PORT} on {settings.HOST} is already in use (is Threadline already "
+                "running?): stop the other program or set PORT to a free port."
+            ) from None
+        raise SettingsError(f"cannot listen on {settings.HOST}:{settings.PORT}: {exc.strerror}") from None
+    socket_mode = None
+    if settings.SLACK_APP_TOKEN is not None:
+        socket_mode = AsyncSocketModeHandler(bolt, settings.SLACK_APP_TOKEN.get_secret_value())
+        await socket_mode.connect_async()
+    mark_ready(app)
+    mode = "Socket Mode" if socket_mode else "HTTP (POST /slack/events)"
+    runtime = "embedded worker" if settings.embedded else "Celery + Redis"
+    database = "SQLite" if settings.database_url.startswith("sqlite") else "PostgreSQL"
+    log.info(
+        "Threadline listening on http://%s:%s — Slack via %s; %s, %s",
+        settings.HOST,
+        settings.PORT,
+        mode,
+        runtime,
+        database,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    pollers = [
+        asyncio.create_task(poller.run(_accept(container, name), stop), name=f"poller:{poller.name}")
+        for name, adapter in container.channels.on.items()
+        for poller in adapter.pollers()
+    ]
+    await stop.wait()
+    log.info("shutting down")
+    await asyncio.gather(*pollers, return_exceptions=True)
+    if socket_mode is not None:
+        await socket_mode.close_async()
+    await runner.cleanup()
+
+
+def _accept(container: Container, channel: str) -> Accept:
+    adapter = container.channels.on[channel]
+
+    async def accept(body: bytes) -> None:
+        await asyncio.to_thread(container.intake.accept, adapter, body)
+
+    return accept

@@ -1,0 +1,117 @@
+"""The channel port: what a lead channel provides to Threadline (DESIGN §1).
+
+A channel is one package under `channels/` exposing a `ChannelPlugin`; `app/channels.py` lists the
+plugins, one line each. Loading a plugin reads its own settings section and yields either a
+`ChannelAdapter` (the channel is on) or a `ChannelOff` saying why not.
+
+An adapter provides:
+- its inbound entry: `webhooks()` (routes whose `verify` checks the provider's signature on the raw
+  bytes) and `pollers()` (long-running readers, such as IMAP); both hand verified raw bodies on;
+- `parse(body)`: a verified body into core's `Parsed` values, or `MalformedDelivery`;
+- `send(outbound)`: one message out, its failures mapped to core's kinds — `RetryableDelivery` (try again
+  later), `PermanentDelivery` (fail with the reason shown), `ChannelBroken` (credentials or account need
+  a person; every send would fail the same way);
+- `health()`: lines for `threadline check`.
+Adapters never touch the database, and nothing here talks HTTP frameworks: requests and answers are
+plain values, so an adapter is tested without a server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from core.ports.messages import Outbound, Parsed, SendReceipt
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    method: str
+    path: str
+    query: Mapping[str, str]
+    headers: Mapping[str, str]  # case-insensitive, as the web server gives them
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Reply:
+    """Answer the provider now: a handshake, or a refusal (status ≥ 400, with the reason logged once)."""
+
+    status: int
+    body: str = '{"ok": true}'
+    content_type: str = "application/json"
+    reason: str | None = None  # why a request was refused, for the log line and the metrics
+
+
+def refuse(status: int, reason: str) -> Reply:
+    """A refusal: 401/403 for what fails verification, 400 for a verified body that is malformed."""
+    return Reply(status, json.dumps({"ok": False, "error": reason}), reason=reason)
+
+
+@dataclass(frozen=True)
+class Verified:
+    """The body came from the provider: store it, then answer 200."""
+
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Webhook:
+    method: Literal["GET", "POST"]
+    path: str
+    verify: Callable[[WebhookRequest], Reply | Verified]
+
+
+Accept = Callable[[bytes], Awaitable[None]]  # store one verified raw delivery of a poller's channel
+
+
+class Poller(Protocol):
+    """A long-running inbound reader (IMAP IDLE…), run by the web process until `stop` is set."""
+
+    name: str
+
+    async def run(self, accept: Accept, stop: asyncio.Event) -> None: ...
+
+
+@dataclass(frozen=True)
+class Health:
+    state: Literal["ok", "off", "fail"]
+    what: str
+    detail: str
+
+
+class Sender(Protocol):
+    """Sends over one channel; raises RetryableDelivery, PermanentDelivery or ChannelBroken."""
+
+    name: str
+
+    def send(self, message: Outbound) -> SendReceipt: ...
+
+
+class ChannelAdapter(Sender, Protocol):
+    def webhooks(self) -> Sequence[Webhook]: ...
+
+    def pollers(self) -> Sequence[Poller]: ...
+
+    def parse(self, body: bytes) -> Parsed: ...
+
+    def health(self) -> Sequence[Health]: ...
+
+
+@dataclass(frozen=True)
+class ChannelOff:
+    """A channel that is not on, and why: not configured at all, or configured only in part."""
+
+    name: str
+    reason: str  # in plain words, saying what to set
+    misconfigured: bool = False  # some of its settings are set: probably a mistake, so `run` stops
+
+
+@dataclass(frozen=True)
+class ChannelPlugin:
+    name: str
+    load: Callable[[], ChannelAdapter | ChannelOff]  # reads the channel's settings section
+    settings: tuple[str, ...] = field(default=())  # the variables it reads, for docs and `check`
