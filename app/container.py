@@ -24,6 +24,8 @@ from core.settings import Settings, load_settings, secret
 
 log = logging.getLogger(__name__)
 
+AI_AVAILABLE = False  # no agent runs yet (ai/ is to come): every conversation is handled by people
+
 
 @dataclass
 class Channels:
@@ -58,7 +60,7 @@ class Container:
     runner: OutboxRunner
     channels: Channels
     intake: Intake
-    ai_available: bool = False  # no agent runs yet: every conversation is handled by people
+    ai_available: bool = AI_AVAILABLE
     worker: EmbeddedWorker | None = None  # the in-process worker, in embedded mode
 
     def close(self) -> None:
@@ -84,7 +86,9 @@ def build_container(settings: Settings | None = None, channels: Channels | None 
         burst=settings.THREADLINE_SLACK_POST_BURST,
     )
     handlers: dict[JobKind, Handler] = {
-        JobKind.MIRROR: Mirror(db, slack, coordinator, default_channel=settings.SLACK_CHANNEL or ""),
+        JobKind.MIRROR: Mirror(
+            db, slack, coordinator, default_channel=settings.SLACK_CHANNEL or "", ai_available=AI_AVAILABLE
+        ),
         JobKind.DELIVER: Deliverer(db, channels.on),
         JobKind.NOTIFY_ASSIGNEE: AssigneeNotifier(db, slack),
     }
@@ -94,7 +98,7 @@ def build_container(settings: Settings | None = None, channels: Channels | None 
         coordinator=coordinator,
         runner=OutboxRunner(db, handlers),
         channels=channels,
-        intake=Intake(db, ai_available=False),
+        intake=Intake(db, ai_available=AI_AVAILABLE),
     )
     if settings.embedded:
         container.worker = EmbeddedWorker(container.runner, sweep_seconds=settings.THREADLINE_SWEEP_SECONDS)

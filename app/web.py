@@ -16,8 +16,9 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.container import Container
-from bot.app import build_bolt_app, slack_events_endpoint
+from bot.app import build_bolt_app
 from bot.context import BotContext
+from bot.edge import slack_events_endpoint
 from core.errors import MalformedDelivery
 from core.intake import Intake
 from core.metrics import WEBHOOK_REJECTED
@@ -67,7 +68,9 @@ def build_web(container: Container) -> tuple[web.Application, Any]:
     app[READY] = {"ready": False}
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/metrics", _metrics)
-    app.router.add_post("/slack/events", slack_events_endpoint(bolt))
+    app.router.add_post(
+        "/slack/events", slack_events_endpoint(bolt, signing_secret=secret(settings.SLACK_SIGNING_SECRET))
+    )
     # A channel that is off has no routes: its webhook answers 404, aiohttp's default.
     for adapter in container.channels.on.values():
         for webhook in adapter.webhooks():

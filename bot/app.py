@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.context import BotContext
 from bot.handlers import actions, commands, events, home, views
+from bot.payloads import BadPayload
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +27,12 @@ def build_bolt_app(*, token: str, signing_secret: str, api_url: str, ctx: BotCon
     )
 
     @app.error
-    async def on_error(error: Exception, body: dict[str, Any]) -> None:
+    async def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse:
+        if isinstance(error, BadPayload):  # signed by Slack, yet not shaped as Slack shapes it
+            log.warning("Slack %s refused (400): %s", body.get("type"), error)
+            return BoltResponse(status=400, body='{"ok": false, "error": "malformed payload"}')
         log.error("Slack listener failed for %s: %r", body.get("type"), error, exc_info=error)
+        return BoltResponse(status=500, body='{"ok": false, "error": "internal_error"}')
 
     events.register(app, ctx)
     actions.register(app, ctx)
@@ -37,12 +40,3 @@ def build_bolt_app(*, token: str, signing_secret: str, api_url: str, ctx: BotCon
     commands.register(app, ctx)
     home.register(app, ctx)
     return app
-
-
-def slack_events_endpoint(bolt: AsyncApp) -> Callable[[web.Request], Awaitable[web.Response]]:
-    """The aiohttp handler for POST /slack/events: events, interactivity and slash commands."""
-
-    async def slack_events(request: web.Request) -> web.Response:
-        return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))
-
-    return slack_events

@@ -5,17 +5,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TypeVar
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.orm import Session
 
+from bot.access import Access
 from core.actions.common import Actor
 from core.actions.members import do_register_member
 from core.db import Database
-from core.errors import InvalidAction, NotFound
 from core.models import Member
 from core.queries.lookup import find_member
 
@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 class BotContext:
     db: Database
     ai_available: bool  # an AI agent runs on this server
+    access: Access = field(default_factory=Access)
 
     async def run(self, use_case: Callable[[Session], T]) -> T:
         """Run a use-case in its transaction without blocking the event loop."""
@@ -39,36 +40,46 @@ class BotContext:
 
         return await asyncio.to_thread(in_session)
 
-    async def member(self, client: AsyncWebClient, slack_user_id: str) -> Member:
-        """The teammate behind a Slack user id, registered on first sight from users.info."""
+    async def actor(self, client: AsyncWebClient, slack_user_id: str, slack_channel: str) -> Actor:
+        """The teammate acting on a conversation in `slack_channel`; NotAllowed if they may not."""
+        return Actor.member(await self.member(client, slack_user_id, slack_channel))
+
+    async def member(self, client: AsyncWebClient, slack_user_id: str, slack_channel: str) -> Member:
+        """The teammate, registered on first sight (or refreshed when Slack's name changed)."""
+        user = await self.access.require(client, slack_user_id, slack_channel)
+        name, email = display_name(user), (user.get("profile") or {}).get("email")
         known = await self.read(lambda session: find_member(session, slack_user_id))
-        if known is not None:
+        if known is not None and known.name == name and (known.email == email or email is None):
             return known
-        try:
-            response = await client.users_info(user=slack_user_id)
-        except SlackApiError as exc:
-            if exc.response.get("error") in {"user_not_found", "user_not_visible"}:
-                raise NotFound(f"Slack user {slack_user_id} is not known to this workspace") from exc
-            raise
-        user = response["user"]
-        if user.get("is_bot") or user.get("deleted"):
-            raise InvalidAction("Only people in this workspace can act on conversations.")
-        profile = user.get("profile") or {}
-        name = (
-            profile.get("display_name") or user.get("real_name") or profile.get("real_name") or user["name"]
-        )
-        email = profile.get("email")
         return await self.run(
             lambda session: do_register_member(session, slack_user_id, name=name, email=email)
         )
 
-    async def actor(self, client: AsyncWebClient, slack_user_id: str) -> Actor:
-        return Actor.member(await self.member(client, slack_user_id))
+
+def display_name(user: dict[str, Any]) -> str:
+    profile = user.get("profile") or {}
+    for candidate in (
+        profile.get("display_name"),
+        user.get("real_name"),
+        profile.get("real_name"),
+        user.get("name"),
+    ):
+        if isinstance(candidate, str) and candidate.strip():
+            return candidate.strip()
+    return str(user.get("id") or "someone")
 
 
 async def tell(client: AsyncWebClient, *, channel: str, user: str, thread_ts: str | None, text: str) -> None:
-    """An ephemeral note to one person, in the thread they acted in; best effort."""
+    """A private note to one person, in the thread they acted in — or by DM when they are not in the
+    channel (someone outside it clicked). Best effort: the action itself already succeeded or not."""
     try:
         await client.chat_postEphemeral(channel=channel, user=user, thread_ts=thread_ts, text=text)
-    except SlackApiError as exc:  # e.g. someone outside the channel: nothing more we can tell them
-        log.warning("could not tell %s %r: %s", user, text, exc.response.get("error"))
+        return
+    except SlackApiError as exc:
+        if exc.response.get("error") not in {"user_not_in_channel", "channel_not_found", "not_in_channel"}:
+            log.warning("could not tell %s privately: %s", user, exc.response.get("error"))
+            return
+    try:
+        await client.chat_postMessage(channel=user, text=text)
+    except SlackApiError as exc:
+        log.warning("could not tell %s by DM either: %s", user, exc.response.get("error"))

@@ -46,12 +46,19 @@ class Thread:
 
 class Mirror:
     def __init__(
-        self, db: Database, slack: SlackGateway, coordinator: Coordinator, *, default_channel: str
+        self,
+        db: Database,
+        slack: SlackGateway,
+        coordinator: Coordinator,
+        *,
+        default_channel: str,
+        ai_available: bool,
     ) -> None:
         self.db = db
         self.slack = slack
         self.coordinator = coordinator
         self.default_channel = default_channel
+        self.ai_available = ai_available
 
     def __call__(self, job: Job) -> None:
         assert job.conversation_id is not None, "mirror jobs name their conversation"
@@ -72,7 +79,7 @@ class Mirror:
             if conversation.slack_channel and conversation.slack_thread_ts:
                 return Thread(conversation.slack_channel, conversation.slack_thread_ts)
             channel = self._route(conversation)
-            text, blocks = build_card(conversation)
+            text, blocks = build_card(conversation, ai_available=self.ai_available)
             interrupted = conversation.slack_card_posting_at is not None
 
         ts = None
@@ -143,7 +150,7 @@ class Mirror:
     def _refresh_card(self, conversation_id: int, thread: Thread) -> None:
         with self.db.sessions() as session:
             conversation = session.get_one(Conversation, conversation_id)
-            text, blocks = build_card(conversation)
+            text, blocks = build_card(conversation, ai_available=self.ai_available)
             fingerprint = card_fingerprint(text, blocks)
             if fingerprint == conversation.slack_card_hash:
                 return

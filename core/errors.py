@@ -4,6 +4,7 @@ ThreadlineError
 ├── SettingsError          a missing or invalid setting; the message is the one line an operator reads
 ├── NotFound               the thing a request names does not exist (unknown conversation, user…)
 ├── InvalidAction          the request makes no sense in the current state (resume AI with AI off…)
+├── NotAllowed             this person may not act on this conversation (a guest, an app, not in its channel)
 ├── Conflict               someone else changed it first; the caller may reload and retry
 ├── MalformedDelivery      a verified provider delivery that is not the shape we know (answered 400)
 └── DeliveryError          a provider refused or failed a send
@@ -28,6 +29,10 @@ class NotFound(ThreadlineError):
 
 
 class InvalidAction(ThreadlineError):
+    pass
+
+
+class NotAllowed(ThreadlineError):
     pass
 
 

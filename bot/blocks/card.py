@@ -10,7 +10,7 @@ The buttons follow the state: only what can be done now is offered.
 | button | shown when |
 |---|---|
 | Take over | AI is active, or nobody is assigned |
-| Resume AI | AI is paused or manual, and the conversation is not closed |
+| Resume AI | AI is paused or manual, the conversation is not closed, and an agent runs |
 | Manual only | AI is not manual |
 | Tags, View lead | always |
 | Close (asks to confirm) / Reopen | open or pending / closed |
@@ -63,8 +63,11 @@ def ai_words(mode: AIMode) -> str:
     return f"AI: {mode.value}"
 
 
-def build_card(conversation: Conversation) -> tuple[str, list[Block]]:
-    """(fallback text, blocks) for the conversation's card; the text says the same state in words."""
+def build_card(conversation: Conversation, *, ai_available: bool = True) -> tuple[str, list[Block]]:
+    """(fallback text, blocks) for the conversation's card; the text says the same state in words.
+
+    Without an AI agent on the server (`ai_available` False), Resume AI is not offered.
+    """
     channel = channel_name(conversation.channel)
     status = STATUS_WORDS[conversation.status]
     assignee = _assignee(conversation)
@@ -79,7 +82,11 @@ def build_card(conversation: Conversation) -> tuple[str, list[Block]]:
     blocks: list[Block] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": _headline(conversation)}},
         {"type": "section", "fields": [{"type": "mrkdwn", "text": field} for field in fields]},
-        {"type": "actions", "block_id": ids.CARD_ACTIONS_BLOCK, "elements": _buttons(conversation)},
+        {
+            "type": "actions",
+            "block_id": ids.CARD_ACTIONS_BLOCK,
+            "elements": _buttons(conversation, ai_available),
+        },
         {"type": "actions", "block_id": ids.CARD_ASSIGN_BLOCK, "elements": [_assign_select(conversation)]},
     ]
     return _fallback_text(conversation, assignee), blocks
@@ -150,7 +157,7 @@ def _tag_list(conversation: Conversation, limit: int, *, code: bool) -> str:
 # --- what can be done ----------------------------------------------------------------------------------
 
 
-def _buttons(conversation: Conversation) -> list[Block]:
+def _buttons(conversation: Conversation, ai_available: bool) -> list[Block]:
     value = str(conversation.id)
     closed = conversation.status == Status.CLOSED
     mode = conversation.ai_mode
@@ -158,7 +165,7 @@ def _buttons(conversation: Conversation) -> list[Block]:
     # A closed conversation offers only what makes sense before reopening it.
     if not closed and (mode == AIMode.ACTIVE or conversation.assignee is None):
         buttons.append(_button("Take over", ids.TAKE_OVER, value, style="primary"))
-    if mode != AIMode.ACTIVE and not closed:
+    if mode != AIMode.ACTIVE and not closed and ai_available:
         buttons.append(_button("Resume AI", ids.RESUME_AI, value))
     if mode != AIMode.MANUAL and not closed:
         buttons.append(_button("Manual only", ids.MANUAL_ONLY, value))

@@ -6,6 +6,7 @@ our own words and tag names.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +20,8 @@ View = dict[str, Any]
 Block = dict[str, Any]
 
 MAX_OPTIONS = 100  # a static select's limit
+MAX_TAGS = 50  # on one conversation
+MAX_NEW_TAGS = 10  # created in one submit
 OPTION_TEXT_LIMIT = 75
 OPTION_VALUE_LIMIT = 150
 NEW_TAGS_MAX_LENGTH = 500
@@ -77,16 +80,32 @@ def build_tags_modal(conversation: Conversation, all_tags: list[str]) -> View:
     }
 
 
-def parse_tags_submission(view_state_values: dict[str, Any]) -> list[str]:
+@dataclass(frozen=True)
+class TagsAsked:
+    names: list[str]  # everything asked for, selected first, each once
+    typed: list[str]  # of which typed into the free-text box
+
+
+def parse_tags_submission(view_state_values: dict[str, Any]) -> TagsAsked:
     """The tag names a Tags modal submission asks for: the selected ones, then the new ones typed.
 
     Takes `view["state"]["values"]`. Names are stripped and listed once, in order; normalising them
-    (case, spacing) is core's job.
+    (case, spacing) is core's job. Raises ValueError when the state is not shaped as the modal built it.
     """
     selected = view_state_values.get(ids.EXISTING_TAGS_BLOCK, {}).get(ids.EXISTING_TAGS_ACTION, {})
-    names = [option["value"] for option in selected.get("selected_options") or []]
-    typed = view_state_values.get(ids.NEW_TAGS_BLOCK, {}).get(ids.NEW_TAGS_ACTION, {}).get("value") or ""
-    names += typed.replace("\n", ",").split(",")
+    options = selected.get("selected_options") or []
+    if not isinstance(options, list) or not all(
+        isinstance(option, dict) and isinstance(option.get("value"), str) for option in options
+    ):
+        raise ValueError("selected_options is not a list of options with values")
+    typed_text = view_state_values.get(ids.NEW_TAGS_BLOCK, {}).get(ids.NEW_TAGS_ACTION, {}).get("value") or ""
+    if not isinstance(typed_text, str):
+        raise ValueError("the new tags' value is not text")
+    typed = _unique(typed_text.replace("\n", ",").split(","))
+    return TagsAsked(names=_unique([option["value"] for option in options] + typed), typed=typed)
+
+
+def _unique(names: list[str]) -> list[str]:
     return list(dict.fromkeys(name.strip() for name in names if name.strip()))
 
 

@@ -1,4 +1,5 @@
-"""Card buttons and the Retry button: ack at once, run one use-case, let the mirror redraw the card."""
+"""Card buttons and the Retry button: ack at once, check who clicked, run one use-case; the mirror
+redraws the card."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -14,6 +16,7 @@ from sqlalchemy.orm import Session
 from bot.blocks import ids
 from bot.blocks.modals import build_lead_modal, build_tags_modal
 from bot.context import BotContext, tell
+from bot.payloads import Click, click, row_id
 from core.actions.common import Actor, Changed
 from core.actions.conversation import (
     do_assign,
@@ -25,12 +28,13 @@ from core.actions.conversation import (
 )
 from core.actions.replies import do_retry_delivery
 from core.errors import NotFound, ThreadlineError
-from core.models import Conversation, Tag
+from core.models import Conversation, Message, Tag
 from core.queries.lookup import conversation_for_thread
 
 log = logging.getLogger(__name__)
 
 UseCase = Callable[[Session, int, Actor], Changed]
+TOO_SLOW = "Slack gave up waiting for that window to open: please click again."
 
 
 def _card_use_cases(ctx: BotContext) -> dict[str, UseCase]:
@@ -43,88 +47,117 @@ def _card_use_cases(ctx: BotContext) -> dict[str, UseCase]:
     }
 
 
-async def _card_conversation(ctx: BotContext, body: dict[str, Any]) -> Conversation:
+async def _card(ctx: BotContext, clicked: Click) -> Conversation:
     """The conversation whose card was clicked: the card is the thread's first message."""
-    channel = body["channel"]["id"]
-    card_ts = body["container"].get("thread_ts") or body["container"]["message_ts"]
-    conversation = await ctx.read(lambda session: conversation_for_thread(session, channel, card_ts))
+    conversation = await ctx.read(
+        lambda session: conversation_for_thread(session, clicked.channel, clicked.thread_ts)
+    )
     if conversation is None:
         raise NotFound("This card no longer belongs to a Threadline conversation.")
     return conversation
 
 
-async def _tell(client: AsyncWebClient, body: dict[str, Any], text: str) -> None:
-    container = body.get("container") or {}
-    thread_ts = container.get("thread_ts") or container.get("message_ts")
-    await tell(client, channel=body["channel"]["id"], user=body["user"]["id"], thread_ts=thread_ts, text=text)
+async def _acting_on_card(
+    ctx: BotContext, client: AsyncWebClient, clicked: Click
+) -> tuple[Conversation, Actor]:
+    conversation = await _card(ctx, clicked)
+    return conversation, await ctx.actor(client, clicked.user_id, clicked.channel)
+
+
+async def _tell(client: AsyncWebClient, clicked: Click, text: str) -> None:
+    await tell(client, channel=clicked.channel, user=clicked.user_id, thread_ts=clicked.thread_ts, text=text)
 
 
 async def handle_card_button(
     ctx: BotContext, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
 ) -> None:
     await ack()
-    use_case = _card_use_cases(ctx)[action["action_id"]]
+    clicked = click(body, action)
+    use_case = _card_use_cases(ctx)[clicked.action_id]
     try:
-        conversation = await _card_conversation(ctx, body)
-        actor = await ctx.actor(client, body["user"]["id"])
+        conversation, actor = await _acting_on_card(ctx, client, clicked)
         await ctx.run(lambda session: use_case(session, conversation.id, actor))
     except ThreadlineError as exc:
-        await _tell(client, body, str(exc))
+        await _tell(client, clicked, str(exc))
 
 
 async def handle_assign(
     ctx: BotContext, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
 ) -> None:
     await ack()
+    clicked = click(body, action)
     try:
-        conversation = await _card_conversation(ctx, body)
-        actor = await ctx.actor(client, body["user"]["id"])
-        selected = action.get("selected_user")
-        assignee = await ctx.member(client, selected) if selected else None
-        assignee_id = assignee.id if assignee else None
+        conversation, actor = await _acting_on_card(ctx, client, clicked)
+        assignee_id = None
+        if clicked.selected_user:
+            # Only someone who may act on the conversation can be given it.
+            assignee = await ctx.member(client, clicked.selected_user, clicked.channel)
+            assignee_id = assignee.id
         await ctx.run(lambda session: do_assign(session, conversation.id, assignee_id, actor=actor))
     except ThreadlineError as exc:
-        await _tell(client, body, str(exc))
+        await _tell(client, clicked, f"Not assigned: {exc}")
 
 
 async def handle_open_tags(
-    ctx: BotContext, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient
+    ctx: BotContext, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
 ) -> None:
     await ack()
+    clicked = click(body, action)
     try:
-        conversation = await _card_conversation(ctx, body)
+        conversation, _actor = await _acting_on_card(ctx, client, clicked)
         all_tags = await ctx.read(lambda session: list(session.scalars(select(Tag.name).order_by(Tag.name))))
     except ThreadlineError as exc:
-        await _tell(client, body, str(exc))
+        await _tell(client, clicked, str(exc))
         return
-    await client.views_open(trigger_id=body["trigger_id"], view=build_tags_modal(conversation, all_tags))
+    await _open_modal(client, clicked, build_tags_modal(conversation, all_tags))
 
 
 async def handle_view_lead(
-    ctx: BotContext, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient
+    ctx: BotContext, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
 ) -> None:
     await ack()
+    clicked = click(body, action)
     try:
-        conversation = await _card_conversation(ctx, body)
+        conversation, _actor = await _acting_on_card(ctx, client, clicked)
     except ThreadlineError as exc:
-        await _tell(client, body, str(exc))
+        await _tell(client, clicked, str(exc))
         return
-    await client.views_open(trigger_id=body["trigger_id"], view=build_lead_modal(conversation))
+    await _open_modal(client, clicked, build_lead_modal(conversation))
+
+
+async def _open_modal(client: AsyncWebClient, clicked: Click, view: dict[str, Any]) -> None:
+    try:
+        await client.views_open(trigger_id=clicked.trigger_id or "", view=view)
+    except SlackApiError as exc:
+        if exc.response.get("error") not in {
+            "expired_trigger_id",
+            "exchanged_trigger_id",
+            "invalid_trigger_id",
+        }:
+            raise
+        await _tell(client, clicked, TOO_SLOW)
 
 
 async def handle_retry_delivery(
     ctx: BotContext, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
 ) -> None:
     await ack()
+    clicked = click(body, action)
+    message_id = row_id(clicked.value, "Retry's value")
     try:
-        message_id = int(action["value"])
-        actor = await ctx.actor(client, body["user"]["id"])
+        conversation = await _card(ctx, clicked)
+        owner = await ctx.read(
+            lambda session: session.scalar(select(Message.conversation_id).where(Message.id == message_id))
+        )
+        if owner != conversation.id:
+            raise NotFound("That message is not part of this conversation.")
+        actor = await ctx.actor(client, clicked.user_id, clicked.channel)
         result = await ctx.run(lambda session: do_retry_delivery(session, message_id, actor=actor))
-    except (ValueError, ThreadlineError) as exc:
-        await _tell(client, body, f"Could not retry: {exc}")
+    except ThreadlineError as exc:
+        await _tell(client, clicked, f"Could not retry: {exc}")
         return
     if not result.changed:
-        await _tell(client, body, "That message is no longer failed; nothing to retry.")
+        await _tell(client, clicked, "That message is no longer failed; nothing to retry.")
 
 
 def register(app: AsyncApp, ctx: BotContext) -> None:
@@ -136,15 +169,9 @@ def register(app: AsyncApp, ctx: BotContext) -> None:
 
         return listener
 
-    def bind_no_action(handler: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
-        async def listener(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
-            await handler(ctx, ack=ack, body=body, client=client)
-
-        return listener
-
     for action_id in _card_use_cases(ctx):
         app.action(action_id)(bind(handle_card_button))
     app.action(ids.ASSIGN)(bind(handle_assign))
-    app.action(ids.EDIT_TAGS)(bind_no_action(handle_open_tags))
-    app.action(ids.VIEW_LEAD)(bind_no_action(handle_view_lead))
+    app.action(ids.EDIT_TAGS)(bind(handle_open_tags))
+    app.action(ids.VIEW_LEAD)(bind(handle_view_lead))
     app.action(ids.RETRY_DELIVERY)(bind(handle_retry_delivery))

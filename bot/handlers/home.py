@@ -9,6 +9,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks.home import build_home
 from bot.context import BotContext
+from bot.payloads import text
 from core.queries.home import home_summary
 from core.queries.lookup import find_member
 
@@ -16,7 +17,7 @@ from core.queries.lookup import find_member
 async def handle_home_opened(ctx: BotContext, event: dict[str, Any], client: AsyncWebClient) -> None:
     if event.get("tab") != "home":
         return
-    user_id = event["user"]
+    user_id = text(event, "user")
     summary = await ctx.read(lambda session: home_summary(session, find_member(session, user_id)))
     await client.views_publish(user_id=user_id, view=build_home(summary))
 

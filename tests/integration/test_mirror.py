@@ -35,7 +35,7 @@ def make_mirror(
 ) -> Mirror:
     coordinator = coordinator or LocalCoordinator()
     gateway = SlackGateway(token=TOKEN, base_url=slack.base_url, coordinator=coordinator, **pace)  # type: ignore[arg-type]
-    return Mirror(db, gateway, coordinator, default_channel=CHANNEL)
+    return Mirror(db, gateway, coordinator, default_channel=CHANNEL, ai_available=False)
 
 
 def receive(db: Database, text: str, wa_id: str = "15550000001") -> int:

@@ -53,6 +53,10 @@ class Channel:
     name: str
     bot_is_member: bool = True
     is_im: bool = False
+    members: set[str] | None = None  # None: every person in the workspace (as in #general)
+
+    def has_member(self, user_id: str) -> bool:
+        return self.members is None or user_id in self.members
 
 
 @dataclass
@@ -143,7 +147,15 @@ class SlackStandIn(StandInServer):
         self.channels[channel_id] = Channel(channel_id, name, bot_is_member)
 
     def add_user(
-        self, user_id: str, name: str, real_name: str, *, email: str | None = None, is_bot: bool = False
+        self,
+        user_id: str,
+        name: str,
+        real_name: str,
+        *,
+        email: str | None = None,
+        is_bot: bool = False,
+        guest: bool = False,
+        deleted: bool = False,
     ) -> None:
         profile = {"real_name": real_name, "display_name": real_name, "email": email}
         self.users[user_id] = {
@@ -151,13 +163,21 @@ class SlackStandIn(StandInServer):
             "team_id": self.team_id,
             "name": name,
             "real_name": real_name,
-            "deleted": False,
+            "deleted": deleted,
             "is_bot": is_bot,
+            "is_app_user": False,
+            "is_restricted": guest,  # a multi-channel guest
+            "is_ultra_restricted": False,
             "tz": "Europe/Lisbon",
             "profile": {k: v for k, v in profile.items() if v is not None},
         }
         # Posting to a user id lands in the app's DM with them.
         self.channels[user_id] = Channel(user_id, name, True, is_im=True)
+
+    def set_members(self, channel_id: str, user_ids: set[str]) -> None:
+        """Who is in the channel from now on (the bot stays in it)."""
+        with self.changed:
+            self.channels[channel_id].members = set(user_ids)
 
     def issue_trigger_id(self) -> str:
         trigger = f"{next(self._clock)}.{int(time.time())}.standin"
@@ -415,8 +435,8 @@ class SlackStandIn(StandInServer):
         }
 
     def _chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
-        self._channel(args["channel"], post=True)
-        if args["user"] not in self.users:
+        channel = self._channel(args["channel"], post=True)
+        if args["user"] not in self.users or not channel.has_member(args["user"]):
             raise SlackApiFailure("user_not_in_channel")
         self.ephemerals.append(args)
         return {"message_ts": self._next_ts()}
@@ -462,6 +482,19 @@ class SlackStandIn(StandInServer):
                 "is_im": channel.is_im,
                 "is_member": channel.bot_is_member,
             }
+        }
+
+    def _conversations_members(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(args["channel"])
+        people = sorted(u for u in self.users if not channel.is_im and channel.has_member(u))
+        limit = int(args.get("limit") or 100)
+        if not 1 <= limit <= 1000:
+            raise SlackApiFailure("invalid_limit")
+        start = int(args.get("cursor") or 0)
+        more = start + limit < len(people)
+        return {
+            "members": people[start : start + limit],
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
         }
 
     def _conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:

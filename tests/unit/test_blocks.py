@@ -434,7 +434,7 @@ def test_tags_modal_offers_at_most_100_options_and_keeps_the_current_ones():
     ],
 )
 def test_parse_tags_submission(values: dict[str, Any], names: list[str]):
-    assert parse_tags_submission(values) == names
+    assert parse_tags_submission(values).names == names
 
 
 def test_lead_modal_shows_every_detail_and_dashes_for_unknown():
@@ -483,3 +483,9 @@ def test_home_lists_mine_and_unassigned_with_counts():
     assert "My open conversations (12)" in rendered and "3 unread" in rendered and "11 more" in rendered
     assert "Unassigned (0)" in rendered and "Nobody is waiting" in rendered
     assert "<!channel>" not in rendered and "<#C0LEADS>" in rendered
+
+
+def test_without_an_agent_the_card_never_offers_the_ai():
+    for mode in AIMode:
+        _, blocks = build_card(conversation(ai_mode=mode), ai_available=False)
+        assert ids.RESUME_AI not in action_ids(blocks)

@@ -1,0 +1,230 @@
+"""The Slack endpoint's guard: what reaches Bolt is signed by Slack, within its 5-minute window, UTF-8,
+and shaped as Slack shapes it. Everything else is answered here — 401 unsigned, 400 malformed — with one
+WARNING line, never a 500 or a traceback, whatever its bytes.
+
+Bolt verifies the signature again; this guard exists because Bolt assumes well-formed input (an integer
+timestamp, an ASCII signature, JSON objects where Slack sends objects) and answers 500 otherwise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import time
+import urllib.parse
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1_048_576
+WINDOW_SECONDS = 300
+MAX_NESTING = 64  # Slack's payloads nest a dozen levels at most
+
+
+class Refused(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status, self.reason = status, reason
+
+
+def slack_events_endpoint(
+    bolt: AsyncApp, *, signing_secret: str, clock: Callable[[], float] = time.time
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """The aiohttp handler for POST /slack/events: events, interactivity and slash commands."""
+
+    async def slack_events(request: web.Request) -> web.StreamResponse:
+        try:
+            body = await _read(request)
+            verify(signing_secret, body, request.headers, now=clock())
+            text = _decode(body)
+            check_shape(request.content_type, text)
+        except Refused as refused:
+            log.warning("Slack request refused (%d): %s", refused.status, refused.reason)
+            return web.json_response({"ok": False, "error": refused.reason}, status=refused.status)
+        bolt_request = AsyncBoltRequest(body=text, query=request.query_string, headers=dict(request.headers))
+        return await to_aiohttp_response(await bolt.async_dispatch(bolt_request))
+
+    return slack_events
+
+
+async def _read(request: web.Request) -> bytes:
+    if (request.content_length or 0) > MAX_BODY_BYTES:
+        raise Refused(413, "body too large")
+    chunks, size = [], 0
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise Refused(413, "body too large")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def verify(signing_secret: str, body: bytes, headers: Any, *, now: float) -> None:
+    """`X-Slack-Signature: v0=HMAC-SHA256(secret, "v0:{timestamp}:{body}")`, timestamp within 5 minutes."""
+    timestamp = headers.get("X-Slack-Request-Timestamp") or ""
+    signature = headers.get("X-Slack-Signature") or ""
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+        raise Refused(401, "missing or non-numeric X-Slack-Request-Timestamp")
+    if abs(now - int(timestamp)) > WINDOW_SECONDS:
+        raise Refused(401, "X-Slack-Request-Timestamp outside the 5-minute window (a replay?)")
+    expected = hmac.new(signing_secret.encode(), b"v0:" + timestamp.encode() + b":" + body, hashlib.sha256)
+    given = signature.encode("utf-8", "replace")
+    if not hmac.compare_digest(b"v0=" + expected.hexdigest().encode(), given):
+        raise Refused(401, "bad or missing X-Slack-Signature")
+
+
+def _decode(body: bytes) -> str:
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Refused(400, "body is not UTF-8") from exc
+
+
+def check_shape(content_type: str, text: str) -> None:
+    """The envelope as Slack sends it: JSON events, or a form with a JSON `payload` or a slash command."""
+    if content_type == "application/json":
+        _check_payload(_json(text))
+        return
+    try:
+        form = dict(urllib.parse.parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text)))
+    except ValueError as exc:
+        raise Refused(400, "body is neither JSON nor a form") from exc
+    if "payload" in form:
+        _check_payload(_json(form["payload"]))
+    elif "command" not in form and not form.get("ssl_check"):
+        raise Refused(400, "a form without a payload or a command")
+
+
+def _json(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise Refused(400, "malformed JSON") from exc
+    if not isinstance(value, dict):
+        raise Refused(400, f"JSON {type(value).__name__} where Slack sends an object")
+    if _depth(value) > MAX_NESTING:
+        raise Refused(400, "JSON nested deeper than Slack ever nests")
+    return value
+
+
+def _depth(value: Any) -> int:
+    depth, level = 0, [value]
+    while level:
+        depth += 1
+        level = [
+            child
+            for node in level
+            for child in (node.values() if isinstance(node, dict) else node if isinstance(node, list) else ())
+            if isinstance(child, dict | list)
+        ]
+        if depth > MAX_NESTING:
+            break
+    return depth
+
+
+# The fields Bolt reads before any listener runs, with the types Slack gives them (when present).
+_STRINGS = [
+    "type",
+    "token",
+    "team_id",
+    "enterprise_id",
+    "api_app_id",
+    "event_id",
+    "user_id",
+    "channel_id",
+    "trigger_id",
+    "response_url",
+    "context_team_id",
+    "context_enterprise_id",
+    "thread_ts",
+    "function_execution_id",
+    "bot_access_token",
+]
+_OBJECTS_OR_IDS = ("team", "user", "channel", "enterprise")  # a dict with string ids, or an id
+_OBJECTS = (
+    "event",
+    "view",
+    "container",
+    "message",
+    "previous_message",
+    "item",
+    "assistant_thread",
+    "function_data",
+    "state",
+)
+_EVENT_STRINGS = [
+    "type",
+    "user",
+    "user_id",
+    "user_team",
+    "team",
+    "channel_type",
+    "ts",
+    "thread_ts",
+    "event_ts",
+    "subtype",
+    "text",
+    "bot_id",
+]
+
+
+def _check_payload(payload: dict[str, Any]) -> None:
+    if not isinstance(payload.get("type"), str):
+        raise Refused(400, "payload has no type")
+    _strings(payload, _STRINGS, "")
+    for key in ("is_enterprise_install", "is_ext_shared_channel"):
+        if key in payload and not isinstance(payload[key], bool | None):
+            raise Refused(400, f"{key} is not a boolean")
+    for key in _OBJECTS_OR_IDS:
+        value = payload.get(key)
+        if isinstance(value, dict):
+            _strings(value, ("id", "team_id", "enterprise_id", "name"), f"{key}.")
+        elif value is not None and not isinstance(value, str):
+            raise Refused(400, f"{key} is neither an object nor an id")
+    for key in _OBJECTS:
+        if payload.get(key) is not None and not isinstance(payload[key], dict):
+            raise Refused(400, f"{key} is not an object")
+    event = payload.get("event")
+    if isinstance(event, dict):
+        if not isinstance(event.get("type"), str):
+            raise Refused(400, "event has no type")
+        _strings(event, _EVENT_STRINGS, "event.")
+        if "channel" in event and not isinstance(event["channel"], str | dict):
+            raise Refused(400, "event.channel is neither an id nor an object")
+        for key in ("message", "previous_message", "item", "assistant_thread"):
+            if event.get(key) is not None and not isinstance(event[key], dict):
+                raise Refused(400, f"event.{key} is not an object")
+    authorizations = payload.get("authorizations")
+    if authorizations is not None and not (
+        isinstance(authorizations, list) and all(isinstance(a, dict) for a in authorizations)
+    ):
+        raise Refused(400, "authorizations is not a list of objects")
+    for authorization in authorizations or []:
+        _strings(authorization, ("team_id", "enterprise_id", "user_id"), "authorizations.")
+    actions = payload.get("actions")
+    if actions is not None and not (
+        isinstance(actions, list)
+        and all(isinstance(a, dict) and isinstance(a.get("action_id"), str) for a in actions)
+    ):
+        raise Refused(400, "actions is not a list of actions with an action_id")
+    view = payload.get("view")
+    if isinstance(view, dict):
+        _strings(
+            view,
+            ("id", "team_id", "app_installed_team_id", "callback_id", "private_metadata", "type"),
+            "view.",
+        )
+
+
+def _strings(container: dict[str, Any], keys: Any, prefix: str) -> None:
+    for key in keys:
+        if key in container and container[key] is not None and not isinstance(container[key], str):
+            raise Refused(400, f"{prefix}{key} is not a string")
