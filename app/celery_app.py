@@ -25,8 +25,10 @@ def configure(redis_url: str, *, sweep_seconds: float) -> Celery:
     celery_app.conf.update(
         broker_url=redis_url,
         task_ignore_result=True,
-        task_acks_late=True,  # a worker that dies mid-task leaves the nudge for another worker
-        task_reject_on_worker_lost=True,
+        # A nudge is acknowledged when a worker takes it. Work a worker dies in the middle of is not lost
+        # with its nudge: the outbox row's lease expires and the sweep offers it again. (Acking late also
+        # left unacked nudges that kombu fails to restore when Redis drops mid-task, wedging the worker.)
+        task_acks_late=False,
         worker_prefetch_multiplier=1,
         broker_connection_retry_on_startup=True,
         broker_connection_timeout=2,

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 from app.container import Container, build_container, load_channels
@@ -37,19 +38,52 @@ def run(settings: Settings, _args: argparse.Namespace | None = None) -> int:
     settings.require_slack()
     load_channels().require_complete()  # before migrating: a settings mistake should change nothing
     migrate(settings)
-    worker_process = None
-    if not settings.embedded:
-        # Celery needs its own process; `run` supervises it so one command still starts everything.
-        worker_process = subprocess.Popen([sys.executable, "-m", "app.cli", "worker"])
+    if settings.embedded:
+        return _serve(settings, with_embedded_worker=True)
+    # Celery needs its own process; `run` supervises it so one command still starts everything.
+    worker = Supervised([sys.executable, "-m", "app.cli", "worker"], name="worker")
     try:
-        return _serve(settings, with_embedded_worker=settings.embedded)
+        return _serve(settings, with_embedded_worker=False)
     finally:
-        if worker_process is not None:
-            worker_process.terminate()
-            try:
-                worker_process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                worker_process.kill()
+        worker.stop()
+
+
+class Supervised:
+    """A child process kept running: started again (after a pause) whenever it exits on its own."""
+
+    RESTART_PAUSE_SECONDS = 2.0
+
+    def __init__(self, argv: list[str], *, name: str) -> None:
+        self.argv, self.name = argv, name
+        self._stopping = threading.Event()
+        self._guard = threading.Lock()  # a restart and a stop never cross
+        self._process = self._start()
+        self._watcher = threading.Thread(target=self._watch, name=f"supervise-{name}", daemon=True)
+        self._watcher.start()
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(self.argv)  # noqa: S603 (our own interpreter and module)
+
+    def _watch(self) -> None:
+        while True:
+            code = self._process.wait()
+            if self._stopping.wait(self.RESTART_PAUSE_SECONDS):
+                return
+            with self._guard:
+                if self._stopping.is_set():
+                    return
+                log.warning("the %s exited (code %s); starting it again", self.name, code)
+                self._process = self._start()
+
+    def stop(self) -> None:
+        with self._guard:
+            self._stopping.set()
+            process = self._process
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 def web(settings: Settings, _args: argparse.Namespace | None = None) -> int:
@@ -79,6 +113,7 @@ def worker(settings: Settings, _args: argparse.Namespace | None = None) -> int:
             "--pool=threads",
             "--concurrency=4",
             "--loglevel=WARNING",
+            "--quiet",  # no banner: `threadline run` already said how it is set up
             "--without-gossip",
             "--without-mingle",
         ]

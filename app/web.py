@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from slack_sdk.web.async_client import AsyncWebClient
 
 from app.container import Container
 from bot.app import build_bolt_app
@@ -58,11 +59,10 @@ async def _metrics(_request: web.Request) -> web.Response:
 def build_web(container: Container) -> tuple[web.Application, Any]:
     """The aiohttp app with every route, and the Bolt app behind /slack/events."""
     settings = container.settings
+    client = AsyncWebClient(token=secret(settings.SLACK_BOT_TOKEN), base_url=settings.SLACK_API_URL)
     bolt = build_bolt_app(
-        token=secret(settings.SLACK_BOT_TOKEN),
         signing_secret=secret(settings.SLACK_SIGNING_SECRET),
-        api_url=settings.SLACK_API_URL,
-        ctx=BotContext(db=container.db, ai_available=container.ai_available),
+        ctx=BotContext(db=container.db, ai_available=container.ai_available, client=client),
     )
     app = web.Application(middlewares=[_errors], client_max_size=MAX_BODY_BYTES)
     app[READY] = {"ready": False}

@@ -7,7 +7,6 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.response import BoltResponse
-from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.context import BotContext
 from bot.handlers import actions, commands, events, home, views
@@ -16,9 +15,9 @@ from bot.payloads import BadPayload
 log = logging.getLogger(__name__)
 
 
-def build_bolt_app(*, token: str, signing_secret: str, api_url: str, ctx: BotContext) -> AsyncApp:
+def build_bolt_app(*, signing_secret: str, ctx: BotContext) -> AsyncApp:
     app = AsyncApp(
-        client=AsyncWebClient(token=token, base_url=api_url),
+        client=ctx.client,
         signing_secret=signing_secret,
         # The use-cases only write rows (Slack and lead calls go through the outbox), so they finish well
         # inside Slack's 3 s; answering after them means an acknowledged event is already stored.

@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 class BotContext:
     db: Database
     ai_available: bool  # an AI agent runs on this server
+    # Every Web API call goes through this one client, not Bolt's per-request one: that one copies the
+    # request's team_id into each call, and what a request says must not steer where our calls go.
+    client: AsyncWebClient
     access: Access = field(default_factory=Access)
 
     async def run(self, use_case: Callable[[Session], T]) -> T:

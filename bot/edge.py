@@ -99,8 +99,8 @@ def check_shape(content_type: str, text: str) -> None:
         raise Refused(400, "body is neither JSON nor a form") from exc
     if "payload" in form:
         _check_payload(_json(form["payload"]))
-    elif "command" not in form and not form.get("ssl_check"):
-        raise Refused(400, "a form without a payload or a command")
+    elif not form.get("command", "").startswith("/") and form.get("ssl_check") != "1":
+        raise Refused(400, "a form without a payload or a slash command")
 
 
 def _json(text: str) -> dict[str, Any]:
@@ -176,9 +176,23 @@ _EVENT_STRINGS = [
 ]
 
 
+# The payload types Threadline's manifest subscribes to; Slack sends no other kind to this app.
+_TYPES = {
+    "event_callback",
+    "url_verification",
+    "app_rate_limited",
+    "block_actions",
+    "view_submission",
+    "view_closed",
+}
+
+
 def _check_payload(payload: dict[str, Any]) -> None:
-    if not isinstance(payload.get("type"), str):
+    kind = payload.get("type")
+    if not isinstance(kind, str):
         raise Refused(400, "payload has no type")
+    if kind not in _TYPES:
+        raise Refused(400, f"a {kind[:40]!r} payload, which this app does not subscribe to")
     _strings(payload, _STRINGS, "")
     for key in ("is_enterprise_install", "is_ext_shared_channel"):
         if key in payload and not isinstance(payload[key], bool | None):
@@ -187,12 +201,14 @@ def _check_payload(payload: dict[str, Any]) -> None:
         value = payload.get(key)
         if isinstance(value, dict):
             _strings(value, ("id", "team_id", "enterprise_id", "name"), f"{key}.")
-        elif value is not None and not isinstance(value, str):
+        elif key in payload and not isinstance(value, str):
             raise Refused(400, f"{key} is neither an object nor an id")
     for key in _OBJECTS:
-        if payload.get(key) is not None and not isinstance(payload[key], dict):
+        if key in payload and not isinstance(payload[key], dict):
             raise Refused(400, f"{key} is not an object")
     event = payload.get("event")
+    if kind == "event_callback" and not isinstance(event, dict):
+        raise Refused(400, "an event callback without an event")
     if isinstance(event, dict):
         if not isinstance(event.get("type"), str):
             raise Refused(400, "event has no type")
@@ -210,12 +226,19 @@ def _check_payload(payload: dict[str, Any]) -> None:
     for authorization in authorizations or []:
         _strings(authorization, ("team_id", "enterprise_id", "user_id"), "authorizations.")
     actions = payload.get("actions")
-    if actions is not None and not (
+    if (kind == "block_actions" or actions is not None) and not (
         isinstance(actions, list)
+        and actions
         and all(isinstance(a, dict) and isinstance(a.get("action_id"), str) for a in actions)
     ):
         raise Refused(400, "actions is not a list of actions with an action_id")
     view = payload.get("view")
+    if kind in {"view_submission", "view_closed"} and not (
+        isinstance(view, dict)
+        and isinstance(view.get("type"), str)
+        and isinstance(view.get("callback_id"), str)
+    ):
+        raise Refused(400, "a view payload without a view type and callback_id")
     if isinstance(view, dict):
         _strings(
             view,

@@ -77,7 +77,8 @@ class SlackGateway:
         try:
             self.client.reactions_add(channel=channel, timestamp=ts, name=name)
         except SlackApiError as exc:
-            if exc.response.get("error") != "already_reacted":
+            # Already marked, or the message was deleted in Slack since: either way nothing left to do.
+            if exc.response.get("error") not in {"already_reacted", "message_not_found"}:
                 raise
 
     def unreact(self, channel: str, ts: str, name: str) -> None:

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from bot.blocks import ids
 from bot.blocks.modals import build_lead_modal, build_tags_modal
 from bot.context import BotContext, tell
-from bot.payloads import Click, click, row_id
+from bot.payloads import BadPayload, Click, click, row_id
 from core.actions.common import Actor, Changed
 from core.actions.conversation import (
     do_assign,
@@ -126,8 +126,10 @@ async def handle_view_lead(
 
 
 async def _open_modal(client: AsyncWebClient, clicked: Click, view: dict[str, Any]) -> None:
+    if clicked.trigger_id is None:
+        raise BadPayload("a click without the trigger_id Slack always sends")
     try:
-        await client.views_open(trigger_id=clicked.trigger_id or "", view=view)
+        await client.views_open(trigger_id=clicked.trigger_id, view=view)
     except SlackApiError as exc:
         if exc.response.get("error") not in {
             "expired_trigger_id",
@@ -162,10 +164,8 @@ async def handle_retry_delivery(
 
 def register(app: AsyncApp, ctx: BotContext) -> None:
     def bind(handler: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
-        async def listener(
-            ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
-        ) -> None:
-            await handler(ctx, ack=ack, body=body, action=action, client=client)
+        async def listener(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+            await handler(ctx, ack=ack, body=body, action=action, client=ctx.client)
 
         return listener
 

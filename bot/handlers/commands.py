@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
@@ -30,4 +31,5 @@ def register(app: AsyncApp, ctx: BotContext) -> None:
     async def on_leads(ack: AsyncAck, command: dict[str, Any]) -> None:
         await handle_leads(ctx, ack, command)
 
-    app.command("/leads")(on_leads)
+    # Whatever the team named the command in its manifest (/leads by default), it means this one.
+    app.command(re.compile(r"^/"))(on_leads)

@@ -114,7 +114,7 @@ async def _names(ctx: BotContext, client: AsyncWebClient, user_ids: list[str]) -
 
 
 def register(app: AsyncApp, ctx: BotContext) -> None:
-    async def on_message(event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient) -> None:
-        await handle_message(ctx, event, body, client)
+    async def on_message(event: dict[str, Any], body: dict[str, Any]) -> None:
+        await handle_message(ctx, event, body, ctx.client)
 
     app.event("message")(on_message)

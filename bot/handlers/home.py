@@ -23,7 +23,7 @@ async def handle_home_opened(ctx: BotContext, event: dict[str, Any], client: Asy
 
 
 def register(app: AsyncApp, ctx: BotContext) -> None:
-    async def on_home_opened(event: dict[str, Any], client: AsyncWebClient) -> None:
-        await handle_home_opened(ctx, event, client)
+    async def on_home_opened(event: dict[str, Any]) -> None:
+        await handle_home_opened(ctx, event, ctx.client)
 
     app.event("app_home_opened")(on_home_opened)

@@ -51,9 +51,7 @@ def _too_many(asked: TagsAsked) -> str | None:
 
 
 def register(app: AsyncApp, ctx: BotContext) -> None:
-    async def on_tags(
-        ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
-    ) -> None:
-        await handle_tags_submission(ctx, ack, body, view, client)
+    async def on_tags(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        await handle_tags_submission(ctx, ack, body, view, ctx.client)
 
     app.view(ids.TAGS_MODAL)(on_tags)

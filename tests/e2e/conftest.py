@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -35,8 +36,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.e2e)
 
 
-@pytest.fixture
-def slack() -> Iterator[SlackStandIn]:
+@contextmanager
+def running_slack() -> Iterator[SlackStandIn]:
     standin = SlackStandIn(SPECS / "slack" / "methods", bot_token=BOT_TOKEN, app_token=APP_TOKEN)
     standin.start()
     standin.add_channel(CHANNEL, "leads")
@@ -47,8 +48,8 @@ def slack() -> Iterator[SlackStandIn]:
     assert standin.violations == [], "the app made calls Slack's spec does not allow"
 
 
-@pytest.fixture
-def graph() -> Iterator[GraphStandIn]:
+@contextmanager
+def running_graph() -> Iterator[GraphStandIn]:
     standin = GraphStandIn(
         SPECS / "whatsapp" / "business-messaging-api_v23.0.yaml",
         access_token=WHATSAPP_TOKEN,
@@ -60,9 +61,8 @@ def graph() -> Iterator[GraphStandIn]:
     assert standin.violations == [], "the app made calls the WhatsApp Cloud API spec does not allow"
 
 
-@pytest.fixture(params=["embedded-sqlite", "celery-postgres"])
-def runtime_env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
-    if request.param == "embedded-sqlite":
+def runtime_environment(request: pytest.FixtureRequest, kind: str, tmp_path: Path) -> dict[str, str]:
+    if kind == "embedded-sqlite":
         return {"DATABASE_URL": f"sqlite:///{tmp_path / 'threadline.db'}"}
     databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
     redis_base: str = request.getfixturevalue("redis_url")
@@ -71,8 +71,7 @@ def runtime_env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str
     return {"DATABASE_URL": databases.create(), "REDIS_URL": redis_url}
 
 
-@pytest.fixture
-def app_env(
+def app_environment(
     runtime_env: dict[str, str], slack: SlackStandIn, graph: GraphStandIn, tmp_path: Path
 ) -> dict[str, str]:
     keep = {
@@ -98,9 +97,9 @@ def app_env(
     }
 
 
-@pytest.fixture
-def app(app_env: dict[str, str], tmp_path: Path) -> Iterator[AppProcess]:
-    process = AppProcess(env=app_env, log_path=tmp_path / "threadline.log")
+@contextmanager
+def running_app(env: dict[str, str], log_path: Path) -> Iterator[AppProcess]:
+    process = AppProcess(env=env, log_path=log_path)
     process.start()
     yield process
     process.stop()
@@ -108,3 +107,33 @@ def app(app_env: dict[str, str], tmp_path: Path) -> Iterator[AppProcess]:
     leaked = [name for name, secret in SECRETS.items() if secret in logs]
     assert leaked == [], f"secrets in the logs: {leaked}"
     assert "Traceback" not in logs, logs[-5000:]
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackStandIn]:
+    with running_slack() as standin:
+        yield standin
+
+
+@pytest.fixture
+def graph() -> Iterator[GraphStandIn]:
+    with running_graph() as standin:
+        yield standin
+
+
+@pytest.fixture(params=["embedded-sqlite", "celery-postgres"])
+def runtime_env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
+    return runtime_environment(request, request.param, tmp_path)
+
+
+@pytest.fixture
+def app_env(
+    runtime_env: dict[str, str], slack: SlackStandIn, graph: GraphStandIn, tmp_path: Path
+) -> dict[str, str]:
+    return app_environment(runtime_env, slack, graph, tmp_path)
+
+
+@pytest.fixture
+def app(app_env: dict[str, str], tmp_path: Path) -> Iterator[AppProcess]:
+    with running_app(app_env, tmp_path / "threadline.log") as process:
+        yield process

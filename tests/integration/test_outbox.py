@@ -142,3 +142,23 @@ def test_the_real_container_has_a_handler_for_every_kind_that_can_be_queued(tmp_
         assert set(container.runner.handlers) == set(JobKind)
     finally:
         container.close()
+
+
+def test_a_supervised_child_that_exits_is_started_again(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    import sys
+    import time
+
+    from app.serve import Supervised
+
+    marks = tmp_path / "starts"
+    child = [sys.executable, "-c", f"open({str(marks)!r}, 'a').write('x')"]  # exits at once, each time
+    monkeypatch.setattr(Supervised, "RESTART_PAUSE_SECONDS", 0.05)
+    supervised = Supervised(child, name="probe")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and (not marks.exists() or len(marks.read_text()) < 3):
+        time.sleep(0.05)  # polling for the restarts to happen
+    supervised.stop()
+    assert len(marks.read_text()) >= 3
+    after_stop = len(marks.read_text())
+    time.sleep(0.3)  # long enough for several restarts, had stop() not stopped them
+    assert len(marks.read_text()) == after_stop
