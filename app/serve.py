@@ -107,13 +107,13 @@ def worker(settings: Settings, _args: argparse.Namespace | None = None) -> int:
     schedule = Path(tempfile.gettempdir()) / f"threadline-beat-{os.getpid()}"
     celery_app.worker_main(
         [
+            "--quiet",  # no banner: `threadline run` already said how it is set up
             "worker",
             "--beat",
             f"--schedule={schedule}",
             "--pool=threads",
             "--concurrency=4",
             "--loglevel=WARNING",
-            "--quiet",  # no banner: `threadline run` already said how it is set up
             "--without-gossip",
             "--without-mingle",
         ]

@@ -137,3 +137,107 @@ def test_check_reports_what_is_configured_reachable_and_missing(
     slack.add_channel(CHANNEL, "leads", bot_is_member=False)
     result = run_cli("check", env=env, cwd=tmp_path)
     assert result.returncode == 1 and "/invite" in result.stdout
+
+
+SLACK_ONLY = {
+    "SLACK_BOT_TOKEN": "xoxb-test-0000-threadline",
+    "SLACK_SIGNING_SECRET": "slack-signing-secret-for-tests",
+    "SLACK_CHANNEL": "C0LEADS",
+    "THREADLINE_ENV_FILE": "",
+}
+
+
+def test_every_command_says_what_it_does(tmp_path: Path):
+    from app.cli import COMMANDS
+
+    top = run_cli("--help", env=base_env(), cwd=tmp_path)
+    assert top.returncode == 0 and all(name in top.stdout for name in COMMANDS)
+    for name, (short, _long) in COMMANDS.items():
+        result = run_cli(name, "--help", env=base_env(), cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        # More than argparse's lone "-h": what it does, and where settings come from.
+        assert short.split()[0] in result.stdout and "docs/configuration.md" in result.stdout, result.stdout
+
+
+def test_an_unreachable_database_is_one_line_naming_it_as_typed(tmp_path: Path):
+    env = {**base_env(), **SLACK_ONLY, "DATABASE_URL": "postgresql://postgres:hunter2@127.0.0.1:1/threadline"}
+    result = run_cli("run", env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr + result.stdout, result.stderr
+    assert "postgresql://postgres:***@127.0.0.1:1/threadline" in lines[0] and "hunter2" not in lines[0]
+
+
+def test_a_taken_port_is_one_line(tmp_path: Path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {
+            **base_env(),
+            **SLACK_ONLY,
+            "DATABASE_URL": f"sqlite:///{tmp_path / 't.db'}",
+            "PORT": str(port),
+        }
+        result = run_cli("run", env=env, cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("threadline: ") and f"port {port}" in last and "already in use" in last
+
+
+def test_a_start_says_what_it_did_and_nothing_else(tmp_path: Path, slack: SlackStandIn):
+    env = {
+        **base_env(),
+        **SLACK_ONLY,
+        "PYTHONPATH": str(ROOT),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'quiet.db'}",
+        "SLACK_API_URL": slack.base_url,
+    }
+    process = AppProcess(env=env, log_path=tmp_path / "quiet.log")
+    process.start()
+    process.stop()
+    logs = process.logs()
+    assert "alembic" not in logs and "will be unused" not in logs and "WARNING" not in logs, logs
+    assert "Threadline listening on" in logs and "lead channels on: sandbox" in logs
+
+
+def test_check_says_what_is_half_configured_and_shows_urls_as_typed(
+    tmp_path: Path, slack: SlackStandIn, app_env: dict[str, str]
+):
+    env = {**app_env, "DATABASE_URL": f"sqlite:///{tmp_path / 'check.db'}"}
+    env.pop("REDIS_URL", None)
+    env.pop("WHATSAPP_VERIFY_TOKEN")
+    result = run_cli("check", env=env, cwd=tmp_path)
+    assert result.returncode == 1
+    whatsapp = next(line for line in result.stdout.splitlines() if "whatsapp" in line)
+    assert "FAIL" in whatsapp and "WHATSAPP_VERIFY_TOKEN" in whatsapp
+    database = next(line for line in result.stdout.splitlines() if "database" in line)
+    assert f"sqlite:///{tmp_path / 'check.db'}" in database and "run `threadline migrate`" in database
+    assert "psycopg" not in result.stdout and "Traceback" not in result.stdout + result.stderr
+
+    env.pop("SLACK_BOT_TOKEN")
+    result = run_cli("check", env=env, cwd=tmp_path)
+    slack_line = next(line for line in result.stdout.splitlines() if "] slack " in line)
+    assert "SLACK_BOT_TOKEN" in slack_line and "'Set up Slack'" in slack_line
+    assert "### Set up Slack" in (ROOT / "README.md").read_text()  # the section it names exists
+
+
+def test_check_says_why_a_provider_is_unreachable(tmp_path: Path, app_env: dict[str, str]):
+    from tests.e2e.harness import free_port
+
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    env = {
+        **app_env,
+        "SLACK_API_URL": nowhere + "/api/",
+        "WHATSAPP_API_URL": nowhere,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}",
+    }
+    env.pop("REDIS_URL", None)
+    result = run_cli("check", env=env, cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr
+    slack_line = next(line for line in result.stdout.splitlines() if "] slack " in line)
+    whatsapp = next(line for line in result.stdout.splitlines() if "] whatsapp " in line)
+    assert "unreachable" in slack_line and "onnect" in slack_line  # the reason, not just a class name
+    assert "unreachable" in whatsapp and "onnect" in whatsapp
