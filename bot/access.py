@@ -46,11 +46,14 @@ class Access:
             raise NotAllowed(GUEST)
         return user
 
+    async def in_channel(self, client: AsyncWebClient, user_id: str, channel: str) -> bool:
+        members = await self._cached(self._members, channel, lambda: self._fetch_members(client, channel))
+        return user_id in members
+
     async def require(self, client: AsyncWebClient, user_id: str, channel: str) -> dict[str, Any]:
         """The person, if they may act on a conversation in `channel`; raises NotAllowed otherwise."""
         user = await self.user(client, user_id)
-        members = await self._cached(self._members, channel, lambda: self._fetch_members(client, channel))
-        if user_id not in members:
+        if not await self.in_channel(client, user_id, channel):
             raise NotAllowed(OUTSIDER.format(channel=channel))
         return user
 

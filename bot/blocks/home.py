@@ -45,3 +45,9 @@ def build_home(summary: HomeSummary) -> dict[str, Any]:
         },
     ]
     return {"type": "home", "blocks": blocks}
+
+
+def build_home_for_outsider(reason: str) -> dict[str, Any]:
+    """App Home for someone who may not see lead conversations: only why."""
+    text = f"*Threadline* keeps the sales team's lead conversations.\n{escape(reason)}"
+    return {"type": "home", "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}]}

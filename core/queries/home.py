@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from sqlalchemy import Select, case, func, select
@@ -20,14 +21,19 @@ class HomeSummary:
     unassigned_open: int
 
 
-def home_summary(session: Session, member: Member | None, *, limit: int = 10) -> HomeSummary:
+def home_summary(
+    session: Session, member: Member | None, *, channels: Collection[str], limit: int = 10
+) -> HomeSummary:
+    """What a teammate sees in App Home, among the conversations living in `channels` (the Slack
+    channels they are in: nobody sees a conversation they may not act on)."""
+
     def newest_first(query: Select[Conversation]) -> Select[Conversation]:
         needs_attention = case((Conversation.status == Status.OPEN, 0), else_=1)
         return query.order_by(
             needs_attention, Conversation.unread_count.desc(), Conversation.last_activity_at.desc()
         )
 
-    active = Conversation.status.in_(ACTIVE)
+    active = Conversation.status.in_(ACTIVE) & Conversation.slack_channel.in_(list(channels))
     mine: list[Conversation] = []
     mine_open = 0
     if member is not None:

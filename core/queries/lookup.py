@@ -26,3 +26,12 @@ def sent_message_at(session: Session, slack_channel: str, slack_ts: str) -> bool
         select(Message.direction).where(Message.slack_channel == slack_channel, Message.slack_ts == slack_ts)
     )
     return direction == Direction.OUTBOUND
+
+
+def slack_channels_in_use(session: Session) -> list[str]:
+    """The Slack channels conversations live in."""
+    return list(
+        session.scalars(
+            select(Conversation.slack_channel).where(Conversation.slack_channel.is_not(None)).distinct()
+        )
+    )

@@ -152,3 +152,20 @@ def test_a_tags_submit_is_bounded(app: AppProcess, slack: SlackStandIn):
     fine = submit_tags(app, slack, user="U0ANA", typed="vip, demo", conversation_id=conversation_id)
     assert fine.status_code == 200
     slack.wait_for(lambda: "vip" in json.dumps(slack.message(CHANNEL, card_of(slack)["ts"])))
+
+
+def test_app_home_shows_only_what_the_reader_may_act_on(app: AppProcess, team: SlackStandIn):
+    slack = team
+    lead_writes(app, "hello", message_id="wamid.home", name="Secret Lead")
+    slack.wait_for(lambda: len(thread(slack)) == 1)
+
+    def opens_home(user: str) -> str:
+        event = {"type": "app_home_opened", "user": user, "channel": "D0X", "tab": "home", "event_ts": "1.1"}
+        assert app.slack_event(event).status_code == 200
+        slack.wait_for(lambda: user in slack.published_views)
+        return json.dumps(slack.published_views[user])
+
+    member_view, guest_view, outsider_view = opens_home("U0BOB"), opens_home(GUEST), opens_home(OUTSIDER)
+    assert "Secret Lead" in member_view and "Unassigned (1)" in member_view
+    assert "Secret Lead" not in guest_view and "Guests can't" in guest_view
+    assert "Secret Lead" not in outsider_view and "Unassigned (0)" in outsider_view
