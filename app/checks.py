@@ -129,9 +129,29 @@ def _slack(settings: Settings, line: Line) -> None:
             "(use the channel's ID, e.g. C0123456789, from its details in Slack)",
         )
     if settings.SLACK_APP_TOKEN:
-        line(OK, "slack transport", "Socket Mode (SLACK_APP_TOKEN set): no public URL needed")
+        _socket_mode(settings, line)
     else:
         line(OK, "slack transport", "HTTP: Slack must reach https://<this server>/slack/events")
+
+
+def _socket_mode(settings: Settings, line: Line) -> None:
+    """Ask Slack for a Socket Mode URL with the app-level token: proves the token and its scope."""
+    from slack_sdk import WebClient
+    from slack_sdk.errors import SlackApiError
+
+    client = WebClient(base_url=settings.SLACK_API_URL, timeout=10)
+    try:
+        client.apps_connections_open(app_token=secret(settings.SLACK_APP_TOKEN))
+        line(OK, "slack transport", "Socket Mode: the app-level token is accepted; no public URL needed")
+    except SlackApiError as exc:
+        line(
+            FAIL,
+            "slack transport",
+            f"Slack refused SLACK_APP_TOKEN ({exc.response.get('error')}): generate "
+            "an app-level token with the connections:write scope under Basic Information",
+        )
+    except Exception as exc:  # the network between us and Slack
+        line(FAIL, "slack transport", f"could not open a Socket Mode connection: {exc}")
 
 
 def _channels(line: Line) -> None:

@@ -156,6 +156,8 @@ def _say_how_it_is_set_up(settings: Settings, container: Container) -> None:
 async def _serve_http(settings: Settings, container: Container) -> None:
     from aiohttp import web as aiohttp_web
     from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+    from slack_sdk.errors import SlackApiError, SlackClientError
+    from slack_sdk.web.async_client import AsyncWebClient
 
     from app.web import build_web, mark_ready
 
@@ -174,7 +176,18 @@ async def _serve_http(settings: Settings, container: Container) -> None:
         raise SettingsError(f"cannot listen on {settings.HOST}:{settings.PORT}: {exc.strerror}") from None
     socket_mode = None
     if settings.SLACK_APP_TOKEN is not None:
-        socket_mode = AsyncSocketModeHandler(bolt, settings.SLACK_APP_TOKEN.get_secret_value())
+        app_token = settings.SLACK_APP_TOKEN.get_secret_value()
+        try:  # the Socket Mode client retries forever on any error: a refused token is said here, once
+            await AsyncWebClient(base_url=settings.SLACK_API_URL).apps_connections_open(app_token=app_token)
+        except SlackApiError as exc:
+            await runner.cleanup()
+            raise SettingsError(
+                f"Slack refused SLACK_APP_TOKEN ({exc.response.get('error')}): generate an app-level token "
+                "with the connections:write scope under Basic Information, or unset it to use HTTP."
+            ) from None
+        except (OSError, SlackClientError) as exc:
+            log.warning("Slack cannot be reached for Socket Mode yet (%s); retrying until it answers", exc)
+        socket_mode = AsyncSocketModeHandler(bolt, app_token)
         await socket_mode.connect_async()
     mark_ready(app)
     mode = "Socket Mode" if socket_mode else "HTTP (POST /slack/events)"

@@ -26,7 +26,7 @@ def simulate(settings: Settings, args: argparse.Namespace) -> int:
     body, headers = signed_message(contact, args.text, signing_secret=secret(settings.SLACK_SIGNING_SECRET))
     try:
         response = httpx.post(base.rstrip("/") + PATH, content=body, headers=headers, timeout=15)
-    except httpx.TransportError as exc:
+    except (httpx.TransportError, httpx.InvalidURL) as exc:
         raise SettingsError(
             f"nothing answers at {base} ({type(exc).__name__}): start Threadline first "
             "(`python3 dev.py run`), or give its address with --url"
@@ -47,4 +47,6 @@ def simulate(settings: Settings, args: argparse.Namespace) -> int:
 
 def _local(host: str) -> str:
     # A server listening on every address is reached on this machine through the loopback one.
-    return "127.0.0.1" if host in {"0.0.0.0", "::", ""} else host  # noqa: S104
+    if host in {"0.0.0.0", "::", ""}:  # noqa: S104
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host  # an IPv6 address goes in brackets in a URL

@@ -69,7 +69,8 @@ def build_web(container: Container) -> tuple[web.Application, Any]:
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/metrics", _metrics)
     app.router.add_post(
-        "/slack/events", slack_events_endpoint(bolt, signing_secret=secret(settings.SLACK_SIGNING_SECRET))
+        "/slack/events",
+        _limited(slack_events_endpoint(bolt, signing_secret=secret(settings.SLACK_SIGNING_SECRET))),
     )
     # A channel that is off has no routes: its webhook answers 404, aiohttp's default.
     for adapter in container.channels.on.values():
@@ -84,11 +85,24 @@ def mark_ready(app: web.Application) -> None:
     app[READY]["ready"] = True
 
 
-def _webhook_route(adapter: ChannelAdapter, webhook: Webhook, intake: Intake) -> AiohttpHandler:
-    async def handle(request: web.Request) -> web.StreamResponse:
+def _limited(
+    handle: Callable[[web.Request, bytes], Awaitable[web.StreamResponse]], *, name: str = "Slack"
+) -> AiohttpHandler:
+    """Read the body within the one size limit, then hand it on; a larger body is a 413."""
+
+    async def read_then_handle(request: web.Request) -> web.StreamResponse:
         body = await read_limited(request, MAX_BODY_BYTES)
         if body is None:
-            return _answer(adapter, refuse(413, f"body larger than {MAX_BODY_BYTES} bytes"))
+            log.warning("%s request refused (413): body larger than %d bytes", name, MAX_BODY_BYTES)
+            WEBHOOK_REJECTED.labels(name.lower(), "too_large").inc()
+            return web.json_response({"ok": False, "error": "body too large"}, status=413)
+        return await handle(request, body)
+
+    return read_then_handle
+
+
+def _webhook_route(adapter: ChannelAdapter, webhook: Webhook, intake: Intake) -> AiohttpHandler:
+    async def handle(request: web.Request, body: bytes) -> web.StreamResponse:
         verdict = webhook.verify(
             WebhookRequest(request.method, request.path, request.query, request.headers, body)
         )
@@ -101,7 +115,7 @@ def _webhook_route(adapter: ChannelAdapter, webhook: Webhook, intake: Intake) ->
             return _answer(adapter, refuse(400, str(exc)))
         return web.json_response({"ok": True})
 
-    return handle
+    return _limited(handle, name=adapter.name)
 
 
 def _answer(adapter: ChannelAdapter, reply: Reply) -> web.Response:

@@ -19,8 +19,9 @@ def build_bolt_app(*, signing_secret: str, ctx: BotContext) -> AsyncApp:
     app = AsyncApp(
         client=ctx.client,
         signing_secret=signing_secret,
-        # The use-cases only write rows (Slack and lead calls go through the outbox), so they finish well
-        # inside Slack's 3 s; answering after them means an acknowledged event is already stored.
+        # Handlers answer after their use-case ran (an acknowledged event is then already stored). They
+        # stay well inside Slack's 3 s: the use-cases only write rows (Slack and lead calls go through
+        # the outbox), and who-may-act answers are cached (one users.info and one members page, cold).
         process_before_response=True,
         raise_error_for_unhandled_request=False,
     )

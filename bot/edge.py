@@ -24,7 +24,6 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 
 log = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 1_048_576
 WINDOW_SECONDS = 300
 MAX_NESTING = 64  # Slack's payloads nest a dozen levels at most
 
@@ -37,12 +36,11 @@ class Refused(Exception):
 
 def slack_events_endpoint(
     bolt: AsyncApp, *, signing_secret: str, clock: Callable[[], float] = time.time
-) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-    """The aiohttp handler for POST /slack/events: events, interactivity and slash commands."""
+) -> Callable[[web.Request, bytes], Awaitable[web.StreamResponse]]:
+    """POST /slack/events (events, interactivity and slash commands), given the request's body."""
 
-    async def slack_events(request: web.Request) -> web.StreamResponse:
+    async def slack_events(request: web.Request, body: bytes) -> web.StreamResponse:
         try:
-            body = await _read(request)
             verify(signing_secret, body, request.headers, now=clock())
             text = _decode(body)
             check_shape(request.content_type, text)
@@ -53,18 +51,6 @@ def slack_events_endpoint(
         return await to_aiohttp_response(await bolt.async_dispatch(bolt_request))
 
     return slack_events
-
-
-async def _read(request: web.Request) -> bytes:
-    if (request.content_length or 0) > MAX_BODY_BYTES:
-        raise Refused(413, "body too large")
-    chunks, size = [], 0
-    async for chunk in request.content.iter_chunked(64 * 1024):
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise Refused(413, "body too large")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def verify(signing_secret: str, body: bytes, headers: Any, *, now: float) -> None:

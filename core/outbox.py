@@ -115,6 +115,15 @@ class OutboxRunner:
             if claimed.rowcount != 1:  # type: ignore[attr-defined]
                 return None
             row = session.get_one(Outbox, outbox_id, populate_existing=True)
+            if row.kind not in set(JobKind):
+                # Queued by a version that had this kind: nobody here can run it, so say so once.
+                log.error("outbox %s: no handler for kind %r; marked failed", row.id, row.kind)
+                row.status, row.last_error, row.locked_until = (
+                    OutboxStatus.FAILED,
+                    "no handler for this kind",
+                    None,
+                )
+                return None
             return Job(
                 row.id,
                 JobKind(row.kind),

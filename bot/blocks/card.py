@@ -63,7 +63,7 @@ def ai_words(mode: AIMode) -> str:
     return f"AI: {mode.value}"
 
 
-def build_card(conversation: Conversation, *, ai_available: bool = True) -> tuple[str, list[Block]]:
+def build_card(conversation: Conversation, *, ai_available: bool) -> tuple[str, list[Block]]:
     """(fallback text, blocks) for the conversation's card; the text says the same state in words.
 
     Without an AI agent on the server (`ai_available` False), Resume AI is not offered.

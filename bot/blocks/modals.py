@@ -20,8 +20,6 @@ View = dict[str, Any]
 Block = dict[str, Any]
 
 MAX_OPTIONS = 100  # a static select's limit
-MAX_TAGS = 50  # on one conversation
-MAX_NEW_TAGS = 10  # created in one submit
 OPTION_TEXT_LIMIT = 75
 OPTION_VALUE_LIMIT = 150
 NEW_TAGS_MAX_LENGTH = 500

@@ -10,7 +10,6 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.blocks import ids
@@ -28,8 +27,8 @@ from core.actions.conversation import (
 )
 from core.actions.replies import do_retry_delivery
 from core.errors import NotFound, ThreadlineError
-from core.models import Conversation, Message, Tag
-from core.queries.lookup import conversation_for_thread
+from core.models import Conversation
+from core.queries.lookup import conversation_for_thread, tag_names
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +104,7 @@ async def handle_open_tags(
     clicked = click(body, action)
     try:
         conversation, _actor = await _acting_on_card(ctx, client, clicked)
-        all_tags = await ctx.read(lambda session: list(session.scalars(select(Tag.name).order_by(Tag.name))))
+        all_tags = await ctx.read(tag_names)
     except ThreadlineError as exc:
         await _tell(client, clicked, str(exc))
         return
@@ -147,14 +146,10 @@ async def handle_retry_delivery(
     clicked = click(body, action)
     message_id = row_id(clicked.value, "Retry's value")
     try:
-        conversation = await _card(ctx, clicked)
-        owner = await ctx.read(
-            lambda session: session.scalar(select(Message.conversation_id).where(Message.id == message_id))
+        conversation, actor = await _acting_on_card(ctx, client, clicked)
+        result = await ctx.run(
+            lambda session: do_retry_delivery(session, conversation.id, message_id, actor=actor)
         )
-        if owner != conversation.id:
-            raise NotFound("That message is not part of this conversation.")
-        actor = await ctx.actor(client, clicked.user_id, clicked.channel)
-        result = await ctx.run(lambda session: do_retry_delivery(session, message_id, actor=actor))
     except ThreadlineError as exc:
         await _tell(client, clicked, f"Could not retry: {exc}")
         return

@@ -25,11 +25,18 @@ async def handle_home_opened(ctx: BotContext, event: dict[str, Any], client: Asy
         await client.views_publish(user_id=user_id, view=build_home_for_outsider(str(exc)))
         return
     in_use = await ctx.read(slack_channels_in_use)
-    visible = [channel for channel in in_use if await ctx.access.in_channel(client, user_id, channel)]
+    visible = [channel for channel in in_use if await _in_channel(ctx, client, user_id, channel)]
     summary = await ctx.read(
         lambda session: home_summary(session, find_member(session, user_id), channels=visible)
     )
     await client.views_publish(user_id=user_id, view=build_home(summary))
+
+
+async def _in_channel(ctx: BotContext, client: AsyncWebClient, user_id: str, channel: str) -> bool:
+    try:
+        return await ctx.access.in_channel(client, user_id, channel)
+    except ThreadlineError:  # a channel Slack will not show us (archived, left): nothing to see there
+        return False
 
 
 def register(app: AsyncApp, ctx: BotContext) -> None:

@@ -8,7 +8,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks import ids
-from bot.blocks.modals import MAX_NEW_TAGS, MAX_TAGS, TagsAsked, parse_tags_submission
+from bot.blocks.modals import parse_tags_submission
 from bot.context import BotContext
 from bot.payloads import BadPayload, row_id, submission
 from core.actions.conversation import do_set_tags
@@ -25,10 +25,6 @@ async def handle_tags_submission(
         asked = parse_tags_submission(submitted.values)
     except ValueError as exc:
         raise BadPayload(f"Tags modal: {exc}") from exc
-    problem = _too_many(asked)
-    if problem:
-        await ack(response_action="errors", errors={ids.NEW_TAGS_BLOCK: problem})
-        return
     try:
         conversation = await ctx.read(lambda session: session.get(Conversation, conversation_id))
         if conversation is None or conversation.slack_channel is None:
@@ -36,18 +32,9 @@ async def handle_tags_submission(
         actor = await ctx.actor(client, submitted.user_id, conversation.slack_channel)
         await ctx.run(lambda session: do_set_tags(session, conversation_id, asked.names, actor=actor))
     except ThreadlineError as exc:
-        await ack(response_action="errors", errors={ids.NEW_TAGS_BLOCK: f"Could not save tags: {exc}"})
+        await ack(response_action="errors", errors={ids.NEW_TAGS_BLOCK: f"Not saved: {exc}"})
         return
     await ack()
-
-
-def _too_many(asked: TagsAsked) -> str | None:
-    # A modal submit is bounded: nobody means to create hundreds of tags with one click.
-    if len(asked.typed) > MAX_NEW_TAGS:
-        return f"At most {MAX_NEW_TAGS} new tags at a time ({len(asked.typed)} typed)."
-    if len(asked.names) > MAX_TAGS:
-        return f"A conversation can have at most {MAX_TAGS} tags ({len(asked.names)} chosen)."
-    return None
 
 
 def register(app: AsyncApp, ctx: BotContext) -> None:

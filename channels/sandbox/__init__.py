@@ -14,6 +14,6 @@ from channels.sandbox.adapter import CHANNEL, PATH, SandboxChannel, load
 from channels.sandbox.client import Contact, parse_contact, signed_message
 from core.ports import ChannelPlugin
 
-PLUGIN = ChannelPlugin(name=CHANNEL, load=load, settings=("THREADLINE_SANDBOX", "SLACK_SIGNING_SECRET"))
+PLUGIN = ChannelPlugin(name=CHANNEL, load=load)
 
 __all__ = ["CHANNEL", "PATH", "PLUGIN", "Contact", "SandboxChannel", "parse_contact", "signed_message"]

@@ -80,12 +80,9 @@ class SandboxChannel:
                     channel_account=ACCOUNT,
                     provider_thread_id=address,
                     provider_message_id=message_id,
-                    sender=LeadProfile(
-                        provider_id=address,
-                        name=name,
-                        email=address if "@" in address else None,
-                        phone=None if "@" in address else address,
-                    ),
+                    # Only the sandbox's own identity: a simulated lead must never merge into a real one
+                    # that has the same address.
+                    sender=LeadProfile(provider_id=address, name=name or address),
                     sent_at=_time(sent_at),
                     text=text,
                 )

@@ -10,10 +10,9 @@ from __future__ import annotations
 from channels.whatsapp.adapter import CHANNEL, WhatsAppChannel, load
 from channels.whatsapp.inbound import parse_webhook, verify_signature
 from channels.whatsapp.outbound import WhatsAppSender, split_text
-from channels.whatsapp.settings import REQUIRED
 from core.ports import ChannelPlugin
 
-PLUGIN = ChannelPlugin(name=CHANNEL, load=load, settings=(*REQUIRED, "WHATSAPP_API_URL"))
+PLUGIN = ChannelPlugin(name=CHANNEL, load=load)
 
 __all__ = [
     "CHANNEL",

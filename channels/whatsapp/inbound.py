@@ -9,12 +9,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from core.errors import MalformedDelivery
 from core.models import DeliveryStatus
 from core.ports import DeliveryUpdate, Inbound, LeadProfile, Parsed
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 CHANNEL = "whatsapp"
 _STATUSES = {
@@ -34,14 +40,21 @@ def verify_signature(app_secret: str, raw_body: bytes, header: str | None) -> bo
     return hmac.compare_digest(expected, given)
 
 
+_SHAPE_ERRORS = (KeyError, TypeError, AttributeError, ValueError, OverflowError, OSError, RecursionError)
+
+
 def parse_webhook(raw: bytes | Any) -> Parsed:
-    """A verified webhook body (bytes, or already-decoded JSON) → the messages and statuses it carries."""
+    """A verified webhook body (bytes, or already-decoded JSON) → the messages and statuses it carries.
+
+    One malformed message or status does not cost the others in the same body: it is skipped with a
+    WARNING naming it, and the rest is stored. A body with nothing readable is a `MalformedDelivery`.
+    """
     try:
         payload = json.loads(raw) if isinstance(raw, bytes | str) else raw
         return _parse(payload)
     except MalformedDelivery:
         raise
-    except (KeyError, TypeError, AttributeError, ValueError, OverflowError, OSError, RecursionError) as exc:
+    except _SHAPE_ERRORS as exc:
         raise MalformedDelivery(f"unexpected WhatsApp webhook shape: {type(exc).__name__}: {exc}") from exc
 
 
@@ -51,6 +64,7 @@ def _parse(payload: Any) -> Parsed:
             "not a WhatsApp Business Account webhook (object must be whatsapp_business_account)"
         )
     parsed = Parsed()
+    skipped: list[str] = []
     for entry in _list(payload, "entry"):
         for change in _list(_dict(entry), "changes"):
             change = _dict(change)
@@ -63,12 +77,32 @@ def _parse(payload: Any) -> Parsed:
                 for contact in map(_dict, _list(value, "contacts"))
             }
             for message in _list(value, "messages"):
-                parsed.messages.append(_inbound(_dict(message), account, names))
+                read = partial(_inbound_item, account=account, names=names)
+                inbound = _each("message", message, read, skipped)
+                if inbound is not None:
+                    parsed.messages.append(inbound)
             for status in _list(value, "statuses"):
-                update = _update(_dict(status))
+                update = _each("status", status, lambda s: _update(_dict(s)), skipped)
                 if update is not None:
                     parsed.updates.append(update)
+    if skipped and not parsed.messages and not parsed.updates:
+        raise MalformedDelivery("; ".join(skipped[:3]))
     return parsed
+
+
+def _each(what: str, item: Any, read: Callable[[Any], T | None], skipped: list[str]) -> T | None:
+    try:
+        return read(item)
+    except (MalformedDelivery, *_SHAPE_ERRORS) as exc:
+        ident = item.get("id") if isinstance(item, dict) else None
+        reason = f"{what} {str(ident)[:80] if ident else '(no id)'}: {exc}"
+        log.warning("WhatsApp %s skipped, the rest of its webhook is kept: %s", what, reason[:300])
+        skipped.append(reason)
+        return None
+
+
+def _inbound_item(item: Any, *, account: str, names: dict[str, str | None]) -> Inbound:
+    return _inbound(_dict(item), account, names)
 
 
 def _inbound(message: dict[str, Any], account: str, names: dict[str, str | None]) -> Inbound:

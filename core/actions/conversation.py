@@ -12,6 +12,8 @@ from core.errors import InvalidAction
 from core.models import AIMode, Status, Tag
 
 TAG_LENGTH = 64
+MAX_TAGS = 50  # on one conversation
+MAX_NEW_TAGS = 10  # created by one change: nobody means to invent hundreds of tags with one click
 AI_UNAVAILABLE = "The AI agent is not running on this server, so it cannot take the conversation back."
 
 
@@ -52,6 +54,11 @@ def do_set_tags(session: Session, conversation_id: int, names: list[str], *, act
     old = sorted(tag.name for tag in conversation.tags)
     if wanted == old:
         return Changed(conversation.id, changed=False)
+    if len(wanted) > MAX_TAGS:
+        raise InvalidAction(f"A conversation can have at most {MAX_TAGS} tags ({len(wanted)} asked for).")
+    known = set(session.scalars(select(Tag.name).where(Tag.name.in_(wanted))))
+    if len(set(wanted) - known) > MAX_NEW_TAGS:
+        raise InvalidAction(f"At most {MAX_NEW_TAGS} new tags at a time ({len(set(wanted) - known)} new).")
     conversation.tags = [_get_or_create_tag(session, name) for name in wanted]
     record(session, conversation, "tags", actor, old={"tags": old}, new={"tags": wanted})
     return finish(session, conversation, True)

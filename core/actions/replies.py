@@ -85,11 +85,11 @@ def do_note(
     return Posted(conversation.id, message.id, duplicate=False)
 
 
-def do_retry_delivery(session: Session, message_id: int, *, actor: Actor) -> Changed:
-    """A teammate pressed Retry on a message that was not delivered: send it again."""
+def do_retry_delivery(session: Session, conversation_id: int, message_id: int, *, actor: Actor) -> Changed:
+    """A teammate pressed Retry, in the conversation's thread, on a message that was not delivered."""
     message = lock_message(session, message_id)
-    if message.direction != Direction.OUTBOUND:
-        raise NotFound(f"message {message_id} is not a message we sent")
+    if message.direction != Direction.OUTBOUND or message.conversation_id != conversation_id:
+        raise NotFound("That is not a message of this conversation that was sent to the lead.")
     if message.delivery_status != DeliveryStatus.FAILED:
         return Changed(message.conversation_id, changed=False)
     conversation = lock_conversation(session, message.conversation_id)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from core.ports.messages import Outbound, Parsed, SendReceipt
@@ -114,4 +114,3 @@ class ChannelOff:
 class ChannelPlugin:
     name: str
     load: Callable[[], ChannelAdapter | ChannelOff]  # reads the channel's settings section
-    settings: tuple[str, ...] = field(default=())  # the variables it reads, for docs and `check`

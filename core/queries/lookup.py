@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.models import Conversation, Direction, Member, Message
+from core.models import Conversation, Direction, Member, Message, Tag
 
 
 def find_member(session: Session, slack_user_id: str) -> Member | None:
@@ -35,3 +35,7 @@ def slack_channels_in_use(session: Session) -> list[str]:
             select(Conversation.slack_channel).where(Conversation.slack_channel.is_not(None)).distinct()
         )
     )
+
+
+def tag_names(session: Session) -> list[str]:
+    return list(session.scalars(select(Tag.name).order_by(Tag.name)))

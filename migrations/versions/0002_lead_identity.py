@@ -39,11 +39,23 @@ def upgrade() -> None:
             f"INSERT INTO lead_identity (lead_id, kind, value, created_at) "  # noqa: S608 (constants)
             f"SELECT id, '{kind}', {column}, created_at FROM lead WHERE {column} IS NOT NULL"
         )
-    op.execute(
-        "INSERT INTO lead_identity (lead_id, kind, value, created_at) "
-        "SELECT MIN(id), 'email', LOWER(email), MIN(created_at) FROM lead WHERE email IS NOT NULL "
-        "GROUP BY LOWER(email)"
+    # Addresses are folded as the code folds them (str.casefold, not SQL's ASCII-only LOWER).
+    connection = op.get_bind()
+    seen: set[str] = set()
+    rows = connection.execute(
+        sa.text("SELECT id, email, created_at FROM lead WHERE email IS NOT NULL ORDER BY id")
     )
+    for lead_id, email, created_at in rows.all():
+        folded = email.strip().casefold()
+        if folded and folded not in seen:
+            seen.add(folded)
+            connection.execute(
+                sa.text(
+                    "INSERT INTO lead_identity (lead_id, kind, value, created_at) "
+                    "VALUES (:lead, 'email', :value, :at)"
+                ),
+                {"lead": lead_id, "value": folded, "at": created_at},
+            )
     with op.batch_alter_table("lead", schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f("uq_lead_email"), type_="unique")
         batch_op.drop_constraint(batch_op.f("uq_lead_linkedin_id"), type_="unique")

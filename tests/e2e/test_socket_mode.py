@@ -47,3 +47,27 @@ def test_a_reply_over_socket_mode_is_acked_and_sent_once(
     slack.wait_for(lambda: again in slack.socket_acks)
     slack.wait_for(lambda: "white_check_mark" in slack.reactions(CHANNEL, ts))
     assert len(graph.sent) == 1
+
+
+def test_a_refused_app_token_is_one_line_at_start_and_a_fail_in_check(
+    app_env: dict[str, str], slack: SlackStandIn, tmp_path: Path
+):
+    from tests.e2e.test_edges import run_cli
+
+    env = {
+        **app_env,
+        "SLACK_APP_TOKEN": "xapp-1-not-the-apps-token",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 's.db'}",
+    }
+    env.pop("REDIS_URL", None)
+    started = run_cli("run", env=env, cwd=tmp_path)
+    assert started.returncode == 2 and "Traceback" not in started.stderr + started.stdout
+    last = started.stderr.strip().splitlines()[-1]
+    assert "SLACK_APP_TOKEN" in last and "connections:write" in last and "xapp-1-not" not in last
+
+    checked = run_cli("check", env=env, cwd=tmp_path)
+    transport = next(line for line in checked.stdout.splitlines() if "slack transport" in line)
+    assert checked.returncode == 1 and "FAIL" in transport and "SLACK_APP_TOKEN" in transport
+    good = run_cli("check", env={**env, "SLACK_APP_TOKEN": APP_TOKEN}, cwd=tmp_path)
+    assert "app-level token is accepted" in good.stdout
+    slack.violations.clear()  # the wrong token was ours on purpose: Slack refusing it is the point

@@ -16,7 +16,7 @@ from tests.e2e.test_whatsapp_slack import card_of, lead_writes, rep_says, thread
 from tests.standins.graph_api import GraphStandIn
 from tests.standins.slack_api import SlackStandIn
 
-GUEST, OUTSIDER, APP_USER = "U0GUEST", "U0OUT", "U0APP"
+GUEST, OUTSIDER, APP_USER, PARTNER = "U0GUEST", "U0OUT", "U0APP", "U0PARTNER"
 
 
 @pytest.fixture
@@ -25,7 +25,8 @@ def team(slack: SlackStandIn) -> SlackStandIn:
     slack.add_user(GUEST, "gus", "Gus Guest", guest=True)
     slack.add_user(OUTSIDER, "olga", "Olga Outside")
     slack.add_user(APP_USER, "zap", "Zapier", is_bot=True)
-    slack.set_members(CHANNEL, {"U0ANA", "U0BOB", GUEST, APP_USER})
+    slack.add_user(PARTNER, "pat", "Pat Partner", team_id="T0OTHERORG")  # in the channel over Slack Connect
+    slack.set_members(CHANNEL, {"U0ANA", "U0BOB", GUEST, APP_USER, PARTNER})
     return slack
 
 
@@ -55,7 +56,13 @@ def submit_tags(app: AppProcess, slack: SlackStandIn, *, user: str, typed: str, 
                 **modal,
                 "id": "V00000009",
                 "team_id": TEAM,
-                "state": {"values": {ids.NEW_TAGS_BLOCK: {ids.NEW_TAGS_ACTION: {"type": "plain_text_input", "value": typed}}}},
+                "state": {
+                    "values": {
+                        ids.NEW_TAGS_BLOCK: {
+                            ids.NEW_TAGS_ACTION: {"type": "plain_text_input", "value": typed}
+                        }
+                    }
+                },
             },
         }
     )
@@ -77,12 +84,14 @@ def test_guests_apps_and_outsiders_change_nothing_and_are_told_why(
     clicks(GUEST, ids.CLOSE)
     clicks(OUTSIDER, ids.TAKE_OVER)
     clicks(APP_USER, ids.TAKE_OVER)
+    clicks(PARTNER, ids.CLOSE)
     clicks(GUEST, ids.VIEW_LEAD)
     clicks(OUTSIDER, ids.EDIT_TAGS)
     clicks("U0ANA", ids.ASSIGN, selected_user=GUEST)  # a guest cannot be given a conversation either
     slack.wait_for(lambda: told(slack, GUEST, "Guests can't"))
     slack.wait_for(lambda: told(slack, OUTSIDER, "join the channel"))
     slack.wait_for(lambda: told(slack, APP_USER, "Only people"))
+    slack.wait_for(lambda: told(slack, PARTNER, "Only members of this workspace"))
     slack.wait_for(lambda: told(slack, "U0ANA", "Not assigned: Guests can't"))
 
     conversation_id = conversation(app).id
@@ -100,7 +109,9 @@ def test_guests_apps_and_outsiders_change_nothing_and_are_told_why(
     slack.wait_for(lambda: "<@U0ANA>" in json.dumps(slack.message(CHANNEL, card_ts)))
 
 
-def test_a_guests_thread_reply_never_reaches_the_lead(app: AppProcess, team: SlackStandIn, graph: GraphStandIn):
+def test_a_guests_thread_reply_never_reaches_the_lead(
+    app: AppProcess, team: SlackStandIn, graph: GraphStandIn
+):
     slack = team
     lead_writes(app, "hello", message_id="wamid.guest")
     slack.wait_for(lambda: len(thread(slack)) == 1)
@@ -115,7 +126,9 @@ def test_a_guests_thread_reply_never_reaches_the_lead(app: AppProcess, team: Sla
         assert [m.text for m in session.query(Message).filter_by(direction="outbound")] == ["Hi, Ana here"]
 
 
-def test_a_retry_from_outside_the_channel_sends_nothing(app: AppProcess, team: SlackStandIn, graph: GraphStandIn):
+def test_a_retry_from_outside_the_channel_sends_nothing(
+    app: AppProcess, team: SlackStandIn, graph: GraphStandIn
+):
     slack = team
     lead_writes(app, "hello", message_id="wamid.retry")
     slack.wait_for(lambda: len(thread(slack)) == 1)
@@ -127,7 +140,12 @@ def test_a_retry_from_outside_the_channel_sends_nothing(app: AppProcess, team: S
     card_ts = card_of(slack)["ts"]
     payload = {
         **block_action(user=OUTSIDER, card_ts=card_ts, action=retry),
-        "container": {"type": "message", "message_ts": notice["ts"], "thread_ts": card_ts, "channel_id": CHANNEL},
+        "container": {
+            "type": "message",
+            "message_ts": notice["ts"],
+            "thread_ts": card_ts,
+            "channel_id": CHANNEL,
+        },
     }
     assert app.slack_interaction(payload).status_code == 200
     slack.wait_for(lambda: told(slack, OUTSIDER, "join the channel"))
@@ -145,7 +163,11 @@ def test_a_tags_submit_is_bounded(app: AppProcess, slack: SlackStandIn):
     refused = submit_tags(app, slack, user="U0ANA", typed=flood, conversation_id=conversation_id)
     assert refused.status_code == 200
     answer = refused.json()
-    assert answer["response_action"] == "errors" and "At most 10 new tags" in json.dumps(answer)
+    assert answer["response_action"] == "errors" and "at most 50 tags" in json.dumps(answer)
+    eleven = submit_tags(
+        app, slack, user="U0ANA", typed=", ".join(f"t{i}" for i in range(11)), conversation_id=conversation_id
+    )
+    assert "At most 10 new tags" in json.dumps(eleven.json())
     with app.database() as db, db.sessions() as session:
         assert session.get_one(Conversation, conversation_id).tags == []
 

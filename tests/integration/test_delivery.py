@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select, update
 
 from core.actions.common import Actor
@@ -12,7 +13,7 @@ from core.actions.members import do_register_member
 from core.actions.replies import do_reply, do_retry_delivery
 from core.db import Database
 from core.delivery import UNKNOWN_OUTCOME, Deliverer
-from core.errors import PermanentDelivery, RetryableDelivery
+from core.errors import NotFound, PermanentDelivery, RetryableDelivery
 from core.models import DeliveryStatus, Message, Outbox, OutboxStatus, utcnow
 from core.outbox import JobKind, OutboxRunner
 from core.ports import Outbound, SendReceipt
@@ -74,7 +75,10 @@ def test_a_refused_send_fails_with_the_reason_and_can_be_retried(db: Database):
     assert failed.delivery_status == DeliveryStatus.FAILED and "24 hours" in (failed.delivery_error or "")
 
     ana = Actor.member(db.run(lambda s: do_register_member(s, "U1", name="Ana", email=None)))
-    assert db.run(lambda s: do_retry_delivery(s, message_id, actor=ana)).changed
+    conversation_id = failed.conversation_id
+    with pytest.raises(NotFound):  # a Retry button only retries a message of its own conversation
+        db.run(lambda s: do_retry_delivery(s, conversation_id + 1, message_id, actor=ana))
+    assert db.run(lambda s: do_retry_delivery(s, conversation_id, message_id, actor=ana)).changed
     runner.run(deliver_job(db))
     assert message(db, message_id).delivery_status == DeliveryStatus.SENT and len(sender.sent) == 1
 

@@ -87,7 +87,45 @@ def test_the_lead_identity_migration_keeps_every_way_a_lead_was_known(empty_url:
         )
     migrate.upgrade(engine)
     with engine.connect() as connection:
-        rows = connection.execute(text("SELECT lead_id, kind, value FROM lead_identity ORDER BY lead_id, kind"))
+        rows = connection.execute(
+            text("SELECT lead_id, kind, value FROM lead_identity ORDER BY lead_id, kind")
+        )
         identities = [tuple(row) for row in rows]
     engine.dispose()
-    assert identities == [(1, "email", "jane@example.com"), (1, "whatsapp", "15551234567"), (2, "linkedin", "ACoAAB")]
+    assert identities == [
+        (1, "email", "jane@example.com"),
+        (1, "whatsapp", "15551234567"),
+        (2, "linkedin", "ACoAAB"),
+    ]
+
+
+def test_ai_work_queued_by_an_earlier_version_is_failed_and_its_conversations_turn_manual(empty_url: str):
+    from sqlalchemy import text
+
+    engine = make_engine(empty_url)
+    migrate.upgrade(engine, "0002")
+    with engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO lead (id, name, created_at) VALUES (1, 'Jane', CURRENT_TIMESTAMP)")
+        )
+        connection.execute(
+            text(
+                "INSERT INTO conversation (id, lead_id, channel, channel_account, provider_thread_id, status, "
+                "ai_mode, unread_count, last_activity_at, created_at, version) VALUES "
+                "(7, 1, 'whatsapp', 'P1', '1555', 'open', 'active', 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 1)"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO outbox (kind, conversation_id, payload, status, attempts, next_attempt_at, created_at) "
+                "VALUES ('ai_reply', 7, '{}', 'pending', 3, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
+    migrate.upgrade(engine)
+    with engine.connect() as connection:
+        outbox = connection.execute(text("SELECT status, last_error FROM outbox")).one()
+        mode = connection.execute(text("SELECT ai_mode FROM conversation")).scalar_one()
+        audit = connection.execute(text("SELECT kind, actor FROM event")).all()
+    engine.dispose()
+    assert outbox[0] == "failed" and "no AI agent" in outbox[1]
+    assert mode == "manual" and [tuple(row) for row in audit] == [("ai_mode", "system")]

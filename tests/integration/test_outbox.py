@@ -162,3 +162,12 @@ def test_a_supervised_child_that_exits_is_started_again(tmp_path, monkeypatch): 
     after_stop = len(marks.read_text())
     time.sleep(0.3)  # long enough for several restarts, had stop() not stopped them
     assert len(marks.read_text()) == after_stop
+
+
+def test_work_of_a_kind_nobody_takes_any_more_is_failed_once_not_retried(db: Database):
+    outbox_id = add_job(db, "ai_reply")  # type: ignore[arg-type]  # as an earlier version queued it
+    runner = OutboxRunner(db, handlers({}))
+    assert not runner.run(outbox_id)
+    row = status_of(db, outbox_id)
+    assert row.status == OutboxStatus.FAILED and row.last_error == "no handler for this kind"
+    assert outbox_id not in runner.due()

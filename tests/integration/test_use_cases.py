@@ -262,3 +262,16 @@ def test_delivery_status_never_moves_backwards(db: Database):
 def test_delivery_key_is_claimed_once(db: Database):
     assert db.run(lambda s: claim_delivery_key(s, "slack", "Ev1"))
     assert not db.run(lambda s: claim_delivery_key(s, "slack", "Ev1"))
+
+
+def test_tags_are_bounded_in_the_use_case_whatever_face_asks(db: Database):
+    conversation_id = receive(db, whatsapp_text("hi", message_id="wamid.tagcap")).conversation_id
+    ana = member(db)
+    with pytest.raises(InvalidAction, match="At most 10 new tags"):
+        db.run(lambda s: do_set_tags(s, conversation_id, [f"t{i}" for i in range(11)], actor=ana))
+    db.run(lambda s: do_set_tags(s, conversation_id, [f"t{i}" for i in range(10)], actor=ana))
+    known_and_new = [f"t{i}" for i in range(10)] + [f"u{i}" for i in range(10)]
+    assert db.run(lambda s: do_set_tags(s, conversation_id, known_and_new, actor=ana)).changed  # 10 new: fine
+    with pytest.raises(InvalidAction, match="at most 50 tags"):
+        db.run(lambda s: do_set_tags(s, conversation_id, [f"v{i % 10}-{i}" for i in range(51)], actor=ana))
+    assert len(load(db, conversation_id).tags) == 20

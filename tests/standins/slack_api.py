@@ -156,11 +156,12 @@ class SlackStandIn(StandInServer):
         is_bot: bool = False,
         guest: bool = False,
         deleted: bool = False,
+        team_id: str | None = None,  # another organisation's, for a Slack Connect member
     ) -> None:
         profile = {"real_name": real_name, "display_name": real_name, "email": email}
         self.users[user_id] = {
             "id": user_id,
-            "team_id": self.team_id,
+            "team_id": team_id or self.team_id,
             "name": name,
             "real_name": real_name,
             "deleted": deleted,

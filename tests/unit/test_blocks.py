@@ -102,7 +102,7 @@ def sections(blocks: list[dict[str, Any]]) -> list[str]:
 
 
 def fingerprint(c: Conversation) -> str:
-    return card_fingerprint(*build_card(c))
+    return card_fingerprint(*build_card(c, ai_available=True))
 
 
 # --- the card -------------------------------------------------------------------------------------------
@@ -117,17 +117,18 @@ def fingerprint(c: Conversation) -> str:
     ],
 )
 def test_card_says_status_and_ai_mode_in_words(status: Status, mode: AIMode, words: list[str]):
-    text, blocks = build_card(conversation(status=status, ai_mode=mode))
+    text, blocks = build_card(conversation(status=status, ai_mode=mode), ai_available=True)
     rendered = json.dumps(valid_blocks(blocks))
     for word in words:
         assert word in text and word in rendered
 
 
 def test_card_fallback_text_reads_the_whole_state():
-    text, _ = build_card(conversation())
+    text, _ = build_card(conversation(), ai_available=True)
     assert text == "WhatsApp · Jane Doe (Acme) · Open · AI: manual · Unassigned"
     text, _ = build_card(
-        conversation(assignee=ANA, tags=[Tag(name="pricing"), Tag(name="vip")], campaign=Campaign(name="Q4"))
+        conversation(assignee=ANA, tags=[Tag(name="pricing"), Tag(name="vip")], campaign=Campaign(name="Q4")),
+        ai_available=True,
     )
     assert (
         text
@@ -139,7 +140,8 @@ def test_card_names_assignee_as_mention_and_lists_tags_and_campaign():
     _, blocks = build_card(
         conversation(
             assignee=ANA, tags=[Tag(name="pricing"), Tag(name="vip")], campaign=Campaign(name="Spring")
-        )
+        ),
+        ai_available=True,
     )
     rendered = json.dumps(valid_blocks(blocks))
     for shown in ("<@U0ANA>", "pricing", "vip", "Spring", "CTO", "Acme", "Jane Doe"):
@@ -151,7 +153,7 @@ def test_card_names_assignee_as_mention_and_lists_tags_and_campaign():
 
 
 def test_unassigned_untagged_card_says_so():
-    text, blocks = build_card(conversation())
+    text, blocks = build_card(conversation(), ai_available=True)
     rendered = json.dumps(valid_blocks(blocks), ensure_ascii=False)
     assert "Unassigned" in text and "Unassigned" in rendered and "No tags" in rendered and "—" in rendered
     select = next(
@@ -165,7 +167,7 @@ def test_unassigned_untagged_card_says_so():
     [("whatsapp", "WhatsApp"), ("email", "Email"), ("linkedin", "LinkedIn")],
 )
 def test_card_names_the_channel_in_words(channel: str, word: str):
-    text, blocks = build_card(conversation(channel=channel))
+    text, blocks = build_card(conversation(channel=channel), ai_available=True)
     assert text.startswith(word) and word in json.dumps(valid_blocks(blocks))
 
 
@@ -178,7 +180,7 @@ def test_card_names_the_channel_in_words(channel: str, word: str):
     ],
 )
 def test_a_lead_without_a_name_is_named_by_phone_then_email(lead: Lead, shown: str):
-    text, blocks = build_card(conversation(lead=lead))
+    text, blocks = build_card(conversation(lead=lead), ai_available=True)
     assert shown in text and shown in json.dumps(blocks)
 
 
@@ -204,13 +206,13 @@ ALWAYS = [ids.EDIT_TAGS, ids.VIEW_LEAD]
 def test_card_buttons_follow_state(
     status: Status, mode: AIMode, assignee: Member | None, expected: list[str]
 ):
-    _, blocks = build_card(conversation(status=status, ai_mode=mode, assignee=assignee))
+    _, blocks = build_card(conversation(status=status, ai_mode=mode, assignee=assignee), ai_available=True)
     valid_blocks(blocks)
     assert action_ids(blocks) == [*expected, ids.ASSIGN]
 
 
 def test_every_card_control_carries_the_conversation_id_and_close_asks_first():
-    _, blocks = build_card(conversation(ai_mode=AIMode.ACTIVE))
+    _, blocks = build_card(conversation(ai_mode=AIMode.ACTIVE), ai_available=True)
     buttons = [e for b in blocks if b["type"] == "actions" for e in b["elements"] if e["type"] == "button"]
     assert {button["value"] for button in buttons} == {"7"}
     close = next(button for button in buttons if button["action_id"] == ids.CLOSE)
@@ -239,7 +241,9 @@ def test_fingerprint_changes_with_state_and_not_otherwise():
 def test_huge_lead_strings_and_many_tags_stay_within_block_kit_limits():
     lead = Lead(name="N&" * 5000, company="<" * 5000, title="T" * 5000)
     tags = [Tag(name=f"tag-{i:03}-" + "&" * 50) for i in range(200)]
-    text, blocks = build_card(conversation(lead=lead, tags=tags, campaign=Campaign(name=">" * 5000)))
+    text, blocks = build_card(
+        conversation(lead=lead, tags=tags, campaign=Campaign(name=">" * 5000)), ai_available=True
+    )
     valid_blocks(blocks)
     fields = [f["text"] for f in blocks[1]["fields"]]
     assert all(len(f) <= 2000 for f in fields) and len(blocks[0]["text"]["text"]) <= 3000
@@ -255,7 +259,7 @@ def test_hostile_lead_text_is_inert_everywhere():
         name=HOSTILE, company=HOSTILE, title=HOSTILE, email=HOSTILE, profile_url=HOSTILE, created_at=AT
     )
     hostile = conversation(lead=lead, tags=[Tag(name=HOSTILE)], campaign=Campaign(name=HOSTILE))
-    card_text, card_blocks = build_card(hostile)
+    card_text, card_blocks = build_card(hostile, ai_available=True)
     entry_text, entry_blocks = build_thread_entry(make_message(text=HOSTILE, kind="image"), HOSTILE)
     failure_text, failure_blocks = build_delivery_failure(
         make_message(text=HOSTILE, author=Author.MEMBER), HOSTILE

@@ -223,3 +223,11 @@ def test_long_text_is_split_at_word_breaks():
     parts = split_text(text)
     assert len(parts) > 1 and all(len(p) <= 4096 for p in parts)
     assert " ".join(parts).split() == text.split()
+
+
+def test_one_malformed_message_does_not_cost_the_others_in_its_webhook():
+    payload = meta.text_message(wa_id="1555", name="A", text="kept", phone_number_id="P")
+    value = payload["entry"][0]["changes"][0]["value"]
+    value["messages"].insert(0, {**value["messages"][0], "id": None, "text": {"body": "broken"}})
+    parsed = parse_webhook(payload)
+    assert [m.text for m in parsed.messages] == ["kept"]
