@@ -71,11 +71,11 @@ def test_each_button_changes_state_and_card(app: AppProcess, slack: SlackStandIn
     wait_card(slack, "demo", "vip")
 
     click(app, slack, card_action(slack, ids.CLOSE), user="U0ANA")
-    wait_card(slack, "Closed")
+    wait_card(slack, ids.REOPEN)  # the Reopen button: "Closed" alone is already in Close's confirm text
     assert conversation(app).closed_at is not None
 
     click(app, slack, card_action(slack, ids.REOPEN), user="U0BOB")
-    wait_card(slack, "Open")
+    wait_card(slack, ids.CLOSE)
 
     # No agent runs on this server: the card does not offer to hand the conversation to one.
     assert ids.RESUME_AI not in card_text(slack) and "AI: manual" in card_text(slack)
