@@ -6,7 +6,6 @@ our own words and tag names.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -78,13 +77,7 @@ def build_tags_modal(conversation: Conversation, all_tags: list[str]) -> View:
     }
 
 
-@dataclass(frozen=True)
-class TagsAsked:
-    names: list[str]  # everything asked for, selected first, each once
-    typed: list[str]  # of which typed into the free-text box
-
-
-def parse_tags_submission(view_state_values: dict[str, Any]) -> TagsAsked:
+def parse_tags_submission(view_state_values: dict[str, Any]) -> list[str]:
     """The tag names a Tags modal submission asks for: the selected ones, then the new ones typed.
 
     Takes `view["state"]["values"]`. Names are stripped and listed once, in order; normalising them
@@ -100,7 +93,7 @@ def parse_tags_submission(view_state_values: dict[str, Any]) -> TagsAsked:
     if not isinstance(typed_text, str):
         raise ValueError("the new tags' value is not text")
     typed = _unique(typed_text.replace("\n", ",").split(","))
-    return TagsAsked(names=_unique([option["value"] for option in options] + typed), typed=typed)
+    return _unique([option["value"] for option in options] + typed)
 
 
 def _unique(names: list[str]) -> list[str]:

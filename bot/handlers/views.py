@@ -22,7 +22,7 @@ async def handle_tags_submission(
     submitted = submission(body, view)
     conversation_id = row_id(submitted.private_metadata, "the Tags modal's private_metadata")
     try:
-        asked = parse_tags_submission(submitted.values)
+        names = parse_tags_submission(submitted.values)
     except ValueError as exc:
         raise BadPayload(f"Tags modal: {exc}") from exc
     try:
@@ -30,7 +30,7 @@ async def handle_tags_submission(
         if conversation is None or conversation.slack_channel is None:
             raise NotFound("This conversation no longer exists.")
         actor = await ctx.actor(client, submitted.user_id, conversation.slack_channel)
-        await ctx.run(lambda session: do_set_tags(session, conversation_id, asked.names, actor=actor))
+        await ctx.run(lambda session: do_set_tags(session, conversation_id, names, actor=actor))
     except ThreadlineError as exc:
         await ack(response_action="errors", errors={ids.NEW_TAGS_BLOCK: f"Not saved: {exc}"})
         return

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -23,8 +25,17 @@ from core.outbox import JobKind
 from core.ports import DeliveryUpdate, Inbound, LeadProfile
 from core.text import clean, fit, fit_key
 
-# Column lengths (core.models) that outside values are fitted to.
-_ID, _THREAD, _ACCOUNT, _NAME, _EMAIL, _PHONE, _URL, _KIND = 200, 500, 200, 200, 320, 32, 1000, 32
+
+def _length(column: Any) -> int:
+    return int(column.type.length)
+
+
+# The column lengths outside values are fitted to, read from the schema itself.
+_ID, _KIND = _length(Message.provider_message_id), _length(Message.kind)
+_THREAD, _ACCOUNT = _length(Conversation.provider_thread_id), _length(Conversation.channel_account)
+_NAME, _EMAIL, _PHONE, _URL = (
+    _length(c) for c in (Lead.name, LeadIdentity.value, Lead.phone, Lead.profile_url)
+)
 
 
 def do_receive(session: Session, inbound: Inbound, *, ai_available: bool) -> Received:

@@ -33,21 +33,10 @@ def do_reply(
         raise InvalidAction("an empty reply cannot be sent")
     if conversation.ai_mode == AIMode.ACTIVE:
         set_ai_mode(session, conversation, AIMode.PAUSED, actor)
-    now = utcnow()
-    message = Message(
-        conversation=conversation,
-        channel=conversation.channel,
-        direction=Direction.OUTBOUND,
-        author=actor.kind,
-        member_id=actor.member_id,
-        text=text,
-        slack_channel=slack_channel,
-        slack_ts=slack_ts,
-        delivery_status=DeliveryStatus.QUEUED,
-        created_at=now,
-    )
+    message = _from_slack(conversation, Direction.OUTBOUND, text, actor, slack_channel, slack_ts)
+    message.delivery_status = DeliveryStatus.QUEUED
     session.add(message)
-    _answered(session, conversation, actor, now)
+    _answered(session, conversation, actor, message.created_at)
     session.flush()
     queue(session, JobKind.DELIVER, conversation, message)
     queue(session, JobKind.MIRROR, conversation)
@@ -68,16 +57,7 @@ def do_note(
     if duplicate is not None:
         return duplicate
     conversation = lock_conversation(session, conversation_id)
-    message = Message(
-        conversation=conversation,
-        channel=conversation.channel,
-        direction=Direction.NOTE,
-        author=actor.kind,
-        member_id=actor.member_id,
-        text=text,
-        slack_channel=slack_channel,
-        slack_ts=slack_ts,
-    )
+    message = _from_slack(conversation, Direction.NOTE, text, actor, slack_channel, slack_ts)
     session.add(message)
     session.flush()
     record(session, conversation, "note", actor, new={"message_id": message.id})
@@ -107,6 +87,28 @@ def do_retry_delivery(session: Session, conversation_id: int, message_id: int, *
     queue(session, JobKind.DELIVER, conversation, message)
     queue(session, JobKind.MIRROR, conversation)
     return Changed(conversation.id, changed=True)
+
+
+def _from_slack(
+    conversation: Conversation,
+    direction: Direction,
+    text: str,
+    actor: Actor,
+    slack_channel: str,
+    slack_ts: str,
+) -> Message:
+    """A message a teammate wrote in the conversation's thread, known by its Slack ts."""
+    return Message(
+        conversation=conversation,
+        channel=conversation.channel,
+        direction=direction,
+        author=actor.kind,
+        member_id=actor.member_id,
+        text=text,
+        slack_channel=slack_channel,
+        slack_ts=slack_ts,
+        created_at=utcnow(),
+    )
 
 
 def _already_stored(session: Session, slack_channel: str, slack_ts: str) -> Posted | None:

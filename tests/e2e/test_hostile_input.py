@@ -10,6 +10,8 @@ cases per property (default 120: a few thousand in all); raise it for a longer r
 from __future__ import annotations
 
 import copy
+import hashlib
+import hmac
 import json
 import os
 import time
@@ -43,12 +45,11 @@ from tests.standins import meta_webhooks as meta
 from tests.standins.slack_api import SlackStandIn
 
 # What an HTTP client can put in a header: visible ASCII and raw high bytes (UTF-8 arrives as such).
-HEADER_TEXT = (
-    st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0xFF, blacklist_characters="\x7f"), max_size=30)
-    .map(lambda t: t.encode("latin-1"))
-    | st.text(alphabet=st.characters(blacklist_categories=("Cc", "Cs")), min_size=1, max_size=10)
-    .map(lambda t: t.encode("utf-8").strip() or b"x")
-)
+HEADER_TEXT = st.text(
+    alphabet=st.characters(min_codepoint=0x21, max_codepoint=0xFF, blacklist_characters="\x7f"), max_size=30
+).map(lambda t: t.encode("latin-1")) | st.text(
+    alphabet=st.characters(blacklist_categories=("Cc", "Cs")), min_size=1, max_size=10
+).map(lambda t: t.encode("utf-8").strip() or b"x")
 EXAMPLES = int(os.environ.get("THREADLINE_FUZZ_EXAMPLES", "120"))
 FUZZ = settings(
     max_examples=EXAMPLES,
@@ -79,9 +80,6 @@ class Target:
 
     def signed_slack(self, body: bytes, content_type: str, *, timestamp: str | None = None) -> httpx.Response:
         ts = timestamp or str(int(time.time()))
-        import hashlib
-        import hmac
-
         digest = hmac.new(
             SIGNING_SECRET.encode(), b"v0:" + ts.encode() + b":" + body, hashlib.sha256
         ).hexdigest()
@@ -252,7 +250,6 @@ def test_sandbox_refuses_unsigned_and_malformed_messages(target: Target, data: s
 
 
 # --- Slack -----------------------------------------------------------------------------------------------
-
 
 
 @FUZZ

@@ -438,7 +438,7 @@ def test_tags_modal_offers_at_most_100_options_and_keeps_the_current_ones():
     ],
 )
 def test_parse_tags_submission(values: dict[str, Any], names: list[str]):
-    assert parse_tags_submission(values).names == names
+    assert parse_tags_submission(values) == names
 
 
 def test_lead_modal_shows_every_detail_and_dashes_for_unknown():
