@@ -1,8 +1,10 @@
 """The distributed runtime's queue: a Celery app over Redis, and the dispatcher that nudges it.
 
-Redis only carries "run outbox item N" nudges; the outbox table stays the record of work. If Redis is
-down when a change commits, the nudge is lost but the row is not: the beat-driven sweep re-offers it.
-Tasks are published by name, so this module needs nothing of the tasks' own (`app.tasks`).
+Redis only carries nudges — "run outbox item N", "the inbox has deliveries" — while the outbox and
+inbox tables stay the record of work. If Redis is down when a change commits, the nudge is lost but the
+row is not: the beat-driven sweep offers it again. Urgent items (replies to leads, new cards) go on
+their own queue, which the workers read first; an item rescheduled for later is published with that
+countdown. Tasks are published by name, so this module needs nothing of the tasks' own (`app.tasks`).
 """
 
 from __future__ import annotations
@@ -10,13 +12,20 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from datetime import UTC, datetime
 
 from celery import Celery
+
+from core.db import Offer
 
 log = logging.getLogger(__name__)
 
 RUN_OUTBOX = "threadline.run_outbox"
+RUN_INBOX = "threadline.run_inbox"
 SWEEP_OUTBOX = "threadline.sweep_outbox"
+URGENT_QUEUE = "threadline.urgent"
+DEFAULT_QUEUE = "threadline"
+QUEUES = f"{URGENT_QUEUE},{DEFAULT_QUEUE}"
 
 celery_app = Celery("threadline")
 
@@ -34,13 +43,22 @@ def configure(redis_url: str, *, sweep_seconds: float) -> Celery:
         broker_connection_timeout=2,
         broker_transport_options={"socket_connect_timeout": 3, "socket_timeout": 5},
         worker_hijack_root_logger=False,
+        task_default_queue=DEFAULT_QUEUE,
         beat_schedule={"sweep-outbox": {"task": SWEEP_OUTBOX, "schedule": sweep_seconds}},
     )
     return celery_app
 
 
-def nudge(outbox_id: int) -> None:
-    celery_app.send_task(RUN_OUTBOX, (outbox_id,), retry=False)
+def nudge(offer: Offer) -> None:
+    countdown = None
+    if offer.at is not None:
+        countdown = max(0.0, (offer.at - datetime.now(UTC)).total_seconds())
+    queue = URGENT_QUEUE if offer.priority == 0 else DEFAULT_QUEUE
+    celery_app.send_task(RUN_OUTBOX, (offer.id,), queue=queue, countdown=countdown, retry=False)
+
+
+def nudge_inbox() -> None:
+    celery_app.send_task(RUN_INBOX, queue=URGENT_QUEUE, retry=False)
 
 
 class CeleryDispatcher:
@@ -51,20 +69,35 @@ class CeleryDispatcher:
     """
 
     def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[int] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Offer | None] = queue.SimpleQueue()
         self._publisher = threading.Thread(
             target=self._publish, name="threadline-celery-publisher", daemon=True
         )
         self._publisher.start()
 
-    def __call__(self, outbox_ids: list[int]) -> None:
-        for outbox_id in outbox_ids:
-            self._queue.put(outbox_id)
+    def __call__(self, offers: list[Offer]) -> None:
+        for offer in offers:
+            self._queue.put(offer)
+
+    def inbox_ready(self) -> None:
+        """A delivery was stored; many in a burst become one nudge (a runner drains them all)."""
+        self._queue.put(None)
 
     def _publish(self) -> None:
         while True:
-            outbox_id = self._queue.get()
+            item = self._queue.get()
+            inbox = item is None
+            offers = [] if item is None else [item]
+            while not self._queue.empty():  # what piled up while we published: one inbox nudge for all
+                more = self._queue.get()
+                if more is None:
+                    inbox = True
+                else:
+                    offers.append(more)
             try:
-                nudge(outbox_id)
+                if inbox:
+                    nudge_inbox()
+                for offer in offers:
+                    nudge(offer)
             except Exception as exc:
-                log.warning("could not queue outbox item %s (%s); the sweep will pick it up", outbox_id, exc)
+                log.warning("could not queue work (%s); the sweep will pick it up", exc)

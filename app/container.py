@@ -6,18 +6,21 @@ This is the one package that knows every room; core knows none of them.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from app.channels import PLUGINS
 from app.worker import EmbeddedWorker
 from bot.mirror import Mirror
 from bot.notify import AssigneeNotifier
 from bot.slack_client import SlackGateway
+from core import inbox
 from core.coordination import Coordinator, LocalCoordinator, RedisCoordinator
 from core.db import Database
 from core.delivery import Deliverer
 from core.errors import SettingsError
-from core.intake import Intake
+from core.inbox import InboxRunner
 from core.outbox import Handler, JobKind, OutboxRunner
 from core.ports import ChannelAdapter, ChannelOff, ChannelPlugin
 from core.settings import Settings, load_settings, secret
@@ -59,9 +62,15 @@ class Container:
     coordinator: Coordinator
     runner: OutboxRunner
     channels: Channels
-    intake: Intake
+    inbox: InboxRunner
+    inbox_ready: Callable[[], None] = lambda: None  # a delivery was stored: wake a runner
     ai_available: bool = AI_AVAILABLE
     worker: EmbeddedWorker | None = None  # the in-process worker, in embedded mode
+
+    def accept(self, source: str, body: bytes, key: str | None = None) -> None:
+        """Keep one verified delivery (before the provider hears 200), then wake the inbox runner."""
+        if inbox.store(self.db, source, body, key) is not None:
+            self.inbox_ready()
 
     def close(self) -> None:
         if self.worker is not None:
@@ -87,7 +96,7 @@ def build_container(settings: Settings | None = None, channels: Channels | None 
     )
     handlers: dict[JobKind, Handler] = {
         JobKind.MIRROR: Mirror(
-            db, slack, coordinator, default_channel=settings.SLACK_CHANNEL or "", ai_available=AI_AVAILABLE
+            db, slack, default_channel=settings.SLACK_CHANNEL or "", ai_available=AI_AVAILABLE
         ),
         JobKind.DELIVER: Deliverer(db, channels.on),
         JobKind.NOTIFY_ASSIGNEE: AssigneeNotifier(db, slack),
@@ -96,16 +105,26 @@ def build_container(settings: Settings | None = None, channels: Channels | None 
         settings=settings,
         db=db,
         coordinator=coordinator,
-        runner=OutboxRunner(db, handlers),
+        runner=OutboxRunner(
+            db,
+            handlers,
+            lease=timedelta(seconds=settings.THREADLINE_LEASE_SECONDS),
+            retry_cap=timedelta(seconds=settings.THREADLINE_RETRY_CAP_SECONDS),
+        ),
         channels=channels,
-        intake=Intake(db, ai_available=AI_AVAILABLE),
+        inbox=InboxRunner(
+            db, {name: adapter.parse for name, adapter in channels.on.items()}, ai_available=AI_AVAILABLE
+        ),
     )
     if settings.embedded:
-        container.worker = EmbeddedWorker(container.runner, sweep_seconds=settings.THREADLINE_SWEEP_SECONDS)
-        db.dispatch = container.worker.dispatch
+        worker = EmbeddedWorker(
+            container.runner, container.inbox, sweep_seconds=settings.THREADLINE_SWEEP_SECONDS
+        )
+        container.worker, db.dispatch, container.inbox_ready = worker, worker.dispatch, worker.inbox_ready
     else:
         from app.celery_app import CeleryDispatcher, configure
 
         configure(settings.REDIS_URL or "", sweep_seconds=settings.THREADLINE_SWEEP_SECONDS)
-        db.dispatch = CeleryDispatcher()
+        dispatcher = CeleryDispatcher()
+        db.dispatch, container.inbox_ready = dispatcher, dispatcher.inbox_ready
     return container

@@ -101,7 +101,7 @@ def worker(settings: Settings, _args: argparse.Namespace | None = None) -> int:
     settings.require_slack()
     _require_current_schema(settings)
     import app.tasks  # noqa: F401  (registers the tasks this worker runs)
-    from app.celery_app import celery_app, configure
+    from app.celery_app import QUEUES, celery_app, configure
 
     configure(settings.REDIS_URL, sweep_seconds=settings.THREADLINE_SWEEP_SECONDS)
     schedule = Path(tempfile.gettempdir()) / f"threadline-beat-{os.getpid()}"
@@ -112,6 +112,7 @@ def worker(settings: Settings, _args: argparse.Namespace | None = None) -> int:
             "--beat",
             f"--schedule={schedule}",
             "--pool=threads",
+            f"--queues={QUEUES}",
             "--concurrency=4",
             "--loglevel=WARNING",
             "--without-gossip",
@@ -219,9 +220,7 @@ async def _serve_http(settings: Settings, container: Container) -> None:
 
 
 def _accept(container: Container, channel: str) -> Accept:
-    adapter = container.channels.on[channel]
-
     async def accept(body: bytes) -> None:
-        await asyncio.to_thread(container.intake.accept, adapter, body)
+        await asyncio.to_thread(container.accept, channel, body, None)
 
     return accept

@@ -1,4 +1,4 @@
-"""The Celery tasks: run one outbox item, and sweep for items whose nudge was lost or whose retry is due.
+"""The Celery tasks: run one outbox item, drain the inbox, and sweep for work whose nudge was lost.
 
 Imported by `threadline worker` only; the web process publishes by task name (`app.celery_app`).
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from app.celery_app import RUN_OUTBOX, SWEEP_OUTBOX, celery_app, nudge
+from app.celery_app import RUN_INBOX, RUN_OUTBOX, SWEEP_OUTBOX, celery_app, nudge, nudge_inbox
 from app.container import Container, build_container
 
 
@@ -19,12 +19,22 @@ def _container() -> Container:
 
 @celery_app.task(name=RUN_OUTBOX)
 def run_outbox(outbox_id: int) -> None:
-    _container().runner.run(outbox_id)
+    for offer in _container().runner.run(outbox_id).offers:
+        nudge(offer)
+
+
+@celery_app.task(name=RUN_INBOX)
+def run_inbox() -> int:
+    return _container().inbox.run()
 
 
 @celery_app.task(name=SWEEP_OUTBOX)
 def sweep_outbox() -> int:
-    due = _container().runner.due()
-    for outbox_id in due:
-        nudge(outbox_id)
+    container = _container()
+    due = container.runner.due()
+    for offer in due:
+        nudge(offer)
+    if container.inbox.waiting():
+        nudge_inbox()
+    container.inbox.purge()
     return len(due)

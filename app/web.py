@@ -1,7 +1,8 @@
 """The HTTP face, assembled: Slack's endpoint, the channels' webhooks, health and metrics.
 
 Channel webhooks are plain-value functions (core.ports); this module turns them into aiohttp routes,
-with the one body-size limit, the one log line and metric per refused request, and the intake.
+with the one body-size limit, the one log line and metric per refused request, and the inbox:
+a verified delivery is stored raw (one insert) before the provider gets its 200, and parsed later.
 One middleware turns anything unexpected into a logged 500 instead of a traceback page.
 """
 
@@ -20,10 +21,8 @@ from app.container import Container
 from bot.app import build_bolt_app
 from bot.context import BotContext
 from bot.edge import slack_events_endpoint
-from core.errors import MalformedDelivery
-from core.intake import Intake
 from core.metrics import WEBHOOK_REJECTED
-from core.ports import ChannelAdapter, Reply, Webhook, WebhookRequest, refuse
+from core.ports import ChannelAdapter, Reply, Webhook, WebhookRequest
 from core.settings import secret
 
 log = logging.getLogger(__name__)
@@ -76,7 +75,7 @@ def build_web(container: Container) -> tuple[web.Application, Any]:
     for adapter in container.channels.on.values():
         for webhook in adapter.webhooks():
             app.router.add_route(
-                webhook.method, webhook.path, _webhook_route(adapter, webhook, container.intake)
+                webhook.method, webhook.path, _webhook_route(adapter, webhook, container.accept)
             )
     return app, bolt
 
@@ -101,18 +100,17 @@ def _limited(
     return read_then_handle
 
 
-def _webhook_route(adapter: ChannelAdapter, webhook: Webhook, intake: Intake) -> AiohttpHandler:
+def _webhook_route(
+    adapter: ChannelAdapter, webhook: Webhook, accept: Callable[[str, bytes, str | None], None]
+) -> AiohttpHandler:
     async def handle(request: web.Request, body: bytes) -> web.StreamResponse:
         verdict = webhook.verify(
             WebhookRequest(request.method, request.path, request.query, request.headers, body)
         )
         if isinstance(verdict, Reply):
             return _answer(adapter, verdict)
-        try:
-            # Stored before we answer: a 200 promises the provider we have it.
-            await asyncio.to_thread(intake.accept, adapter, verdict.body)
-        except MalformedDelivery as exc:
-            return _answer(adapter, refuse(400, str(exc)))
+        # Stored before we answer: a 200 promises the provider we have it.
+        await asyncio.to_thread(accept, adapter.name, verdict.body, verdict.key)
         return web.json_response({"ok": True})
 
     return _limited(handle, name=adapter.name)

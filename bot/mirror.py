@@ -1,14 +1,19 @@
 """The mirror: keeps a conversation's Slack thread in step with the database.
 
-`Mirror.__call__(job)` is the `mirror` outbox handler. It is idempotent and ordered: under a
-per-conversation lock it
+`Mirror.__call__(job)` is the `mirror` outbox handler. It is idempotent and ordered; the outbox runs
+one mirror per conversation at a time (its lane). It
 1. posts the card if the conversation has no thread yet (exactly one thread per conversation, ever),
-2. posts, in order, every message that belongs in the thread and has no Slack ts yet,
-3. updates the card when what it shows has changed,
+2. updates the card when what it shows has changed,
+3. posts, in order, every message that belongs in the thread and has no Slack ts yet,
 4. shows each sent message's delivery status on its Slack message (a reaction; a notice with Retry on
    failure) and marks internal notes as such.
 Running it twice does nothing the second time. Slack calls happen outside any database transaction;
 the transactions around them only record what Slack answered.
+
+It never sleeps: when Slack's pace allows no post yet, it stops where it is (order kept) and the outbox
+brings it back then. When Slack refuses us in a way a person must fix (the app removed from the
+channel, the token revoked), the connection is marked broken — said once in the log, shown by
+`threadline check` — and the work waits, checking again every BROKEN_RECHECK, until it goes through.
 """
 
 from __future__ import annotations
@@ -22,13 +27,14 @@ from sqlalchemy.orm import Session
 
 from bot.blocks.card import build_card, card_fingerprint
 from bot.blocks.thread import build_delivery_failure, build_thread_entry, delivery_reaction
+from core.actions.health import any_broken, do_mark_broken, do_mark_healthy
 from core.actions.locks import lock_conversation, lock_message
-from core.coordination import Coordinator
 from core.db import Database
+from core.errors import Deferred
 from core.models import Conversation, DeliveryStatus, Direction, Message, utcnow
 from core.outbox import Job
 
-from .slack_client import SlackGateway
+from .slack_client import WORKSPACE, SlackBroken, SlackGateway
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +42,9 @@ CARD_EVENT = "threadline_card"
 MESSAGE_EVENT = "threadline_message"
 NOTE_REACTION = "lock"  # tells the rep at a glance: stored as an internal note, not sent
 NOTE_SHOWN = "note"
+SLACK = "slack"  # the channel_account rows that say whether Slack takes our calls
+BROKEN_RECHECK = 30.0  # seconds between tries while the Slack connection is broken
+BACKLOG = 3  # a conversation with more entries than this waiting is a backlog: it yields to others
 
 
 @dataclass(frozen=True)
@@ -49,14 +58,12 @@ class Mirror:
         self,
         db: Database,
         slack: SlackGateway,
-        coordinator: Coordinator,
         *,
         default_channel: str,
         ai_available: bool,
     ) -> None:
         self.db = db
         self.slack = slack
-        self.coordinator = coordinator
         self.default_channel = default_channel
         self.ai_available = ai_available
 
@@ -65,11 +72,31 @@ class Mirror:
         self.sync(job.conversation_id)
 
     def sync(self, conversation_id: int) -> None:
-        with self.coordinator.hold(f"mirror:{conversation_id}"):
+        try:
             thread = self._ensure_thread(conversation_id)
-            self._post_new_messages(conversation_id, thread)
             self._refresh_card(conversation_id, thread)
-            self._show_delivery(conversation_id, thread)
+            try:
+                self._post_new_messages(conversation_id, thread)
+            finally:  # statuses of what is posted show even when Slack's pace stops the posting
+                self._show_delivery(conversation_id, thread)
+        except SlackBroken as broken:
+            mark = partial(do_mark_broken, channel=SLACK, account=broken.where, reason=broken.error)
+            if self.db.run(mark):
+                log.error(
+                    "Slack connection broken (%s): %s; mirroring waits and resumes by itself once fixed",
+                    broken.where,
+                    _advice(broken.error),
+                )
+            raise Deferred(BROKEN_RECHECK, f"Slack connection broken: {broken.error}") from None
+        self._healed(thread)
+
+    def _healed(self, thread: Thread) -> None:
+        with self.db.sessions() as session:
+            if not any_broken(session, SLACK):
+                return
+        healed = self.db.run(lambda session: do_mark_healthy(session, SLACK, [thread.channel, WORKSPACE]))
+        for where in healed:
+            log.info("Slack connection works again (%s); mirroring resumed", where)
 
     # --- 1. the card ---------------------------------------------------------------------------------
 
@@ -88,12 +115,14 @@ class Mirror:
                 channel, event_type=CARD_EVENT, key="conversation_id", value=conversation_id
             )
         if ts is None:
+            self.slack.pace(channel, urgent=True)
             self.db.run(lambda session: _mark_card_posting(session, conversation_id))
             ts = self.slack.post(
                 channel,
                 text=text,
                 blocks=blocks,
                 metadata={"event_type": CARD_EVENT, "event_payload": {"conversation_id": conversation_id}},
+                paced=True,
             )
         fingerprint = card_fingerprint(text, blocks)
         self.db.run(lambda session: _store_thread(session, conversation_id, channel, ts, fingerprint))
@@ -120,10 +149,10 @@ class Mirror:
                     .order_by(Message.id)
                 )
             )
-        for message in pending:
-            self._post_message(message, lead_name, thread)
+        for position, message in enumerate(pending):
+            self._post_message(message, lead_name, thread, urgent=len(pending) - position <= BACKLOG)
 
-    def _post_message(self, message: Message, lead_name: str, thread: Thread) -> None:
+    def _post_message(self, message: Message, lead_name: str, thread: Thread, *, urgent: bool) -> None:
         ts = None
         if message.slack_posting_at is not None:
             ts = self.slack.find_posted(
@@ -134,6 +163,7 @@ class Mirror:
                 thread_ts=thread.ts,
             )
         if ts is None:
+            self.slack.pace(thread.channel, urgent=urgent)
             self.db.run(lambda session: _mark_message_posting(session, message.id))
             text, blocks = build_thread_entry(message, lead_name)
             ts = self.slack.post(
@@ -142,6 +172,7 @@ class Mirror:
                 blocks=blocks,
                 thread_ts=thread.ts,
                 metadata={"event_type": MESSAGE_EVENT, "event_payload": {"message_id": message.id}},
+                paced=True,
             )
         self.db.run(lambda session: _store_message_ts(session, message.id, thread.channel, ts))
 
@@ -195,6 +226,16 @@ class Mirror:
             text, blocks = build_delivery_failure(message, message.delivery_error or "unknown reason")
             self.slack.post(thread.channel, text=text, blocks=blocks, thread_ts=thread.ts)
         self.db.run(lambda session: _store_shown(session, message.id, status.value))
+
+
+def _advice(error: str) -> str:
+    if error in {"not_in_channel", "channel_not_found"}:
+        return f"{error}: invite the app to the channel (/invite @Threadline) or fix SLACK_CHANNEL"
+    if error == "is_archived":
+        return "the channel is archived: unarchive it or route conversations to another channel"
+    if error == "missing_scope":
+        return "missing_scope: add the scopes in slack-manifest.yml to the app and reinstall it"
+    return f"{error}: the bot token was refused; install the app again and set SLACK_BOT_TOKEN"
 
 
 def _lead_name(conversation: Conversation) -> str:

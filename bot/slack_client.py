@@ -1,8 +1,13 @@
-"""The one way workers talk to Slack's Web API: paced, retried on 429, and able to find lost posts.
+"""The one way workers talk to Slack's Web API: paced without waiting, and able to find lost posts.
 
 Pacing: chat.postMessage is held to THREADLINE_SLACK_POSTS_PER_SECOND per channel with bursts of
-THREADLINE_SLACK_POST_BURST, in a token bucket shared by all workers (Redis when present). A 429 that
-gets through anyway is retried after Slack's Retry-After by slack_sdk's handler.
+THREADLINE_SLACK_POST_BURST, in a token bucket shared by all workers (Redis when present). Nobody sleeps
+on it: a post the bucket does not allow yet, or a 429 that gets through anyway, raises `Deferred` with
+the wait, and the outbox reschedules the work for then. Urgent posts (a new card, a conversation that
+is not a backlog) may use the token the bucket keeps in reserve.
+
+Errors that mean the Slack connection itself needs a person (the app removed from the channel, the
+token revoked, a scope missing) raise `SlackBroken`, which the caller records and waits out.
 
 Lost posts: a post whose answer never arrived (crash, timeout) may still have landed. Every message we
 post carries metadata naming what it is, so the retry looks for it before posting again.
@@ -15,13 +20,25 @@ from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
-from core.coordination import Coordinator, wait_for_token
+from core.coordination import Coordinator
+from core.errors import Deferred
 
 log = logging.getLogger(__name__)
 
 HISTORY_PAGES = 5  # how far back (pages of 200 messages) to look for a post whose answer was lost
+WORKSPACE = "workspace"  # what a broken token or scope breaks: every channel
+CHANNEL_BROKEN = {"channel_not_found", "is_archived", "not_in_channel"}
+WORKSPACE_BROKEN = {"invalid_auth", "account_inactive", "missing_scope", "token_revoked", "not_authed"}
+
+
+class SlackBroken(Exception):
+    """Slack refuses us in a way only a person can fix; `where` is a channel id or WORKSPACE."""
+
+    def __init__(self, where: str, error: str) -> None:
+        super().__init__(f"Slack answered {error} for {where}")
+        self.where = where
+        self.error = error
 
 
 class SlackGateway:
@@ -38,8 +55,9 @@ class SlackGateway:
             token=token,
             base_url=base_url,
             timeout=15,
-            # Only 429s are retried here: retrying a post after a broken connection could post it twice.
-            retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=5)],
+            # Nothing is retried in here: a 429 becomes Deferred, and retrying a post after a broken
+            # connection could post it twice (the mirror looks for it first).
+            retry_handlers=[],
         )
         self.coordinator = coordinator
         self.posts_per_second = posts_per_second
@@ -53,8 +71,11 @@ class SlackGateway:
         blocks: list[dict[str, Any]] | None = None,
         thread_ts: str | None = None,
         metadata: dict[str, Any] | None = None,
+        paced: bool = False,
     ) -> str:
-        wait_for_token(self.coordinator, f"post:{channel}", rate=self.posts_per_second, burst=self.burst)
+        """Post a message; `paced` says the caller already took its token with `pace`."""
+        if not paced:
+            self.pace(channel)
         args: dict[str, Any] = {
             "channel": channel,
             "text": text,
@@ -67,26 +88,61 @@ class SlackGateway:
             args["thread_ts"] = thread_ts
         if metadata is not None:
             args["metadata"] = metadata
-        response = self.client.chat_postMessage(**args)
+        response = self._call("chat_postMessage", channel, **args)
         return str(response["ts"])
 
+    def pace(self, channel: str, *, urgent: bool = True) -> None:
+        """Take a posting token for `channel`, or raise Deferred with the wait (nothing is posted)."""
+        wait = self.coordinator.take_token(
+            f"post:{channel}", rate=self.posts_per_second, burst=self.burst, reserve=0 if urgent else 1
+        )
+        if wait > 0:
+            raise Deferred(wait, f"Slack's posting pace in {channel}")
+
     def update(self, channel: str, ts: str, *, text: str, blocks: list[dict[str, Any]]) -> None:
-        self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
+        self._call("chat_update", channel, channel=channel, ts=ts, text=text, blocks=blocks)
 
     def react(self, channel: str, ts: str, name: str) -> None:
-        try:
-            self.client.reactions_add(channel=channel, timestamp=ts, name=name)
-        except SlackApiError as exc:
-            # Already marked, or the message was deleted in Slack since: either way nothing left to do.
-            if exc.response.get("error") not in {"already_reacted", "message_not_found"}:
-                raise
+        # Already marked, or the message was deleted in Slack since: either way nothing left to do.
+        self._call(
+            "reactions_add",
+            channel,
+            channel=channel,
+            timestamp=ts,
+            name=name,
+            fine={"already_reacted", "message_not_found"},
+        )
 
     def unreact(self, channel: str, ts: str, name: str) -> None:
+        self._call(
+            "reactions_remove",
+            channel,
+            channel=channel,
+            timestamp=ts,
+            name=name,
+            fine={"no_reaction", "message_not_found"},
+        )
+
+    def _call(
+        self, method: str, where: str, *, fine: frozenset[str] | set[str] = frozenset(), **args: Any
+    ) -> Any:
+        """One Web API call, Slack's refusals turned into what the outbox acts on."""
         try:
-            self.client.reactions_remove(channel=channel, timestamp=ts, name=name)
+            return getattr(self.client, method)(**args)
         except SlackApiError as exc:
-            if exc.response.get("error") not in {"no_reaction", "message_not_found"}:
-                raise
+            error = str(exc.response.get("error") or "")
+            if error in fine:
+                return None
+            if exc.response.status_code == 429:
+                retry_after = exc.response.headers.get("Retry-After") or exc.response.headers.get(
+                    "retry-after"
+                )
+                raise Deferred(_seconds(retry_after), "Slack asked us to slow down (429)") from None
+            if error in CHANNEL_BROKEN:
+                raise SlackBroken(where, error) from None
+            if error in WORKSPACE_BROKEN:
+                raise SlackBroken(WORKSPACE, error) from None
+            raise
 
     def find_posted(
         self, channel: str, *, event_type: str, key: str, value: int, thread_ts: str | None = None
@@ -98,9 +154,9 @@ class SlackGateway:
             if cursor:
                 args["cursor"] = cursor
             if thread_ts is None:
-                page = self.client.conversations_history(**args)
+                page = self._call("conversations_history", channel, **args)
             else:
-                page = self.client.conversations_replies(ts=thread_ts, **args)
+                page = self._call("conversations_replies", channel, ts=thread_ts, **args)
             messages: list[dict[str, Any]] = page.get("messages", [])
             for message in messages:
                 metadata = message.get("metadata") or {}
@@ -115,10 +171,17 @@ class SlackGateway:
         return None
 
     def permalink(self, channel: str, ts: str) -> str:
-        return str(self.client.chat_getPermalink(channel=channel, message_ts=ts)["permalink"])
+        return str(self._call("chat_getPermalink", channel, channel=channel, message_ts=ts)["permalink"])
 
     def auth_test(self) -> dict[str, Any]:
         return dict(self.client.auth_test().data)  # type: ignore[arg-type]
 
     def channel_info(self, channel: str) -> dict[str, Any]:
         return dict(self.client.conversations_info(channel=channel)["channel"])
+
+
+def _seconds(retry_after: object) -> float:
+    try:
+        return max(1.0, float(str(retry_after)))
+    except ValueError:
+        return 30.0  # Slack always says; if not, a cautious pause

@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from datetime import datetime
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
@@ -26,7 +27,17 @@ from core.models import Outbox
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Dispatch = Callable[[list[int]], None]
+
+
+class Offer(NamedTuple):
+    """An outbox item handed to the workers: run it at `at` (None: now), lower priority first."""
+
+    id: int
+    priority: int = 1
+    at: datetime | None = None
+
+
+Dispatch = Callable[[list[Offer]], None]
 
 RACE_RETRIES = 5
 _NEW_OUTBOX = "threadline_new_outbox"
@@ -108,8 +119,8 @@ class Database:
 
 def _collect_new_outbox(session: Session, _flush_context: Any) -> None:
     # After a flush, `session.new` still lists what this flush inserted, now with primary keys.
-    new_ids = sorted(obj.id for obj in session.new if isinstance(obj, Outbox))
-    session.info.setdefault(_NEW_OUTBOX, []).extend(new_ids)
+    new = sorted(Offer(obj.id, obj.priority) for obj in session.new if isinstance(obj, Outbox))
+    session.info.setdefault(_NEW_OUTBOX, []).extend(new)
 
 
 def _forget_new_outbox(session: Session, _previous_transaction: Any) -> None:

@@ -3,6 +3,8 @@
 Sending twice is worse than asking: if a worker died after handing a message to the provider but
 before recording the answer, the retry finds the message still `sending` and marks it failed with
 "outcome unknown" (the rep sees it and can press Retry) instead of sending it blind a second time.
+A message sent in parts records each part as the provider takes it, so whatever retries it (the
+outbox, the rep's Retry) sends only the parts still missing.
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ from collections.abc import Mapping
 
 from sqlalchemy.orm import Session
 
+from core.actions.inbound import apply_early_statuses
 from core.actions.locks import lock_message
 from core.db import Database
 from core.errors import ChannelBroken, DeliveryError, PermanentDelivery, RetryableDelivery
-from core.models import DeliveryStatus, Message, Outbox
-from core.outbox import Job, JobKind
+from core.models import DeliveryStatus, Message
+from core.outbox import Job, JobKind, queue
 from core.ports import Outbound, Sender, SendReceipt
 
 log = logging.getLogger(__name__)
@@ -39,7 +42,7 @@ class Deliverer:
         if outbound is None:
             return
         try:
-            receipt = self._send(outbound)
+            receipt = self._send(outbound, message_id)
         except RetryableDelivery as exc:
             if not job.last_attempt:
                 self.db.run(lambda session: self._requeue(session, outbound.message_id))
@@ -53,11 +56,15 @@ class Deliverer:
         else:
             self.db.run(lambda session: self._sent(session, outbound.message_id, receipt))
 
-    def _send(self, outbound: Outbound) -> SendReceipt:
+    def _send(self, outbound: Outbound, message_id: int) -> SendReceipt:
         sender = self.senders.get(outbound.channel)
         if sender is None:
             raise PermanentDelivery(f"The {outbound.channel} channel is not configured on this server.")
-        return sender.send(outbound)
+
+        def part_sent(parts_sent: int, provider_message_id: str) -> None:
+            self.db.run(lambda session: _record_part(session, message_id, parts_sent, provider_message_id))
+
+        return sender.send(outbound, part_sent)
 
     def _start(self, session: Session, message_id: int) -> Outbound | None:
         message = lock_message(session, message_id)
@@ -74,6 +81,7 @@ class Deliverer:
             channel_account=conversation.channel_account,
             to=conversation.provider_thread_id,
             text=message.text,
+            parts_sent=message.parts_sent,
         )
 
     @staticmethod
@@ -88,9 +96,8 @@ class Deliverer:
         message.provider_message_id = receipt.provider_message_id
         message.delivery_status = receipt.status
         message.delivery_error = None
-        session.add(
-            Outbox(kind=JobKind.MIRROR, conversation_id=message.conversation_id, message_id=message.id)
-        )
+        apply_early_statuses(session, message)
+        queue(session, JobKind.MIRROR, message.conversation_id, message_id=message.id)
 
     def _record_failure(self, message_id: int, reason: str) -> None:
         def fail(session: Session) -> None:
@@ -103,4 +110,10 @@ def _fail(session: Session, message: Message, reason: str) -> None:
     log.warning("message %s not delivered: %s", message.id, reason)
     message.delivery_status = DeliveryStatus.FAILED
     message.delivery_error = reason
-    session.add(Outbox(kind=JobKind.MIRROR, conversation_id=message.conversation_id, message_id=message.id))
+    queue(session, JobKind.MIRROR, message.conversation_id, message_id=message.id)
+
+
+def _record_part(session: Session, message_id: int, parts_sent: int, provider_message_id: str) -> None:
+    message = lock_message(session, message_id)
+    message.parts_sent = max(message.parts_sent, parts_sent)
+    message.provider_message_id = provider_message_id

@@ -6,7 +6,8 @@ ThreadlineError
 ├── InvalidAction          the request makes no sense in the current state (resume AI with AI off…)
 ├── NotAllowed             this person may not act on this conversation (a guest, an app, not in its channel)
 ├── Conflict               someone else changed it first; the caller may reload and retry
-├── MalformedDelivery      a verified provider delivery that is not the shape we know (answered 400)
+├── MalformedDelivery      a verified delivery not of the shape we know (parked; 400 at the edge)
+├── Deferred               not now: the work is allowed again in `seconds` (a rate limit, a Retry-After)
 └── DeliveryError          a provider refused or failed a send
     ├── RetryableDelivery  try again later (network, 5xx, rate limit)
     ├── PermanentDelivery  will never succeed as is (outside the 24 h window, bad number…)
@@ -42,6 +43,16 @@ class Conflict(ThreadlineError):
 
 class MalformedDelivery(ThreadlineError):
     pass
+
+
+class Deferred(ThreadlineError):
+    """Work that may not run yet. Not a failure: the outbox reschedules it for then, uncounted, and the
+    worker moves on instead of sleeping."""
+
+    def __init__(self, seconds: float, reason: str) -> None:
+        super().__init__(f"{reason} (again in {seconds:.1f}s)")
+        self.seconds = max(0.0, seconds)
+        self.reason = reason
 
 
 class DeliveryError(ThreadlineError):

@@ -18,3 +18,8 @@ OUTBOX_JOBS = Counter(
     "threadline_outbox_jobs_total", "Outbox jobs run, by kind and outcome", ["kind", "outcome"]
 )
 OUTBOX_SECONDS = Histogram("threadline_outbox_job_seconds", "Time to run one outbox job", ["kind"])
+INBOX_PARKED = Counter(
+    "threadline_inbox_parked_total",
+    "Inbound deliveries parked because they could not be processed",
+    ["source"],
+)

@@ -20,6 +20,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -131,6 +132,18 @@ class OutboxStatus(enum.StrEnum):
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
+
+
+class InboxStatus(enum.StrEnum):
+    NEW = "new"  # stored, not yet processed
+    RUNNING = "running"  # a runner holds it (lease in locked_until)
+    DONE = "done"
+    PARKED = "parked"  # our code could not process it: kept with the reason for `threadline replay`
+
+
+class Health(enum.StrEnum):
+    OK = "ok"
+    BROKEN = "broken"
 
 
 class Campaign(Base):
@@ -268,6 +281,9 @@ class Message(Base):
     slack_ts: Mapped[str | None] = mapped_column(String(32))
     slack_posting_at: Mapped[datetime | None]  # as on the card: marks a post whose answer may be lost
     slack_status_shown: Mapped[str | None] = mapped_column(String(16))  # delivery status Slack shows
+    # A reply the channel sends in several parts records each part that reached the provider, so a retry
+    # after part 2 failed sends part 2, not part 1 again.
+    parts_sent: Mapped[int] = mapped_column(Integer, default=0)
     delivery_status: Mapped[DeliveryStatus | None] = mapped_column(_enum(DeliveryStatus))
     delivery_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -296,7 +312,10 @@ class Outbox(Base):
     """Durable work. A row is written in the same transaction as the change that calls for it."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+        Index("ix_outbox_lane", "conversation_id", "kind", "status"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(32))
@@ -307,9 +326,65 @@ class Outbox(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     locked_until: Mapped[datetime | None]
+    # The fencing token: bumped by every claim; only the holder of the current value may complete it.
+    lease: Mapped[int] = mapped_column(Integer, default=0)
+    priority: Mapped[int] = mapped_column(Integer, default=1)  # 0 goes first: new cards, replies to leads
+    offered_at: Mapped[datetime | None]  # handed to a worker (nudge); the sweep does not offer it again soon
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     done_at: Mapped[datetime | None]
+
+
+class Inbox(Base):
+    """Every verified inbound delivery, stored raw before anything parses it (DESIGN §2, §3)."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (
+        UniqueConstraint("source", "dedupe_key"),
+        Index("ix_inbox_status", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(32))  # the channel (or "slack") that delivered it
+    dedupe_key: Mapped[str] = mapped_column(String(200))  # the provider's key, else a digest of the body
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[InboxStatus] = mapped_column(_enum(InboxStatus), default=InboxStatus.NEW)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    done_at: Mapped[datetime | None]
+
+
+class ChannelAccount(Base):
+    """A connection we depend on (a WhatsApp number, a mailbox, a LinkedIn account, the Slack
+    workspace) and whether it works: set broken with the reason when a provider says so."""
+
+    __tablename__ = "channel_account"
+    __table_args__ = (UniqueConstraint("channel", "account"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(CHANNEL_NAME_LENGTH))
+    account: Mapped[str] = mapped_column(String(200))
+    health: Mapped[Health] = mapped_column(_enum(Health), default=Health.OK)
+    reason: Mapped[str | None] = mapped_column(Text)
+    broken_since: Mapped[datetime | None]
+    last_message_at: Mapped[datetime | None]
+
+
+class EarlyStatus(Base):
+    """A provider's status for a message id we have not yet recorded as sent (its webhook beat our
+    commit). Applied when the send is recorded; purged after a day if no send ever claims it."""
+
+    __tablename__ = "early_status"
+    __table_args__ = (UniqueConstraint("channel", "provider_message_id", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(CHANNEL_NAME_LENGTH))
+    provider_message_id: Mapped[str] = mapped_column(String(200))
+    status: Mapped[DeliveryStatus] = mapped_column(_enum(DeliveryStatus))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 class ProcessedEvent(Base):

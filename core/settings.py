@@ -88,6 +88,10 @@ class Settings(Section):
     # Slack's documented limit for chat.postMessage is about one per second per channel, bursts allowed.
     THREADLINE_SLACK_POSTS_PER_SECOND: Annotated[float, Field(gt=0)] = 1.0
     THREADLINE_SLACK_POST_BURST: Annotated[int, Field(ge=1)] = 5
+    # How long a worker's claim on an outbox item lasts unrenewed (it is renewed while the work runs).
+    THREADLINE_LEASE_SECONDS: Annotated[float, Field(ge=1)] = 60.0
+    # The longest wait between retries of Slack work, which never gives up while Slack is away.
+    THREADLINE_RETRY_CAP_SECONDS: Annotated[float, Field(ge=1)] = 180.0
     THREADLINE_LOG_LEVEL: str = "INFO"
 
     @field_validator("DATABASE_URL")

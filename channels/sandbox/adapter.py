@@ -21,12 +21,14 @@ from core.ports import (
     LeadProfile,
     Outbound,
     Parsed,
+    PartSent,
     Poller,
     Reply,
     SendReceipt,
     Verified,
     Webhook,
     WebhookRequest,
+    ignore_part,
     refuse,
 )
 from core.settings import Section, secret
@@ -60,6 +62,10 @@ class SandboxChannel:
         given = (request.headers.get(SIGNATURE_HEADER) or "").encode("utf-8", "replace")
         if not hmac.compare_digest(sign(self._key, request.body).encode(), given):
             return refuse(401, f"bad or missing {SIGNATURE_HEADER}")
+        try:
+            self.parse(request.body)  # tiny bodies: checking the whole shape here costs nothing
+        except MalformedDelivery as exc:
+            return refuse(400, str(exc))
         return Verified(request.body)
 
     def parse(self, body: bytes) -> Parsed:
@@ -89,7 +95,7 @@ class SandboxChannel:
             ]
         )
 
-    def send(self, message: Outbound) -> SendReceipt:
+    def send(self, message: Outbound, on_part: PartSent = ignore_part) -> SendReceipt:
         """Print and log the reply as the lead would read it; the sandbox delivers at once."""
         self._out(f"[sandbox] to {message.to}: {message.text}", flush=True)
         log.info("sandbox reply to %s delivered (message %s)", message.to, message.message_id)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import httpx
 
-from channels.whatsapp.inbound import CHANNEL, parse_webhook, verify_signature
+from channels.whatsapp.inbound import CHANNEL, parse_webhook, shape_problem, verify_signature
 from channels.whatsapp.outbound import WhatsAppSender
 from channels.whatsapp.settings import REQUIRED, WhatsAppSettings
 from core.ports import (
@@ -15,12 +15,14 @@ from core.ports import (
     Health,
     Outbound,
     Parsed,
+    PartSent,
     Poller,
     Reply,
     SendReceipt,
     Verified,
     Webhook,
     WebhookRequest,
+    ignore_part,
     refuse,
 )
 from core.settings import secret
@@ -62,6 +64,9 @@ class WhatsAppChannel:
         app_secret = secret(self.settings.WHATSAPP_APP_SECRET)
         if not verify_signature(app_secret, request.body, request.headers.get("X-Hub-Signature-256")):
             return refuse(401, "bad or missing X-Hub-Signature-256")
+        problem = shape_problem(request.body)
+        if problem is not None:
+            return refuse(400, problem)
         return Verified(request.body)
 
     def parse(self, body: bytes) -> Parsed:
@@ -69,8 +74,8 @@ class WhatsAppChannel:
 
     # --- outbound ------------------------------------------------------------------------------------
 
-    def send(self, message: Outbound) -> SendReceipt:
-        return self._sender.send(message)
+    def send(self, message: Outbound, on_part: PartSent = ignore_part) -> SendReceipt:
+        return self._sender.send(message, on_part)
 
     # --- health --------------------------------------------------------------------------------------
 

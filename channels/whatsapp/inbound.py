@@ -43,11 +43,29 @@ def verify_signature(app_secret: str, raw_body: bytes, header: str | None) -> bo
 _SHAPE_ERRORS = (KeyError, TypeError, AttributeError, ValueError, OverflowError, OSError, RecursionError)
 
 
+def shape_problem(raw: bytes) -> str | None:
+    """What the edge checks before storing a signed body: JSON, and a WhatsApp webhook at all.
+
+    Meta never signs anything else, so such a body is refused (400) rather than kept; everything deeper
+    is left to the inbox runner, where a surprise parks the delivery instead of failing the request.
+    """
+    try:
+        payload = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        return f"body is not JSON: {type(exc).__name__}"
+    if not isinstance(payload, dict) or payload.get("object") != "whatsapp_business_account":
+        return "not a WhatsApp Business Account webhook (object must be whatsapp_business_account)"
+    if not isinstance(payload.get("entry"), list):
+        return "entry: expected a list"
+    return None
+
+
 def parse_webhook(raw: bytes | Any) -> Parsed:
     """A verified webhook body (bytes, or already-decoded JSON) → the messages and statuses it carries.
 
-    One malformed message or status does not cost the others in the same body: it is skipped with a
-    WARNING naming it, and the rest is stored. A body with nothing readable is a `MalformedDelivery`.
+    One malformed message or status does not cost the others in the same body: the rest is stored, and
+    what could not be read is named in `Parsed.problems` (the inbox parks the delivery with it, so a
+    replay after a fix brings the rest in). A body with nothing readable is a `MalformedDelivery`.
     """
     try:
         payload = json.loads(raw) if isinstance(raw, bytes | str) else raw
@@ -87,6 +105,7 @@ def _parse(payload: Any) -> Parsed:
                     parsed.updates.append(update)
     if skipped and not parsed.messages and not parsed.updates:
         raise MalformedDelivery("; ".join(skipped[:3]))
+    parsed.problems.extend(skipped)
     return parsed
 
 
@@ -96,7 +115,6 @@ def _each(what: str, item: Any, read: Callable[[Any], T | None], skipped: list[s
     except (MalformedDelivery, *_SHAPE_ERRORS) as exc:
         ident = item.get("id") if isinstance(item, dict) else None
         reason = f"{what} {str(ident)[:80] if ident else '(no id)'}: {exc}"
-        log.warning("WhatsApp %s skipped, the rest of its webhook is kept: %s", what, reason[:300])
         skipped.append(reason)
         return None
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import httpx
 
 from core.errors import ChannelBroken, PermanentDelivery, RetryableDelivery
-from core.ports import Outbound, SendReceipt
+from core.ports import Outbound, PartSent, SendReceipt, ignore_part
 
 TEXT_LIMIT = 4096  # WhatsApp's maximum text body
 UNKNOWN_OUTCOME = (
@@ -40,15 +40,23 @@ class WhatsAppSender:
         self._headers = {"Authorization": f"Bearer {access_token}"}
         self._client = client or httpx.Client(timeout=timeout)
 
-    def send(self, message: Outbound) -> SendReceipt:
-        """Send a text; longer than WhatsApp allows, it goes as several messages (the receipt is the last)."""
+    def send(self, message: Outbound, on_part: PartSent = ignore_part) -> SendReceipt:
+        """Send a text; longer than WhatsApp allows, it goes as several messages (the receipt is the last).
+
+        Each part taken by Graph is reported through `on_part` before the next is sent, and parts an
+        earlier attempt already sent are skipped: a retry after part 2 failed never repeats part 1.
+        """
         if message.files or message.template:
             raise PermanentDelivery("Files and templates cannot be sent to WhatsApp leads yet; send text.")
-        receipt = None
-        for part in split_text(message.text):
-            receipt = self._send_text(message.to, part)
-        if receipt is None:
+        parts = split_text(message.text)
+        if not parts:
             raise PermanentDelivery("The message is empty: nothing to send.")
+        receipt = None
+        for number, part in enumerate(parts[message.parts_sent :], start=message.parts_sent + 1):
+            receipt = self._send_text(message.to, part)
+            on_part(number, receipt.provider_message_id)
+        if receipt is None:
+            raise PermanentDelivery("Every part of this message was sent already.")
         return receipt
 
     def _send_text(self, to: str, body: str) -> SendReceipt:

@@ -7,7 +7,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from core.models import Author, Conversation, Event, Member, Message, Outbox
+from core import outbox
+from core.models import Author, Conversation, Event, Member, Message
 from core.outbox import JobKind
 
 
@@ -77,12 +78,16 @@ def queue(
     *,
     payload: dict[str, Any] | None = None,
 ) -> None:
-    """Queue outbox work in the caller's transaction; it is handed to a worker after commit."""
-    session.add(
-        Outbox(
-            kind=JobKind(kind),
-            conversation_id=conversation.id,
-            message_id=message.id if message is not None else None,
-            payload=payload or {},
-        )
+    """Queue outbox work in the caller's transaction; it is handed to a worker after commit.
+
+    Replies to leads, notifications and a new conversation's first card go before backlog work.
+    """
+    urgent = kind != JobKind.MIRROR or conversation.slack_thread_ts is None
+    outbox.queue(
+        session,
+        kind,
+        conversation.id,
+        message_id=message.id if message is not None else None,
+        payload=payload,
+        priority=0 if urgent else 1,
     )

@@ -15,6 +15,7 @@ from core.models import (
     Conversation,
     DeliveryStatus,
     Direction,
+    EarlyStatus,
     Lead,
     LeadIdentity,
     Message,
@@ -87,19 +88,63 @@ def do_receive(session: Session, inbound: Inbound, *, ai_available: bool) -> Rec
 
 
 def do_record_delivery(session: Session, update: DeliveryUpdate) -> bool:
-    """The provider reports on a message we sent. A status never moves backwards."""
+    """The provider reports on a message we sent. A status never moves backwards.
+
+    A status can beat our own record of the send (the webhook arrives before the sending worker
+    commits the provider's id): it is kept aside and applied when the send is recorded.
+    """
+    provider_message_id = fit_key(update.provider_message_id, _ID)
     message = session.scalar(
         select(Message).where(
             Message.channel == update.channel,
-            Message.provider_message_id == fit_key(update.provider_message_id, _ID),
+            Message.provider_message_id == provider_message_id,
         )
     )
-    if message is None or message.direction != Direction.OUTBOUND:
+    if message is None:
+        _keep_early(session, update, provider_message_id)
+        return False
+    if message.direction != Direction.OUTBOUND:
         return False
     if not advance_delivery(message, update.status, update.error):
         return False
     queue(session, JobKind.MIRROR, message.conversation)
     return True
+
+
+def apply_early_statuses(session: Session, message: Message) -> None:
+    """Statuses that arrived for this message's provider id before we recorded sending it."""
+    if message.provider_message_id is None:
+        return
+    early = list(
+        session.scalars(
+            select(EarlyStatus).where(
+                EarlyStatus.channel == message.channel,
+                EarlyStatus.provider_message_id == message.provider_message_id,
+            )
+        )
+    )
+    for status in sorted(early, key=lambda row: row.status.rank):
+        advance_delivery(message, status.status, status.error)
+        session.delete(status)
+
+
+def _keep_early(session: Session, update: DeliveryUpdate, provider_message_id: str) -> None:
+    known = session.scalar(
+        select(EarlyStatus.id).where(
+            EarlyStatus.channel == update.channel,
+            EarlyStatus.provider_message_id == provider_message_id,
+            EarlyStatus.status == update.status,
+        )
+    )
+    if known is None:
+        session.add(
+            EarlyStatus(
+                channel=update.channel,
+                provider_message_id=provider_message_id,
+                status=update.status,
+                error=update.error,
+            )
+        )
 
 
 def advance_delivery(message: Message, status: DeliveryStatus, error: str | None = None) -> bool:

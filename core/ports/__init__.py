@@ -21,8 +21,10 @@ from core.ports.messages import (
     Outbound,
     OutboundFile,
     Parsed,
+    PartSent,
     SendReceipt,
     Template,
+    ignore_part,
 )
 
 __all__ = [
@@ -37,6 +39,7 @@ __all__ = [
     "Outbound",
     "OutboundFile",
     "Parsed",
+    "PartSent",
     "Poller",
     "Reply",
     "SendReceipt",
@@ -45,5 +48,6 @@ __all__ = [
     "Verified",
     "Webhook",
     "WebhookRequest",
+    "ignore_part",
     "refuse",
 ]

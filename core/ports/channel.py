@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from core.ports.messages import Outbound, Parsed, SendReceipt
+from core.ports.messages import Outbound, Parsed, PartSent, SendReceipt, ignore_part
 
 
 @dataclass(frozen=True)
@@ -53,9 +53,14 @@ def refuse(status: int, reason: str) -> Reply:
 
 @dataclass(frozen=True)
 class Verified:
-    """The body came from the provider: store it, then answer 200."""
+    """The body came from the provider: store it, then answer 200.
+
+    `key` is the provider's own id for this delivery when it has one (the inbox's dedupe key); without
+    one, a digest of the body stands in, which catches a provider's retry of the same body.
+    """
 
     body: bytes
+    key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -88,7 +93,9 @@ class Sender(Protocol):
 
     name: str
 
-    def send(self, message: Outbound) -> SendReceipt: ...
+    def send(self, message: Outbound, on_part: PartSent = ignore_part) -> SendReceipt:
+        """Send `message` (skipping its first `parts_sent` parts); report each part as it is taken."""
+        ...
 
 
 class ChannelAdapter(Sender, Protocol):

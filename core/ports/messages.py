@@ -7,6 +7,7 @@ string (`"whatsapp"`, `"sandbox"`…) that its adapter declares; core stores it 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -62,6 +63,7 @@ class Parsed:
 
     messages: list[Inbound] = field(default_factory=list)
     updates: list[DeliveryUpdate] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # parts that could not be read, and why
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,14 @@ class Outbound:
     text: str
     files: tuple[OutboundFile, ...] = ()
     template: Template | None = None
+    parts_sent: int = 0  # of a message the channel sends in parts, those that already reached the provider
+
+
+PartSent = Callable[[int, str], None]  # (parts sent so far, the provider's id of the last one)
+
+
+def ignore_part(_parts_sent: int, _provider_message_id: str) -> None:
+    """For senders that send a message in one piece."""
 
 
 @dataclass(frozen=True)

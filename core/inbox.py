@@ -1,0 +1,272 @@
+"""The inbox: every verified inbound delivery, kept raw before anything parses it (DESIGN §2, §3).
+
+`store` is all an edge does: one insert (a provider's retry of the same delivery inserts nothing),
+committed before the provider gets its 200. `InboxRunner` then parses each delivery with its source's
+parser and runs the use-cases, a batch per transaction with each delivery in its own savepoint: one
+delivery our code cannot process is *parked* with its reason and the rest of the batch goes on.
+`replay` sends parked deliveries through again once the cause is fixed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+
+from sqlalchemy import ColumnElement, delete, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import Session
+
+from core.actions.inbound import do_receive, do_record_delivery
+from core.db import Database
+from core.metrics import INBOUND, INBOX_PARKED
+from core.models import ChannelAccount, EarlyStatus, Inbox, InboxStatus, utcnow
+from core.ports import Parsed
+from core.text import clean
+
+log = logging.getLogger(__name__)
+
+BATCH = 200
+LEASE = timedelta(minutes=5)  # a batch takes well under a second; a runner gone this long has died
+SAVEPOINT_RETRIES = 3
+EARLY_STATUS_KEPT = timedelta(days=1)
+
+Parse = Callable[[bytes], Parsed]
+
+
+def delivery_key(body: bytes, key: str | None = None) -> str:
+    """The dedupe key: the provider's own id when it gives one, else a digest of the exact bytes."""
+    return key[:200] if key else "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+def store(db: Database, source: str, body: bytes, key: str | None = None) -> int | None:
+    """Keep one verified delivery. Returns its row id, or None if it was stored before (a retry)."""
+    values = {
+        "source": source,
+        "dedupe_key": delivery_key(body, key),
+        "body": body,
+        "status": InboxStatus.NEW,
+        "attempts": 0,
+        "received_at": utcnow(),
+    }
+    insert = postgresql_insert if not db.is_sqlite else sqlite_insert
+    statement = (
+        insert(Inbox)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["source", "dedupe_key"])
+        .returning(Inbox.id)
+    )
+    with db.transaction() as session:
+        return session.scalar(statement)
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    id: int
+    source: str
+    body: bytes
+    token: int  # attempts at claim time: the fencing token for marking it done
+
+
+class InboxRunner:
+    def __init__(
+        self, db: Database, parsers: Mapping[str, Parse], *, ai_available: bool, batch: int = BATCH
+    ) -> None:
+        self.db = db
+        self.parsers = dict(parsers)
+        self.ai_available = ai_available
+        self.batch = batch
+
+    def run(self) -> int:
+        """Process deliveries until none is waiting; returns how many were processed."""
+        total = 0
+        while claimed := self._claim():
+            total += self._process(claimed)
+        return total
+
+    def replay(self, *, parked: bool) -> int:
+        """Run again what is waiting (and, with `parked`, what was parked); returns how many ran."""
+        if parked:
+            with self.db.transaction() as session:
+                session.execute(
+                    update(Inbox)
+                    .where(Inbox.status == InboxStatus.PARKED)
+                    .values(status=InboxStatus.NEW, locked_until=None)
+                    .execution_options(synchronize_session=False)
+                )
+        return self.run()
+
+    def waiting(self) -> bool:
+        with self.db.sessions() as session:
+            return session.scalar(select(Inbox.id).where(_claimable()).limit(1)) is not None
+
+    def purge(self) -> None:
+        """Forget statuses no send ever claimed (a message of another system on the same number)."""
+        with self.db.transaction() as session:
+            session.execute(delete(EarlyStatus).where(EarlyStatus.created_at < utcnow() - EARLY_STATUS_KEPT))
+
+    # --- claim ---------------------------------------------------------------------------------------
+
+    def _claim(self) -> list[_Claimed]:
+        now = utcnow()
+        with self.db.transaction() as session:
+            ids = list(
+                session.scalars(
+                    select(Inbox.id)
+                    .where(_claimable(now))
+                    .order_by(Inbox.id)
+                    .limit(self.batch)
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            if not ids:
+                return []
+            session.execute(
+                update(Inbox)
+                .where(Inbox.id.in_(ids))
+                .values(status=InboxStatus.RUNNING, locked_until=now + LEASE, attempts=Inbox.attempts + 1)
+                .execution_options(synchronize_session=False)
+            )
+            rows = session.execute(
+                select(Inbox.id, Inbox.source, Inbox.body, Inbox.attempts)
+                .where(Inbox.id.in_(ids))
+                .order_by(Inbox.id)
+            ).all()
+        return [_Claimed(row.id, row.source, row.body, row.attempts) for row in rows]
+
+    # --- process -------------------------------------------------------------------------------------
+
+    def _process(self, claimed: list[_Claimed]) -> int:
+        parsed: list[tuple[_Claimed, Parsed]] = []
+        parked: dict[int, str] = {}
+        for item in claimed:
+            try:
+                parsed.append((item, self._parse(item)))
+            except Exception as exc:
+                parked[item.id] = _reason(exc)
+        try:
+            parked.update(self.db.run(lambda session: self._apply(session, parsed)))
+        except DBAPIError:
+            # The batch as a whole lost to the database (a deadlock with another runner…): one at a time.
+            for one in parsed:
+                try:
+                    parked.update(self.db.run(partial(self._apply, batch=[one])))
+                except DBAPIError as exc:
+                    parked[one[0].id] = _reason(exc)
+        for item in claimed:
+            if item.id in parked:
+                self._park(item, parked[item.id])
+        return len(claimed)
+
+    def _parse(self, item: _Claimed) -> Parsed:
+        parser = self.parsers.get(item.source)
+        if parser is None:
+            raise LookupError(f"no channel named {item.source!r} is on: turn it on, then replay")
+        return parser(item.body)
+
+    def _apply(self, session: Session, batch: list[tuple[_Claimed, Parsed]]) -> dict[int, str]:
+        """Run every delivery's use-cases in this one transaction, each in its own savepoint."""
+        parked: dict[int, str] = {}
+        seen: set[tuple[str, str]] = set()
+        for item, result in batch:
+            outcome = self._apply_in_savepoint(session, item, result)
+            if isinstance(outcome, str):
+                parked[item.id] = outcome
+                continue
+            for stored, channel, account in outcome:
+                INBOUND.labels(channel, stored).inc()
+                seen.add((channel, account))
+            if result.problems:  # the readable rest is in; the delivery waits for a fix and a replay
+                parked[item.id] = "could not read: " + "; ".join(result.problems[:5])
+        _mark_seen(session, sorted(seen))
+        return parked
+
+    def _apply_in_savepoint(
+        self, session: Session, item: _Claimed, result: Parsed
+    ) -> list[tuple[str, str, str]] | str:
+        """The delivery's outcomes, or why it is parked."""
+        for attempt in range(1, SAVEPOINT_RETRIES + 1):
+            try:
+                with session.begin_nested():
+                    return self._apply_one(session, item, result)
+            except _LeaseLost:
+                return []  # another runner took it over and records it
+            except IntegrityError as exc:  # a concurrent runner took a key first: read it, go again
+                if attempt == SAVEPOINT_RETRIES:
+                    return _reason(exc)
+            except DBAPIError:
+                raise
+            except Exception as exc:
+                return _reason(exc)
+        raise AssertionError("unreachable")
+
+    def _apply_one(self, session: Session, item: _Claimed, result: Parsed) -> list[tuple[str, str, str]]:
+        outcomes = []
+        for inbound in result.messages:
+            received = do_receive(session, inbound, ai_available=self.ai_available)
+            outcome = "duplicate" if received.duplicate else "stored"
+            outcomes.append((outcome, inbound.channel, inbound.channel_account))
+        for status in result.updates:
+            do_record_delivery(session, status)
+        done = session.execute(
+            update(Inbox)
+            .where(Inbox.id == item.id, Inbox.attempts == item.token, Inbox.status == InboxStatus.RUNNING)
+            .values(status=InboxStatus.DONE, locked_until=None, done_at=utcnow(), last_error=None)
+            .execution_options(synchronize_session=False)
+        )
+        if done.rowcount != 1:  # type: ignore[attr-defined]
+            raise _LeaseLost()
+        return outcomes
+
+    def _park(self, item: _Claimed, reason: str) -> None:
+        log.warning("inbox %s (%s) parked: %s", item.id, item.source, reason)
+        INBOX_PARKED.labels(item.source).inc()
+        with self.db.transaction() as session:
+            session.execute(
+                update(Inbox)
+                .where(Inbox.id == item.id, Inbox.attempts == item.token)
+                .values(status=InboxStatus.PARKED, locked_until=None, last_error=reason)
+                .execution_options(synchronize_session=False)
+            )
+
+
+class _LeaseLost(Exception):
+    """This runner's claim on a delivery expired and another runner claimed it."""
+
+
+def _claimable(now: datetime | None = None) -> ColumnElement[bool]:
+    now = now or utcnow()
+    return or_(
+        Inbox.status == InboxStatus.NEW,
+        (Inbox.status == InboxStatus.RUNNING) & (Inbox.locked_until < now),
+    )
+
+
+def _reason(exc: BaseException) -> str:
+    return clean(f"{type(exc).__name__}: {exc}")[:2000]
+
+
+def _mark_seen(session: Session, accounts: list[tuple[str, str]]) -> None:
+    """Remember when each channel account last heard from a lead (shown by `check`)."""
+    now = utcnow()
+    for channel, account in accounts:
+        row = session.scalar(
+            select(ChannelAccount).where(
+                ChannelAccount.channel == channel, ChannelAccount.account == account[:200]
+            )
+        )
+        if row is None:
+            session.add(ChannelAccount(channel=channel, account=account[:200], last_message_at=now))
+        else:
+            row.last_message_at = now
+
+
+def counts(session: Session) -> dict[str, int]:
+    """How many deliveries are in each state (for `check` and /metrics)."""
+    rows = session.execute(select(Inbox.status, func.count()).group_by(Inbox.status)).all()
+    return {str(status): int(count) for status, count in rows}
