@@ -14,6 +14,7 @@ from core import migrate
 from core.db import make_engine
 from core.errors import SettingsError
 from core.ports import ChannelOff
+from core.queries.operations import work_summary
 from core.settings import Settings, env_files, secret
 
 Line = Callable[[str, str, str], None]
@@ -39,6 +40,7 @@ def run_checks(settings: Settings, out: Callable[[str], None] = print) -> int:
         f"from the environment and {files}" if files else "from the environment (no .env file)",
     )
     _database(settings, line)
+    _work(settings, line)
     _worker(settings, line)
     _slack(settings, line)
     _channels(line)
@@ -65,6 +67,48 @@ def _database(settings: Settings, line: Line) -> None:
         line(FAIL, "database", database_unreachable(settings, exc))
     finally:
         engine.dispose()
+
+
+def _work(settings: Settings, line: Line) -> None:
+    """The inbox and outbox, and the connections workers found broken."""
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.orm import Session
+
+    engine = make_engine(settings.database_url)
+    try:
+        with Session(engine) as session:
+            summary = work_summary(session)
+    except DBAPIError:
+        return  # the database line already said why
+    finally:
+        engine.dispose()
+    waiting = summary.inbox.get("new", 0) + summary.inbox.get("running", 0)
+    parked = summary.inbox.get("parked", 0)
+    detail = f"{waiting} waiting (oldest {summary.inbox_oldest_seconds:.0f}s), {parked} parked"
+    if parked:
+        shown = "; ".join(f"#{p.id} {p.source}: {p.reason[:160]}" for p in summary.parked)
+        line(FAIL, "inbox", f"{detail} — {shown}. Fix the cause, then `threadline replay --parked`")
+    else:
+        line(OK, "inbox", detail)
+    pending, failed = summary.outbox.get("pending", 0), summary.outbox.get("failed", 0)
+    line(
+        OK,
+        "outbox",
+        f"{pending} pending (oldest due {summary.outbox_oldest_seconds:.0f}s ago), "
+        f"{summary.outbox.get('running', 0)} running, {failed} failed for good",
+    )
+    for connection in summary.connections:
+        what = f"{connection.channel} {connection.account}"[:18]
+        seen = (
+            f"last message {connection.last_message_at:%Y-%m-%d %H:%M} UTC"
+            if connection.last_message_at
+            else "no message yet"
+        )
+        if connection.broken:
+            since = f" since {connection.since:%Y-%m-%d %H:%M} UTC" if connection.since else ""
+            line(FAIL, what, f"broken{since}: {connection.reason}; work waits and resumes once fixed")
+        elif connection.channel != "slack":
+            line(OK, what, seen)
 
 
 def _worker(settings: Settings, line: Line) -> None:

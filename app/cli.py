@@ -49,6 +49,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "One line per part: database, worker, Slack (token, channel membership, transport), each lead "
         "channel, the AI agent. Exits 1 if anything needs fixing. Run it first when something is wrong.",
     ),
+    "replay": (
+        "process waiting inbox deliveries now; --parked: the parked ones too, after a fix",
+        "Every lead message and status is kept raw in the inbox before it is processed. One our code "
+        "could not process is parked with its reason (see `threadline check`); once the cause is fixed, "
+        "`threadline replay --parked` runs it again. Nothing is stored twice. Exits 1 while any stays "
+        "parked.",
+    ),
     "simulate": (
         'write as a lead through the sandbox channel: simulate "Name <email or phone>" "text"',
         "Posts a signed message to a running Threadline's /webhooks/sandbox: it takes the path of any "
@@ -77,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument(
         "--url", help="the running Threadline's address (default: http://HOST:PORT from the settings)"
     )
+    parsers["replay"].add_argument(
+        "--parked", action="store_true", help="also run the deliveries that were parked"
+    )
     return parser
 
 
@@ -100,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _command(name: str) -> Callable[[Settings, argparse.Namespace], int]:
-    from app import checks, serve, simulate
+    from app import checks, replay, serve, simulate
 
     commands: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
         "run": serve.run,
@@ -109,6 +119,7 @@ def _command(name: str) -> Callable[[Settings, argparse.Namespace], int]:
         "migrate": serve.migrate,
         "check": checks.check,
         "simulate": simulate.simulate,
+        "replay": replay.replay,
     }
     return commands[name]
 

@@ -10,19 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.exc import DBAPIError
 
 from app.container import Container
 from bot.app import build_bolt_app
 from bot.context import BotContext
 from bot.edge import slack_events_endpoint
+from core.db import Database
 from core.metrics import WEBHOOK_REJECTED
 from core.ports import ChannelAdapter, Reply, Webhook, WebhookRequest
+from core.queries.operations import work_summary
 from core.settings import secret
 
 log = logging.getLogger(__name__)
@@ -51,8 +56,63 @@ async def _healthz(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
-async def _metrics(_request: web.Request) -> web.Response:
-    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+def _metrics(db: Database) -> AiohttpHandler:
+    async def metrics(_request: web.Request) -> web.Response:
+        work = await asyncio.to_thread(_work_metrics, db)
+        return web.Response(body=generate_latest() + work, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    return metrics
+
+
+def _work_metrics(db: Database) -> bytes:
+    """Gauges read from the database at scrape time: the same numbers whichever process is asked."""
+    try:
+        with db.sessions() as session:
+            summary = work_summary(session)
+    except DBAPIError:
+        return b""  # the database is away; the counters above still answer
+    families: list[Metric] = []
+    inbox = GaugeMetricFamily(
+        "threadline_inbox_deliveries", "Inbound deliveries not done, by status", labels=["status"]
+    )
+    for status in ("new", "running", "parked"):
+        inbox.add_metric([status], summary.inbox.get(status, 0))
+    outbox = GaugeMetricFamily(
+        "threadline_outbox_items", "Outbox work not done, by status", labels=["status"]
+    )
+    for status in ("pending", "running", "failed"):
+        outbox.add_metric([status], summary.outbox.get(status, 0))
+    families += [
+        inbox,
+        outbox,
+        GaugeMetricFamily(
+            "threadline_inbox_oldest_seconds",
+            "Age of the oldest delivery waiting",
+            value=summary.inbox_oldest_seconds,
+        ),
+        GaugeMetricFamily(
+            "threadline_outbox_oldest_due_seconds",
+            "How long the oldest due outbox item has waited",
+            value=summary.outbox_oldest_seconds,
+        ),
+    ]
+    health = GaugeMetricFamily(
+        "threadline_connection_broken", "1 when a connection needs a person", labels=["channel", "account"]
+    )
+    for connection in summary.connections:
+        health.add_metric([connection.channel, connection.account], 1 if connection.broken else 0)
+    families.append(health)
+    registry = CollectorRegistry()
+    registry.register(_Fixed(families))
+    return generate_latest(registry)
+
+
+class _Fixed(Collector):
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return self.families
 
 
 def build_web(container: Container) -> tuple[web.Application, Any]:
@@ -66,7 +126,7 @@ def build_web(container: Container) -> tuple[web.Application, Any]:
     app = web.Application(middlewares=[_errors], client_max_size=MAX_BODY_BYTES)
     app[READY] = {"ready": False}
     app.router.add_get("/healthz", _healthz)
-    app.router.add_get("/metrics", _metrics)
+    app.router.add_get("/metrics", _metrics(container.db))
     app.router.add_post(
         "/slack/events",
         _limited(slack_events_endpoint(bolt, signing_secret=secret(settings.SLACK_SIGNING_SECRET))),

@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=60)
 MAX_ATTEMPTS = 8
 RETRY_CAP = timedelta(minutes=3)
-OFFER_GRACE = timedelta(seconds=30)  # an offer not taken by then is presumed lost (a nudge Redis dropped)
+OFFER_GRACE = timedelta(seconds=15)  # an offer not taken by then is presumed lost (a nudge Redis dropped)
 
 
 class JobKind(enum.StrEnum):

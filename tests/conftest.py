@@ -118,7 +118,7 @@ class DispatchLog:
     batches: list[list[int]] = field(default_factory=list)
 
     def __call__(self, ids: list[int]) -> None:
-        self.batches.append(list(ids))
+        self.batches.append([getattr(offer, "id", offer) for offer in ids])
 
     @property
     def ids(self) -> list[int]:

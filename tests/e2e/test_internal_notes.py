@@ -43,7 +43,9 @@ NOTES: dict[str, tuple[str, list[dict[str, Any]] | None]] = {
     ),
     "user group in blocks only": (
         "who knows them?",
-        rich_text({"type": "usergroup", "usergroup_id": "S0SALES"}, {"type": "text", "text": " who knows them?"}),
+        rich_text(
+            {"type": "usergroup", "usergroup_id": "S0SALES"}, {"type": "text", "text": " who knows them?"}
+        ),
     ),
     "bold note in blocks only": (
         "they asked twice",
@@ -67,13 +69,17 @@ def test_every_note_variant_is_kept_from_the_lead(app: AppProcess, slack: SlackS
         assert app.slack_event(event).status_code == 200, name
         posted[name] = ts
     marker = slack.post_as_user(CHANNEL, "U0ANA", "Thanks, we ship to Lisbon", thread_ts=card_ts)
-    app.slack_event(message_event(user="U0ANA", text="Thanks, we ship to Lisbon", ts=marker, thread_ts=card_ts))
+    app.slack_event(
+        message_event(user="U0ANA", text="Thanks, we ship to Lisbon", ts=marker, thread_ts=card_ts)
+    )
 
     # Once the real reply has gone out, every note before it has had its chance to leak.
     graph.wait_for(lambda: len(graph.sent) == 1)
     slack.wait_for(lambda: all("lock" in slack.reactions(CHANNEL, ts) for ts in posted.values()))
     assert [m.body["text"]["body"] for m in graph.sent] == ["Thanks, we ship to Lisbon"]
     with app.database() as db, db.sessions() as session:
-        directions = {m.slack_ts: m.direction.value for m in session.query(Message).filter(Message.slack_ts.isnot(None))}
+        directions = {
+            m.slack_ts: m.direction.value for m in session.query(Message).filter(Message.slack_ts.isnot(None))
+        }
     kept_back = [name for name, ts in posted.items() if directions.get(ts) != "note"]
     assert kept_back == []

@@ -39,7 +39,12 @@ def test_simulate_then_reply_is_a_whole_conversation(app: AppProcess, slack: Sla
     assert "Do you ship to Lisbon?" in entry["text"] + json.dumps(entry.get("blocks"))
 
     ts = slack.post_as_user(CHANNEL, "U0ANA", "Yes, in 3 days!", thread_ts=card["ts"])
-    assert app.slack_event(message_event(user="U0ANA", text="Yes, in 3 days!", ts=ts, thread_ts=card["ts"])).status_code == 200
+    assert (
+        app.slack_event(
+            message_event(user="U0ANA", text="Yes, in 3 days!", ts=ts, thread_ts=card["ts"])
+        ).status_code
+        == 200
+    )
 
     slack.wait_for(lambda: "inbox_tray" in slack.reactions(CHANNEL, ts))  # 📥 delivered
     assert "[sandbox] to jane@example.com: Yes, in 3 days!" in app.logs()
@@ -57,7 +62,11 @@ def test_simulate_says_in_one_line_what_is_wrong(app: AppProcess, slack: SlackSt
     forged = simulate(app, "Mallory <m@example.com>", "hi", secret="not-the-servers-secret")
     nobody = simulate(app, "Jane <jane@example.com>", "hi", port=free_port())
     unclear = simulate(app, "just a name", "hi")
-    for result, words in ((forged, "refused the signature"), (nobody, "nothing answers"), (unclear, "Name <email or phone>")):
+    for result, words in (
+        (forged, "refused the signature"),
+        (nobody, "nothing answers"),
+        (unclear, "Name <email or phone>"),
+    ):
         assert result.returncode == 2 and words in result.stderr, result.stderr
         assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
     assert slack.calls_to("chat.postMessage") == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -12,6 +13,7 @@ from bot.slack_client import SlackGateway
 from core.actions.inbound import do_receive
 from core.coordination import Coordinator, LocalCoordinator, RedisCoordinator
 from core.db import Database
+from core.errors import Deferred
 from core.models import Conversation, Message, utcnow
 from tests.conftest import SPECS
 from tests.integration.test_use_cases import whatsapp_text
@@ -35,7 +37,7 @@ def make_mirror(
 ) -> Mirror:
     coordinator = coordinator or LocalCoordinator()
     gateway = SlackGateway(token=TOKEN, base_url=slack.base_url, coordinator=coordinator, **pace)  # type: ignore[arg-type]
-    return Mirror(db, gateway, coordinator, default_channel=CHANNEL, ai_available=False)
+    return Mirror(db, gateway, default_channel=CHANNEL, ai_available=False)
 
 
 def receive(db: Database, text: str, wa_id: str = "15550000001") -> int:
@@ -104,11 +106,49 @@ def test_a_thread_entry_posted_before_a_crash_is_not_repeated(db: Database, slac
     assert len(slack.replies(CHANNEL, card_ts)) == 2
 
 
-def test_a_rate_limited_post_waits_and_lands_once(db: Database, slack: SlackStandIn):
+def sync_as_the_outbox_would(mirror: Mirror, conversation_id: int) -> list[float]:
+    """Run the mirror until it is done, waiting out each Deferred as the outbox's schedule does."""
+    waits = []
+    while True:
+        try:
+            mirror.sync(conversation_id)
+            return waits
+        except Deferred as deferred:
+            waits.append(deferred.seconds)
+            time.sleep(deferred.seconds)  # the scheduler's timer, played by the test
+
+
+def test_a_rate_limited_post_is_deferred_not_slept_on_and_lands_once(db: Database, slack: SlackStandIn):
     slack.fail_next("chat.postMessage", retry_after=1)
-    make_mirror(db, slack).sync(receive(db, "hello"))
+    mirror = make_mirror(db, slack)
+    conversation_id = receive(db, "hello")
+    with pytest.raises(Deferred) as deferred:
+        mirror.sync(conversation_id)
+    assert deferred.value.seconds == 1  # Slack's Retry-After, handed back rather than slept on
+    assert len(slack.messages(CHANNEL)) == 0
+
+    mirror.sync(conversation_id)
     assert len(slack.messages(CHANNEL)) == 1
     assert [c.ok for c in slack.calls_to("chat.postMessage")] == [False, True, True]
+
+
+def test_a_backlog_yields_the_reserved_token_to_a_new_card(db: Database, slack: SlackStandIn):
+    mirror = make_mirror(db, slack, posts_per_second=1.0, burst=3)
+    backlog = receive(db, "b0")
+    for n in range(1, 10):
+        receive(db, f"b{n}", wa_id="15550000001")
+    with pytest.raises(Deferred):  # the card and one entry, then the backlog keeps one token back
+        mirror.sync(backlog)
+    newcomer = receive(db, "hello, I am new", wa_id="15550000002")
+    with pytest.raises(Deferred) as deferred:  # the card takes the reserved token at once…
+        mirror.sync(newcomer)
+    with db.sessions() as session:
+        assert session.get_one(Conversation, newcomer).slack_thread_ts is not None
+    assert deferred.value.seconds <= 1.0  # …and its entry needs one token, the backlog two
+    time.sleep(deferred.value.seconds)  # the scheduler's timer, played by the test
+    mirror.sync(newcomer)
+    with pytest.raises(Deferred):
+        mirror.sync(backlog)
 
 
 @pytest.mark.parametrize("shared", ["local", "redis"])
@@ -125,7 +165,7 @@ def test_posts_per_channel_keep_the_pace(
     conversation_id = receive(db, "m0")
     for n in range(1, 12):
         receive(db, f"m{n}")
-    mirror.sync(conversation_id)
+    assert sync_as_the_outbox_would(mirror, conversation_id), "the pace deferred nothing"
 
     times = slack.post_times(CHANNEL)
     assert len(times) == 13

@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 
 from app.worker import EmbeddedWorker
 from core.db import Database
+from core.inbox import InboxRunner
 from core.models import Outbox, OutboxStatus, utcnow
 from core.outbox import Job, JobKind, OutboxRunner
 from tests.conftest import DispatchLog, handlers
@@ -51,12 +52,12 @@ def test_a_job_runs_once_and_is_marked_done(db: Database):
     assert status_of(db, outbox_id).status == OutboxStatus.DONE
 
 
-def test_a_failing_job_is_retried_later_then_given_up(db: Database):
+def test_a_failing_delivery_is_retried_later_then_given_up(db: Database):
     def broken(job: Job) -> None:
         raise ConnectionError("provider unreachable")
 
-    runner = OutboxRunner(db, handlers({PROBE: broken}))
-    outbox_id = add_job(db)
+    runner = OutboxRunner(db, handlers({JobKind.DELIVER: broken}))
+    outbox_id = add_job(db, JobKind.DELIVER)
     runner.run(outbox_id)
 
     row = status_of(db, outbox_id)
@@ -74,6 +75,21 @@ def test_a_failing_job_is_retried_later_then_given_up(db: Database):
     assert row.status == OutboxStatus.FAILED and row.attempts == 8
 
 
+def test_slack_work_never_gives_up_and_its_backoff_is_capped(db: Database):
+    def slack_down(job: Job) -> None:
+        raise ConnectionError("Slack unreachable")
+
+    runner = OutboxRunner(db, handlers({PROBE: slack_down}), retry_cap=timedelta(seconds=30))
+    outbox_id = add_job(db)
+    for _ in range(20):  # far more than a delivery's attempts
+        with db.transaction() as session:
+            session.execute(update(Outbox).values(next_attempt_at=utcnow() - timedelta(seconds=1)))
+        assert runner.run(outbox_id)
+    row = status_of(db, outbox_id)
+    assert row.status == OutboxStatus.PENDING and row.attempts == 20
+    assert row.next_attempt_at <= utcnow() + timedelta(seconds=30)
+
+
 def test_a_job_whose_worker_died_is_offered_again(db: Database):
     runner = OutboxRunner(db, handlers({PROBE: lambda job: None}))
     outbox_id = add_job(db)
@@ -81,7 +97,7 @@ def test_a_job_whose_worker_died_is_offered_again(db: Database):
         session.execute(
             update(Outbox).values(status=OutboxStatus.RUNNING, locked_until=utcnow() - timedelta(seconds=1))
         )
-    assert outbox_id in runner.due()
+    assert outbox_id in [offer.id for offer in runner.due()]
     assert runner.run(outbox_id)
     assert status_of(db, outbox_id).status == OutboxStatus.DONE
 
@@ -96,7 +112,12 @@ def test_embedded_worker_runs_what_commits_and_what_was_left_pending(db: Databas
             done.set()
 
     left_over = add_job(db)  # committed before the worker existed: only the sweep can find it
-    worker = EmbeddedWorker(OutboxRunner(db, handlers({PROBE: handler})), threads=2, sweep_seconds=0.05)
+    worker = EmbeddedWorker(
+        OutboxRunner(db, handlers({PROBE: handler})),
+        InboxRunner(db, {}, ai_available=False),
+        threads=2,
+        sweep_seconds=0.05,
+    )
     db.dispatch = worker.dispatch
     worker.start()
     try:
@@ -116,7 +137,7 @@ def test_a_lost_celery_nudge_loses_no_work(db: Database):
     outbox_id = add_job(db)  # commits at once; the nudge fails in the background and is logged
 
     runner = OutboxRunner(db, handlers({PROBE: lambda job: None}))
-    assert outbox_id in runner.due()
+    assert outbox_id in [offer.id for offer in runner.due()]
     with db.sessions() as session:
         assert session.scalar(select(Outbox.status).where(Outbox.id == outbox_id)) == OutboxStatus.PENDING
 
@@ -170,4 +191,4 @@ def test_work_of_a_kind_nobody_takes_any_more_is_failed_once_not_retried(db: Dat
     assert not runner.run(outbox_id)
     row = status_of(db, outbox_id)
     assert row.status == OutboxStatus.FAILED and row.last_error == "no handler for this kind"
-    assert outbox_id not in runner.due()
+    assert outbox_id not in [offer.id for offer in runner.due()]

@@ -195,7 +195,9 @@ class GraphStandIn(StandInServer):
         allowed = {"fields"}
         unknown = set(request.query) - allowed
         if unknown:
-            return self._violation(f"GET phone number: unknown parameters {sorted(unknown)}", 400, 100, "Invalid parameter")
+            return self._violation(
+                f"GET phone number: unknown parameters {sorted(unknown)}", 400, 100, "Invalid parameter"
+            )
         return 200, {
             "id": self.phone_number_id,
             "display_phone_number": "+1 555-078-3881",
