@@ -8,16 +8,20 @@ it already brought in are recognised by their provider ids and not stored twice.
 from __future__ import annotations
 
 import argparse
+from functools import partial
 
 from sqlalchemy import func, select
 
 from app.container import build_container
 from core.models import Inbox, InboxStatus
+from core.outbox import release
 from core.settings import Settings
 
 
 def replay(settings: Settings, args: argparse.Namespace) -> int:
     container = build_container(settings)
+    # The work replay queues is run by the server's workers: their next sweep offers it.
+    container.db.dispatch = partial(release, container.db)
     try:
         processed = container.inbox.replay(parked=args.parked)
         with container.db.sessions() as session:

@@ -25,7 +25,7 @@ from bot.app import build_bolt_app
 from bot.context import BotContext
 from bot.edge import slack_events_endpoint
 from core.db import Database
-from core.metrics import WEBHOOK_REJECTED
+from core.metrics import WEBHOOK_ACCEPTED, WEBHOOK_REJECTED
 from core.ports import ChannelAdapter, Reply, Webhook, WebhookRequest
 from core.queries.operations import work_summary
 from core.settings import secret
@@ -96,6 +96,14 @@ def _work_metrics(db: Database) -> bytes:
             value=summary.outbox_oldest_seconds,
         ),
     ]
+    messages = GaugeMetricFamily(
+        "threadline_messages_stored",
+        "Messages stored, by lead channel and direction (inbound, outbound, note)",
+        labels=["channel", "direction"],
+    )
+    for (channel, direction), count in sorted(summary.messages.items()):
+        messages.add_metric([channel, direction], count)
+    families.append(messages)
     health = GaugeMetricFamily(
         "threadline_connection_broken", "1 when a connection needs a person", labels=["channel", "account"]
     )
@@ -171,6 +179,7 @@ def _webhook_route(
             return _answer(adapter, verdict)
         # Stored before we answer: a 200 promises the provider we have it.
         await asyncio.to_thread(accept, adapter.name, verdict.body, verdict.key)
+        WEBHOOK_ACCEPTED.labels(adapter.name).inc()
         return web.json_response({"ok": True})
 
     return _limited(handle, name=adapter.name)

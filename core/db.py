@@ -2,7 +2,8 @@
 
 Two promises live here:
 - Outbox rows leave only after commit: `after_commit` hands the new rows' ids to the dispatcher, so no
-  worker ever sees work that could still be rolled back (the Zulip `on_commit` habit).
+  worker ever sees work that could still be rolled back (the Zulip `on_commit` habit). Releasing a
+  savepoint is not a commit; rolling one back forgets only the rows written inside it.
 - A use-case that loses a race (a unique key another worker took first, a stale version, SQLite busy,
   a PostgreSQL serialization failure) runs again from the start on fresh data.
 """
@@ -18,7 +19,7 @@ from typing import Any, NamedTuple, TypeVar
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from core.errors import Conflict
@@ -41,6 +42,7 @@ Dispatch = Callable[[list[Offer]], None]
 
 RACE_RETRIES = 5
 _NEW_OUTBOX = "threadline_new_outbox"
+_SAVEPOINTS = "threadline_savepoints"
 
 
 def make_engine(url: str) -> Engine:
@@ -79,6 +81,7 @@ class Database:
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.dispatch: Dispatch = dispatch or (lambda ids: None)
         event.listen(self.sessions, "after_flush", _collect_new_outbox)
+        event.listen(self.sessions, "after_transaction_create", _mark_savepoint)
         event.listen(self.sessions, "after_commit", self._hand_over_outbox)
         event.listen(self.sessions, "after_soft_rollback", _forget_new_outbox)
 
@@ -109,7 +112,10 @@ class Database:
         raise AssertionError("unreachable")
 
     def _hand_over_outbox(self, session: Session) -> None:
+        if session.in_nested_transaction():
+            return  # a savepoint was released: nothing is visible to others until the real commit
         ids = session.info.pop(_NEW_OUTBOX, [])
+        session.info.pop(_SAVEPOINTS, None)
         if ids:
             self.dispatch(ids)
 
@@ -123,8 +129,21 @@ def _collect_new_outbox(session: Session, _flush_context: Any) -> None:
     session.info.setdefault(_NEW_OUTBOX, []).extend(new)
 
 
-def _forget_new_outbox(session: Session, _previous_transaction: Any) -> None:
+def _mark_savepoint(session: Session, transaction: SessionTransaction) -> None:
+    # Where this savepoint starts in the list, so rolling it back forgets only its own rows.
+    if transaction.nested:
+        marks = session.info.setdefault(_SAVEPOINTS, {})
+        marks[id(transaction)] = len(session.info.get(_NEW_OUTBOX, []))
+
+
+def _forget_new_outbox(session: Session, previous_transaction: SessionTransaction) -> None:
+    if previous_transaction.nested:
+        mark = session.info.get(_SAVEPOINTS, {}).pop(id(previous_transaction), None)
+        if mark is not None and _NEW_OUTBOX in session.info:
+            del session.info[_NEW_OUTBOX][mark:]
+        return
     session.info.pop(_NEW_OUTBOX, None)
+    session.info.pop(_SAVEPOINTS, None)
 
 
 def _is_transient(exc: DBAPIError) -> bool:

@@ -87,6 +87,7 @@ class InboxRunner:
         total = 0
         while claimed := self._claim():
             total += self._process(claimed)
+        log.debug("inbox run processed %d deliveries", total)
         return total
 
     def replay(self, *, parked: bool) -> int:

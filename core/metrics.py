@@ -9,6 +9,11 @@ INBOUND = Counter(
     "Lead messages received, by channel and outcome",
     ["channel", "outcome"],
 )
+WEBHOOK_ACCEPTED = Counter(
+    "threadline_webhooks_accepted_total",
+    "Verified provider deliveries stored in the inbox by this web process, by source",
+    ["source"],
+)
 WEBHOOK_REJECTED = Counter(
     "threadline_webhook_rejected_total",
     "Provider webhooks refused, by provider and reason",

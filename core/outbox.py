@@ -106,7 +106,9 @@ class OutboxRunner:
         """Run one item if it is due, its lane is free and nobody else holds it."""
         job = self._claim(outbox_id)
         if job is None:
+            log.debug("outbox %s not claimed (not due, lane busy or taken)", outbox_id)
             return Outcome(False)
+        log.debug("outbox %s (%s) claimed, lease %s", job.id, job.kind, job.lease)
         handler = self.handlers[job.kind]
         offers: list[Offer] = []
         with self._renewer.holding(job.id, job.lease):
@@ -295,6 +297,18 @@ def queue(
             offered_at=utcnow(),  # it is handed over at commit; the sweep need not offer it too
         )
     )
+
+
+def release(db: Database, offers: list[Offer]) -> None:
+    """Nobody in this process will run these (a one-off command): let the next sweep offer them."""
+    if offers:
+        with db.transaction() as session:
+            session.execute(
+                update(Outbox)
+                .where(Outbox.id.in_([offer.id for offer in offers]))
+                .values(offered_at=None)
+                .execution_options(synchronize_session=False)
+            )
 
 
 def _claimable(now: datetime) -> ColumnElement[bool]:

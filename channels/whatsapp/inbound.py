@@ -51,7 +51,9 @@ def shape_problem(raw: bytes) -> str | None:
     """
     try:
         payload = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
+    except RecursionError:
+        return None  # JSON, but deeper than we read: kept, and parked by the inbox with the reason
+    except ValueError as exc:
         return f"body is not JSON: {type(exc).__name__}"
     if not isinstance(payload, dict) or payload.get("object") != "whatsapp_business_account":
         return "not a WhatsApp Business Account webhook (object must be whatsapp_business_account)"

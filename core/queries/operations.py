@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.models import ChannelAccount, Health, Inbox, InboxStatus, Outbox, OutboxStatus, utcnow
+from core.models import ChannelAccount, Health, Inbox, InboxStatus, Message, Outbox, OutboxStatus, utcnow
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,7 @@ class WorkSummary:
     outbox_oldest_seconds: float = 0.0  # of what is due and waits for a worker
     parked: list[Parked] = field(default_factory=list)  # the newest few
     connections: list[Connection] = field(default_factory=list)
+    messages: dict[tuple[str, str], int] = field(default_factory=dict)  # (channel, direction) → stored
 
 
 def work_summary(session: Session, *, parked_shown: int = 3) -> WorkSummary:
@@ -52,6 +53,10 @@ def work_summary(session: Session, *, parked_shown: int = 3) -> WorkSummary:
         select(Outbox.status, func.count()).where(Outbox.status != OutboxStatus.DONE).group_by(Outbox.status)
     ):
         summary.outbox[str(job_status)] = int(count)
+    for channel, direction, count in session.execute(
+        select(Message.channel, Message.direction, func.count()).group_by(Message.channel, Message.direction)
+    ):
+        summary.messages[(channel, str(direction))] = int(count)
     oldest_inbox = session.scalar(
         select(func.min(Inbox.received_at)).where(Inbox.status.in_([InboxStatus.NEW, InboxStatus.RUNNING]))
     )

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from core.models import Message
+from core.models import Inbox
 from tests.conftest import ROOT, PostgresDatabases
 from tests.e2e.harness import AppProcess, free_port
 from tests.e2e.test_whatsapp_slack import lead_writes, thread
@@ -107,7 +107,7 @@ def test_a_redis_outage_delays_work_but_loses_none(
 
         stop(servers.pop())  # Redis goes away
         lead_writes(app, "during the outage", message_id="wamid.o2")  # still answered 200: it is stored
-        assert app.count(Message) == 2
+        assert app.count(Inbox) == 2
 
         start_redis(port, servers)  # Redis is back: the sweep finds the work the lost nudge named
         slack.wait_for(lambda: len(thread(slack)) == 2, timeout=90)

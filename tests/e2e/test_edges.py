@@ -75,9 +75,12 @@ def test_health_and_metrics(app: AppProcess, slack: SlackStandIn):
     assert httpx.get(f"{app.url}/healthz").json() == {"ok": True}
     lead_writes(app, "count me", message_id="wamid.metrics")
     assert app.post_whatsapp_raw(b"{}", signature="sha256=00").status_code == 401
+    slack.wait_for(lambda: len(slack.messages(CHANNEL)) == 1)  # processed: its card is up
     metrics = httpx.get(f"{app.url}/metrics")
     assert metrics.status_code == 200
-    assert 'threadline_inbound_messages_total{channel="whatsapp",outcome="stored"} 1.0' in metrics.text
+    assert 'threadline_webhooks_accepted_total{source="whatsapp"} 1.0' in metrics.text
+    assert 'threadline_messages_stored{channel="whatsapp",direction="inbound"} 1.0' in metrics.text
+    assert 'threadline_inbox_deliveries{status="parked"} 0.0' in metrics.text
     assert 'threadline_webhook_rejected_total{provider="whatsapp",reason="signature"} 1.0' in metrics.text
 
 

@@ -28,7 +28,17 @@ from sqlalchemy import func, select
 
 from channels.sandbox.client import SIGNATURE_HEADER, Contact, sandbox_key, sign, signed_message
 from core.db import Database
-from core.models import Conversation, Event, Lead, LeadIdentity, Message, ProcessedEvent, Tag
+from core.models import (
+    Conversation,
+    Event,
+    Inbox,
+    InboxStatus,
+    Lead,
+    LeadIdentity,
+    Message,
+    ProcessedEvent,
+    Tag,
+)
 from tests.e2e.conftest import app_environment, running_app, running_graph, running_slack, runtime_environment
 from tests.e2e.harness import (
     CHANNEL,
@@ -61,7 +71,15 @@ FUZZ = settings(
         HealthCheck.data_too_large,
     ],
 )
-TABLES = (Message, Conversation, Lead, LeadIdentity, ProcessedEvent, Event, Tag)  # nothing async writes these
+TABLES = (
+    Message,
+    Conversation,
+    Lead,
+    LeadIdentity,
+    ProcessedEvent,
+    Event,
+    Tag,
+)  # read once the inbox is idle
 
 
 class Target:
@@ -72,8 +90,17 @@ class Target:
         self.http = httpx.Client(base_url=app.url, timeout=30)
 
     def state(self) -> tuple[int, ...]:
+        """What the app holds, once it has processed every delivery it accepted so far."""
+        deadline = time.monotonic() + 30
+        while self._inbox_busy() and time.monotonic() < deadline:
+            time.sleep(0.02)  # polling for the inbox runner to finish, not waiting a fixed time
         with self.db.sessions() as session:
             return tuple(session.scalar(select(func.count()).select_from(t)) or 0 for t in TABLES)
+
+    def _inbox_busy(self) -> bool:
+        with self.db.sessions() as session:
+            busy = select(func.count()).where(Inbox.status.in_([InboxStatus.NEW, InboxStatus.RUNNING]))
+            return bool(session.scalar(busy))
 
     def post(self, path: str, body: bytes, headers: dict[str, Any]) -> httpx.Response:
         return self.http.post(path, content=body, headers=headers)

@@ -192,3 +192,18 @@ def test_work_of_a_kind_nobody_takes_any_more_is_failed_once_not_retried(db: Dat
     row = status_of(db, outbox_id)
     assert row.status == OutboxStatus.FAILED and row.last_error == "no handler for this kind"
     assert outbox_id not in [offer.id for offer in runner.due()]
+
+
+def test_work_written_in_a_savepoint_leaves_only_when_the_whole_transaction_commits(
+    db: Database, dispatched: DispatchLog
+):
+    with db.transaction() as session:
+        with session.begin_nested():
+            kept = Outbox(kind=PROBE)
+            session.add(kept)
+        assert dispatched.ids == [], "handed over before anyone else could see it"
+        with pytest.raises(RuntimeError), session.begin_nested():
+            session.add(Outbox(kind=PROBE))
+            session.flush()
+            raise RuntimeError("this part of the batch is parked")
+    assert dispatched.ids == [kept.id]

@@ -126,6 +126,7 @@ class SlackStandIn(StandInServer):
         self.published_views: dict[str, dict[str, Any]] = {}
         self._messages: dict[tuple[str, str], Message] = {}
         self._failures: dict[str, list[tuple[str, int]]] = {}
+        self._down = False
         self._triggers: set[str] = set()
         self._used_triggers: set[str] = set()
         self._clock = itertools.count(1)
@@ -192,6 +193,11 @@ class SlackStandIn(StandInServer):
             self._messages[(channel, message.ts)] = message
             self.changed.notify_all()
             return message.ts
+
+    def set_outage(self, down: bool) -> None:
+        """While down, every Web API call answers 503, as during a Slack incident."""
+        with self.changed:
+            self._down = down
 
     def fail_next(self, method: str, error: str = "ratelimited", *, retry_after: int = 1) -> None:
         with self.changed:
@@ -284,6 +290,9 @@ class SlackStandIn(StandInServer):
             self._check_auth(method, token)
             self._check_args(method, spec, args)
             with self.changed:
+                if self._down:
+                    self._record(method, args, ok=False)
+                    return web.json_response({"ok": False, "error": "service_unavailable"}, status=503)
                 injected = self._failures.get(method)
                 if injected:
                     error, retry_after = injected.pop(0)
