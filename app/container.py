@@ -10,8 +10,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from slack_sdk.web.async_client import AsyncWebClient
+
 from app.channels import PLUGINS
 from app.worker import EmbeddedWorker
+from bot.context import BotContext
+from bot.inbound import SOURCE as SLACK_EVENTS
+from bot.inbound import SlackEvents
 from bot.mirror import Mirror
 from bot.notify import AssigneeNotifier
 from bot.slack_client import SlackGateway
@@ -63,6 +68,7 @@ class Container:
     runner: OutboxRunner
     channels: Channels
     inbox: InboxRunner
+    bot: BotContext  # what the Slack handlers use, in the web process and (for stored events) workers
     inbox_ready: Callable[[], None] = lambda: None  # a delivery was stored: wake a runner
     ai_available: bool = AI_AVAILABLE
     worker: EmbeddedWorker | None = None  # the in-process worker, in embedded mode
@@ -101,8 +107,19 @@ def build_container(settings: Settings | None = None, channels: Channels | None 
         JobKind.DELIVER: Deliverer(db, channels.on),
         JobKind.NOTIFY_ASSIGNEE: AssigneeNotifier(db, slack),
     }
+
+    def keep(source: str, body: bytes, key: str | None) -> None:
+        container.accept(source, body, key)  # bound below; called only once everything is built
+
+    bot = BotContext(
+        db=db,
+        ai_available=AI_AVAILABLE,
+        client=AsyncWebClient(token=secret(settings.SLACK_BOT_TOKEN), base_url=settings.SLACK_API_URL),
+        keep=keep,
+    )
     container = Container(
         settings=settings,
+        bot=bot,
         db=db,
         coordinator=coordinator,
         runner=OutboxRunner(
@@ -113,7 +130,10 @@ def build_container(settings: Settings | None = None, channels: Channels | None 
         ),
         channels=channels,
         inbox=InboxRunner(
-            db, {name: adapter.parse for name, adapter in channels.on.items()}, ai_available=AI_AVAILABLE
+            db,
+            {name: adapter.parse for name, adapter in channels.on.items()},
+            handlers={SLACK_EVENTS: SlackEvents(bot)},
+            ai_available=AI_AVAILABLE,
         ),
     )
     if settings.embedded:

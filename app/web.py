@@ -11,19 +11,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from functools import partial
 from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.exc import DBAPIError
 
 from app.container import Container
 from bot.app import build_bolt_app
-from bot.context import BotContext
 from bot.edge import slack_events_endpoint
+from bot.handlers.events import keep_message_event
 from core.db import Database
 from core.metrics import WEBHOOK_ACCEPTED, WEBHOOK_REJECTED
 from core.ports import ChannelAdapter, Reply, Webhook, WebhookRequest
@@ -126,10 +126,9 @@ class _Fixed(Collector):
 def build_web(container: Container) -> tuple[web.Application, Any]:
     """The aiohttp app with every route, and the Bolt app behind /slack/events."""
     settings = container.settings
-    client = AsyncWebClient(token=secret(settings.SLACK_BOT_TOKEN), base_url=settings.SLACK_API_URL)
     bolt = build_bolt_app(
         signing_secret=secret(settings.SLACK_SIGNING_SECRET),
-        ctx=BotContext(db=container.db, ai_available=container.ai_available, client=client),
+        ctx=container.bot,
     )
     app = web.Application(middlewares=[_errors], client_max_size=MAX_BODY_BYTES)
     app[READY] = {"ready": False}
@@ -137,7 +136,13 @@ def build_web(container: Container) -> tuple[web.Application, Any]:
     app.router.add_get("/metrics", _metrics(container.db))
     app.router.add_post(
         "/slack/events",
-        _limited(slack_events_endpoint(bolt, signing_secret=secret(settings.SLACK_SIGNING_SECRET))),
+        _limited(
+            slack_events_endpoint(
+                bolt,
+                signing_secret=secret(settings.SLACK_SIGNING_SECRET),
+                keep_message=partial(keep_message_event, container.bot),
+            )
+        ),
     )
     # A channel that is off has no routes: its webhook answers 404, aiohttp's default.
     for adapter in container.channels.on.values():

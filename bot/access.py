@@ -27,6 +27,10 @@ UNKNOWN = "Threadline could not check with Slack who may act here ({why}): pleas
 MEMBERS_PAGE = 1000
 
 
+class CouldNotCheck(NotAllowed):
+    """Slack did not answer who someone is: not a no, a not-yet (stored events are tried again)."""
+
+
 class Access:
     def __init__(self, *, ttl: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.ttl = ttl
@@ -70,9 +74,9 @@ class Access:
         try:
             value = await fetch()
         except SlackApiError as exc:
-            raise NotAllowed(UNKNOWN.format(why=exc.response.get("error"))) from exc
+            raise CouldNotCheck(UNKNOWN.format(why=exc.response.get("error"))) from exc
         except SlackClientError as exc:  # the network, not Slack's answer
-            raise NotAllowed(UNKNOWN.format(why=type(exc).__name__)) from exc
+            raise CouldNotCheck(UNKNOWN.format(why=type(exc).__name__)) from exc
         self._cache[key] = (now + self.ttl, value)
         return value
 

@@ -31,6 +31,11 @@ class BotContext:
     # request's team_id into each call, and what a request says must not steer where our calls go.
     client: AsyncWebClient
     access: Access = field(default_factory=Access)
+    # Keeps one verified delivery in the inbox (source, raw bytes, dedupe key) and wakes its runner.
+    keep: Callable[[str, bytes, str | None], None] = lambda source, body, key: None
+
+    async def store(self, source: str, body: bytes, key: str | None) -> None:
+        await asyncio.to_thread(self.keep, source, body, key)
 
     async def run(self, use_case: Callable[[Session], T]) -> T:
         """Run a use-case in its transaction without blocking the event loop."""

@@ -4,6 +4,10 @@ WARNING line, never a 500 or a traceback, whatever its bytes.
 
 Bolt verifies the signature again; this guard exists because Bolt assumes well-formed input (an integer
 timestamp, an ASCII signature, JSON objects where Slack sends objects) and answers 500 otherwise.
+
+Message events do not go to Bolt at all: they are kept in the inbox (`keep_message`) and acknowledged,
+so a teammate's reply is stored before anything is looked up — even while Slack itself is not
+answering (Bolt's first-request auth.test would otherwise drop the event with a 200).
 """
 
 from __future__ import annotations
@@ -35,7 +39,11 @@ class Refused(Exception):
 
 
 def slack_events_endpoint(
-    bolt: AsyncApp, *, signing_secret: str, clock: Callable[[], float] = time.time
+    bolt: AsyncApp,
+    *,
+    signing_secret: str,
+    keep_message: Callable[[dict[str, Any]], Awaitable[None]],
+    clock: Callable[[], float] = time.time,
 ) -> Callable[[web.Request, bytes], Awaitable[web.StreamResponse]]:
     """POST /slack/events (events, interactivity and slash commands), given the request's body."""
 
@@ -43,10 +51,15 @@ def slack_events_endpoint(
         try:
             verify(signing_secret, body, request.headers, now=clock())
             text = _decode(body)
-            check_shape(request.content_type, text)
+            envelope = check_shape(request.content_type, text)
         except Refused as refused:
             log.warning("Slack request refused (%d): %s", refused.status, refused.reason)
             return web.json_response({"ok": False, "error": refused.reason}, status=refused.status)
+        if envelope is not None and envelope.get("type") == "event_callback":
+            event = envelope.get("event")
+            if isinstance(event, dict) and event.get("type") == "message":
+                await keep_message(envelope)
+                return web.Response(status=200)
         bolt_request = AsyncBoltRequest(body=text, query=request.query_string, headers=dict(request.headers))
         return await to_aiohttp_response(await bolt.async_dispatch(bolt_request))
 
@@ -74,11 +87,13 @@ def _decode(body: bytes) -> str:
         raise Refused(400, "body is not UTF-8") from exc
 
 
-def check_shape(content_type: str, text: str) -> None:
-    """The envelope as Slack sends it: JSON events, or a form with a JSON `payload` or a slash command."""
+def check_shape(content_type: str, text: str) -> dict[str, Any] | None:
+    """The envelope as Slack sends it: JSON events (returned, read), or a form with a JSON `payload` or
+    a slash command."""
     if content_type == "application/json":
-        _check_payload(_json(text))
-        return
+        envelope = _json(text)
+        _check_payload(envelope)
+        return envelope
     try:
         form = dict(urllib.parse.parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text)))
     except ValueError as exc:
@@ -87,6 +102,7 @@ def check_shape(content_type: str, text: str) -> None:
         _check_payload(_json(form["payload"]))
     elif not form.get("command", "").startswith("/") and form.get("ssl_check") != "1":
         raise Refused(400, "a form without a payload or a slash command")
+    return None
 
 
 def _json(text: str) -> dict[str, Any]:

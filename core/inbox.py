@@ -1,9 +1,12 @@
 """The inbox: every verified inbound delivery, kept raw before anything parses it (DESIGN §2, §3).
 
 `store` is all an edge does: one insert (a provider's retry of the same delivery inserts nothing),
-committed before the provider gets its 200. `InboxRunner` then parses each delivery with its source's
-parser and runs the use-cases, a batch per transaction with each delivery in its own savepoint: one
-delivery our code cannot process is *parked* with its reason and the rest of the batch goes on.
+committed before the provider gets its 200. `InboxRunner` then takes each delivery to its source:
+- a lead channel's delivery is parsed by the channel's parser and its use-cases run, a batch per
+  transaction with each delivery in its own savepoint;
+- a delivery of another source (Slack's message events) goes to that source's handler, which calls
+  whatever it needs (Slack, to know who wrote) and runs its own use-cases.
+One delivery our code cannot process is *parked* with its reason and the rest of the batch goes on.
 `replay` sends parked deliveries through again once the cause is fixed.
 """
 
@@ -24,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from core.actions.inbound import do_receive, do_record_delivery
 from core.db import Database
+from core.errors import Deferred
 from core.metrics import INBOUND, INBOX_PARKED
 from core.models import ChannelAccount, EarlyStatus, Inbox, InboxStatus, utcnow
 from core.ports import Parsed
@@ -34,9 +38,11 @@ log = logging.getLogger(__name__)
 BATCH = 200
 LEASE = timedelta(minutes=5)  # a batch takes well under a second; a runner gone this long has died
 SAVEPOINT_RETRIES = 3
+MAX_DEFERRALS = 30  # a handler that keeps saying "not yet" (minutes of it) is parked with its reason
 EARLY_STATUS_KEPT = timedelta(days=1)
 
 Parse = Callable[[bytes], Parsed]
+Handle = Callable[[bytes], None]  # runs a delivery itself: called outside any transaction
 
 
 def delivery_key(body: bytes, key: str | None = None) -> str:
@@ -75,10 +81,17 @@ class _Claimed:
 
 class InboxRunner:
     def __init__(
-        self, db: Database, parsers: Mapping[str, Parse], *, ai_available: bool, batch: int = BATCH
+        self,
+        db: Database,
+        parsers: Mapping[str, Parse],
+        *,
+        ai_available: bool,
+        handlers: Mapping[str, Handle] | None = None,
+        batch: int = BATCH,
     ) -> None:
         self.db = db
         self.parsers = dict(parsers)
+        self.handlers = dict(handlers or {})
         self.ai_available = ai_available
         self.batch = batch
 
@@ -146,6 +159,9 @@ class InboxRunner:
         parsed: list[tuple[_Claimed, Parsed]] = []
         parked: dict[int, str] = {}
         for item in claimed:
+            if item.source in self.handlers:
+                self._handle(item)
+                continue
             try:
                 parsed.append((item, self._parse(item)))
             except Exception as exc:
@@ -163,6 +179,38 @@ class InboxRunner:
             if item.id in parked:
                 self._park(item, parked[item.id])
         return len(claimed)
+
+    def _handle(self, item: _Claimed) -> None:
+        try:
+            self.handlers[item.source](item.body)
+        except DBAPIError:
+            raise  # the database is away: the lease runs out and the delivery is taken again
+        except Deferred as exc:
+            if item.token < MAX_DEFERRALS:
+                self._defer(item, exc.seconds)
+            else:
+                self._park(item, f"gave up after {item.token} tries: {exc.reason}")
+            return
+        except Exception as exc:
+            self._park(item, _reason(exc))
+            return
+        with self.db.transaction() as session:
+            session.execute(
+                update(Inbox)
+                .where(Inbox.id == item.id, Inbox.attempts == item.token, Inbox.status == InboxStatus.RUNNING)
+                .values(status=InboxStatus.DONE, locked_until=None, done_at=utcnow(), last_error=None)
+                .execution_options(synchronize_session=False)
+            )
+
+    def _defer(self, item: _Claimed, seconds: float) -> None:
+        """Not yet (a lookup its handler needs did not answer): hold it until then, then take it again."""
+        with self.db.transaction() as session:
+            session.execute(
+                update(Inbox)
+                .where(Inbox.id == item.id, Inbox.attempts == item.token)
+                .values(locked_until=utcnow() + timedelta(seconds=seconds))
+                .execution_options(synchronize_session=False)
+            )
 
     def _parse(self, item: _Claimed) -> Parsed:
         parser = self.parsers.get(item.source)

@@ -1,7 +1,12 @@
-"""Events API: a teammate's message in a conversation's thread becomes a reply to the lead or a note."""
+"""Events API: a teammate's message in a conversation's thread becomes a reply to the lead or a note.
+
+The endpoint keeps the event in the inbox and acknowledges it (`register`); `handle_message` runs it
+later, from the inbox runner (bot/inbound.py).
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -9,6 +14,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.orm import Session
 
+from bot.access import CouldNotCheck
 from bot.context import BotContext, display_name, tell
 from bot.mrkdwn import mentioned_user_ids, to_plain
 from bot.notes import is_note, strip_note_prefix
@@ -16,10 +22,13 @@ from bot.payloads import ThreadMessage, optional_text, thread_message
 from core.actions.common import Posted
 from core.actions.locks import claim_delivery_key
 from core.actions.replies import do_note, do_reply
-from core.errors import NotAllowed, ThreadlineError
+from core.errors import Deferred, NotAllowed, ThreadlineError
 from core.queries.lookup import conversation_for_thread, sent_message_at
 
 log = logging.getLogger(__name__)
+
+SOURCE = "slack"  # the inbox source of Slack's message events
+RECHECK_SECONDS = 10.0
 
 # Message subtypes that are a person writing; everything else (joins, bot posts…) is not a reply.
 _WRITTEN = (None, "thread_broadcast", "file_share")
@@ -58,6 +67,8 @@ async def handle_message(
     conversation_id = conversation.id
     try:
         actor = await ctx.actor(client, message.user_id, channel)
+    except CouldNotCheck as exc:  # Slack did not answer: the stored event is tried again shortly
+        raise Deferred(RECHECK_SECONDS, str(exc)) from exc
     except NotAllowed as exc:
         await _tell(client, message, f"Not sent to the lead: {exc}")
         return
@@ -113,8 +124,20 @@ async def _names(ctx: BotContext, client: AsyncWebClient, user_ids: list[str]) -
     return names
 
 
+async def keep_message_event(ctx: BotContext, body: dict[str, Any]) -> None:
+    """Keep a message event in the inbox, if it may become a reply, a note or an edit warning: Slack
+    sends every message of every channel the app is in. Slack's retries carry the same event id."""
+    event = body.get("event")
+    if isinstance(event, dict) and (
+        event.get("subtype") == "message_changed" or is_teammate_thread_reply(event)
+    ):
+        event_id = body.get("event_id")
+        key = f"event:{event_id}" if isinstance(event_id, str) and event_id else None
+        await ctx.store(SOURCE, json.dumps(body).encode(), key)
+
+
 def register(app: AsyncApp, ctx: BotContext) -> None:
-    async def on_message(event: dict[str, Any], body: dict[str, Any]) -> None:
-        await handle_message(ctx, event, body, ctx.client)
+    async def on_message(body: dict[str, Any]) -> None:  # over Socket Mode; HTTP keeps them at the edge
+        await keep_message_event(ctx, body)
 
     app.event("message")(on_message)

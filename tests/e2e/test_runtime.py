@@ -178,3 +178,23 @@ def test_replay_brings_a_parked_delivery_through_once_its_cause_is_gone(
     assert "processed 1 deliveries; 0 parked" in replay.stdout
     card = card_for(slack, "Parked")  # the server's workers mirror what the replay stored
     slack.wait_for(lambda: entries(slack, card) == ["kept for later"])
+
+
+def test_a_reps_reply_is_kept_while_slack_cannot_say_who_wrote_it(
+    app: AppProcess, slack: SlackStandIn, graph: GraphStandIn
+):
+    lead_writes(app, "hi", message_id="wamid.r1")
+    card = card_for(slack, "Jane")
+    slack.wait_for(lambda: entries(slack, card) == ["hi"])
+    ts = slack.post_as_user(CHANNEL, "U0ANA", "Here is our offer", thread_ts=card)
+    slack.set_outage(True)  # Slack took the message, then stopped answering our lookups
+
+    event = message_event(user="U0ANA", text="Here is our offer", ts=ts, thread_ts=card)
+    assert app.slack_event(event).status_code == 200  # acknowledged: kept in the inbox
+    lookups = {"users.info", "auth.test", "conversations.members"}
+    slack.wait_for(lambda: any(c.method in lookups and not c.ok for c in slack.calls))
+    assert graph.sent == []  # who wrote it is unknown yet: nothing goes out, nothing is refused
+
+    slack.set_outage(False)
+    graph.wait_for(lambda: len(graph.sent) == 1, timeout=40)
+    assert graph.sent[0].body["text"]["body"] == "Here is our offer"

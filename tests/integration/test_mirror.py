@@ -15,6 +15,7 @@ from core.coordination import Coordinator, LocalCoordinator, RedisCoordinator
 from core.db import Database
 from core.errors import Deferred
 from core.models import Conversation, Message, utcnow
+from core.queries.operations import work_summary
 from tests.conftest import SPECS
 from tests.integration.test_use_cases import whatsapp_text
 from tests.standins.slack_api import SlackStandIn
@@ -182,3 +183,27 @@ def slack_post_as_bot(slack: SlackStandIn, metadata: dict[str, object], thread_t
     if thread_ts:
         args["thread_ts"] = thread_ts
     return str(client.chat_postMessage(**args)["ts"])  # type: ignore[arg-type]
+
+
+def test_slack_refusing_us_marks_the_connection_broken_once_and_the_work_resumes_when_fixed(
+    db: Database, slack: SlackStandIn, caplog: pytest.LogCaptureFixture
+):
+    mirror = make_mirror(db, slack)
+    conversation_id = receive(db, "hello")
+    slack.fail_next("chat.postMessage", "not_in_channel")
+    slack.fail_next("chat.postMessage", "not_in_channel")
+
+    for _ in range(2):  # two tries while the app is out of the channel
+        with pytest.raises(Deferred):
+            mirror.sync(conversation_id)
+    with db.sessions() as session:
+        summary = work_summary(session)
+    broken = [c for c in summary.connections if c.broken]
+    assert [(c.channel, c.account, c.reason) for c in broken] == [("slack", CHANNEL, "not_in_channel")]
+    said = [r for r in caplog.records if "Slack connection broken" in r.getMessage()]
+    assert len(said) == 1 and "/invite" in said[0].getMessage()  # said once, with what to do
+
+    mirror.sync(conversation_id)  # someone invited the app: the same work goes through
+    assert len(slack.messages(CHANNEL)) == 1
+    with db.sessions() as session:
+        assert not any(c.broken for c in work_summary(session).connections)
