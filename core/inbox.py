@@ -103,17 +103,31 @@ class InboxRunner:
         log.debug("inbox run processed %d deliveries", total)
         return total
 
-    def replay(self, *, parked: bool) -> int:
-        """Run again what is waiting (and, with `parked`, what was parked); returns how many ran."""
-        if parked:
-            with self.db.transaction() as session:
+    def replay(self, *, parked: bool) -> list[int]:
+        """Run what is waiting now (and, with `parked`, what was parked); returns the ids sent through.
+
+        A running server's own runner may take some of them first: they are processed either way.
+        """
+        with self.db.transaction() as session:
+            statuses = [InboxStatus.NEW, InboxStatus.PARKED] if parked else [InboxStatus.NEW]
+            ids = list(session.scalars(select(Inbox.id).where(Inbox.status.in_(statuses))))
+            if parked:
                 session.execute(
                     update(Inbox)
                     .where(Inbox.status == InboxStatus.PARKED)
                     .values(status=InboxStatus.NEW, locked_until=None)
                     .execution_options(synchronize_session=False)
                 )
-        return self.run()
+        self.run()
+        return ids
+
+    def outcome(self, ids: list[int]) -> dict[str, int]:
+        """How many of these deliveries are in each state."""
+        with self.db.sessions() as session:
+            rows = session.execute(
+                select(Inbox.status, func.count()).where(Inbox.id.in_(ids)).group_by(Inbox.status)
+            ).all()
+        return {str(status): int(count) for status, count in rows}
 
     def waiting(self) -> bool:
         with self.db.sessions() as session:

@@ -148,7 +148,7 @@ def test_poison_webhooks_get_200_and_are_stored_or_parked_then_replayed(
     assert 'threadline_inbox_deliveries{status="parked"} 2.0' in metrics
 
     replay = run_cli("replay", "--parked", env=app_env, cwd=tmp_path)
-    assert replay.returncode == 1 and "2 parked" in replay.stdout  # nothing fixed: still parked, not lost
+    assert replay.returncode == 1 and "2 parked again" in replay.stdout  # nothing fixed: kept, not lost
 
 
 def test_replay_brings_a_parked_delivery_through_once_its_cause_is_gone(
@@ -175,7 +175,7 @@ def test_replay_brings_a_parked_delivery_through_once_its_cause_is_gone(
 
     replay = run_cli("replay", "--parked", env=app_env, cwd=tmp_path)
     assert replay.returncode == 0, replay.stdout + replay.stderr
-    assert "processed 1 deliveries; 0 parked" in replay.stdout
+    assert "replayed 1 deliveries: 1 processed, 0 parked again; 0 parked in all" in replay.stdout
     card = card_for(slack, "Parked")  # the server's workers mirror what the replay stored
     slack.wait_for(lambda: entries(slack, card) == ["kept for later"])
 
