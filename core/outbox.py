@@ -277,6 +277,9 @@ def queue(
     second one would only queue behind it.
     """
     if kind == JobKind.MIRROR:
+        # Holding the conversation's row keeps a claim of the waiting item (which takes it too) from
+        # starting before this change commits, so the claimed mirror reads it.
+        session.execute(select(Conversation.id).where(Conversation.id == conversation_id).with_for_update())
         waiting = session.scalar(
             select(Outbox.id).where(
                 Outbox.conversation_id == conversation_id,
