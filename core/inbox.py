@@ -209,12 +209,7 @@ class InboxRunner:
             self._park(item, _reason(exc))
             return
         with self.db.transaction() as session:
-            session.execute(
-                update(Inbox)
-                .where(Inbox.id == item.id, Inbox.attempts == item.token, Inbox.status == InboxStatus.RUNNING)
-                .values(status=InboxStatus.DONE, locked_until=None, done_at=utcnow(), last_error=None)
-                .execution_options(synchronize_session=False)
-            )
+            _mark_done(session, item)
 
     def _defer(self, item: _Claimed, seconds: float) -> None:
         """Not yet (a lookup its handler needs did not answer): hold it until then, then take it again."""
@@ -276,13 +271,7 @@ class InboxRunner:
             outcomes.append((outcome, inbound.channel, inbound.channel_account))
         for status in result.updates:
             do_record_delivery(session, status)
-        done = session.execute(
-            update(Inbox)
-            .where(Inbox.id == item.id, Inbox.attempts == item.token, Inbox.status == InboxStatus.RUNNING)
-            .values(status=InboxStatus.DONE, locked_until=None, done_at=utcnow(), last_error=None)
-            .execution_options(synchronize_session=False)
-        )
-        if done.rowcount != 1:  # type: ignore[attr-defined]
+        if not _mark_done(session, item):
             raise _LeaseLost()
         return outcomes
 
@@ -300,6 +289,17 @@ class InboxRunner:
 
 class _LeaseLost(Exception):
     """This runner's claim on a delivery expired and another runner claimed it."""
+
+
+def _mark_done(session: Session, item: _Claimed) -> bool:
+    """Done, if this runner still holds the delivery (its claim's token is the row's)."""
+    done = session.execute(
+        update(Inbox)
+        .where(Inbox.id == item.id, Inbox.attempts == item.token, Inbox.status == InboxStatus.RUNNING)
+        .values(status=InboxStatus.DONE, locked_until=None, done_at=utcnow(), last_error=None)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(done.rowcount == 1)  # type: ignore[attr-defined]
 
 
 def _claimable(now: datetime | None = None) -> ColumnElement[bool]:
