@@ -3,8 +3,8 @@
 Redis only carries nudges — "run outbox item N", "the inbox has deliveries" — while the outbox and
 inbox tables stay the record of work. If Redis is down when a change commits, the nudge is lost but the
 row is not: the beat-driven sweep offers it again. Urgent items (replies to leads, new cards) go on
-their own queue, which the workers read first; an item rescheduled for later is published with that
-countdown. Tasks are published by name, so this module needs nothing of the tasks' own (`app.tasks`).
+their own queue, which workers read in turn with the default one, so they never queue behind backlog
+work; an item rescheduled for later is published with that countdown. Tasks are published by name, so this module needs nothing of the tasks' own (`app.tasks`).
 """
 
 from __future__ import annotations

@@ -57,6 +57,10 @@ class EmbeddedWorker:
         self._inbox_waiting.set()
 
     def start(self) -> None:
+        try:
+            self.inbox.recover()  # before any thread runs: what the last run held is free now
+        except Exception:
+            log.exception("could not free the inbox deliveries the last run held; their leases will")
         targets = [self._work] * self.threads + [self._drain_inbox, self._sweep]
         for n, target in enumerate(targets):
             thread = threading.Thread(target=target, name=f"threadline-worker-{n}", daemon=True)

@@ -13,6 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -75,7 +76,7 @@ class Access:
             value = await fetch()
         except SlackApiError as exc:
             raise CouldNotCheck(UNKNOWN.format(why=exc.response.get("error"))) from exc
-        except SlackClientError as exc:  # the network, not Slack's answer
+        except (SlackClientError, aiohttp.ClientError, TimeoutError) as exc:  # the network, not Slack
             raise CouldNotCheck(UNKNOWN.format(why=type(exc).__name__)) from exc
         self._cache[key] = (now + self.ttl, value)
         return value

@@ -87,7 +87,12 @@ async def tell(client: AsyncWebClient, *, channel: str, user: str, thread_ts: st
         if exc.response.get("error") not in {"user_not_in_channel", "channel_not_found", "not_in_channel"}:
             log.warning("could not tell %s privately: %s", user, exc.response.get("error"))
             return
+    except Exception as exc:  # the network: telling is best effort, never a reason to fail the work
+        log.warning("could not tell %s privately: %s", user, type(exc).__name__)
+        return
     try:
         await client.chat_postMessage(channel=user, text=text)
     except SlackApiError as exc:
         log.warning("could not tell %s by DM either: %s", user, exc.response.get("error"))
+    except Exception as exc:
+        log.warning("could not tell %s by DM either: %s", user, type(exc).__name__)

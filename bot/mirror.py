@@ -34,7 +34,7 @@ from core.errors import Deferred
 from core.models import Conversation, DeliveryStatus, Direction, Message, utcnow
 from core.outbox import Job
 
-from .slack_client import WORKSPACE, SlackBroken, SlackGateway
+from .slack_client import WORKSPACE, SlackBroken, SlackGateway, SlackRefused
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,7 @@ NOTE_REACTION = "lock"  # tells the rep at a glance: stored as an internal note,
 NOTE_SHOWN = "note"
 SLACK = "slack"  # the channel_account rows that say whether Slack takes our calls
 BROKEN_RECHECK = 30.0  # seconds between tries while the Slack connection is broken
+UNPOSTABLE = "A message here could not be shown in Slack (Slack said: {error}); Threadline keeps it."
 BACKLOG = 3  # a conversation with more entries than this waiting is a backlog: it yields to others
 
 
@@ -72,6 +73,7 @@ class Mirror:
         self.sync(job.conversation_id)
 
     def sync(self, conversation_id: int) -> None:
+        answered = self.slack.answered()
         try:
             thread = self._ensure_thread(conversation_id)
             self._refresh_card(conversation_id, thread)
@@ -88,7 +90,8 @@ class Mirror:
                     _advice(broken.error),
                 )
             raise Deferred(BROKEN_RECHECK, f"Slack connection broken: {broken.error}") from None
-        self._healed(thread)
+        if self.slack.answered() > answered:  # only a call Slack took proves the connection works
+            self._healed(thread)
 
     def _healed(self, thread: Thread) -> None:
         with self.db.sessions() as session:
@@ -166,14 +169,26 @@ class Mirror:
             self.slack.pace(thread.channel, urgent=urgent)
             self.db.run(lambda session: _mark_message_posting(session, message.id))
             text, blocks = build_thread_entry(message, lead_name)
-            ts = self.slack.post(
-                thread.channel,
-                text=text,
-                blocks=blocks,
-                thread_ts=thread.ts,
-                metadata={"event_type": MESSAGE_EVENT, "event_payload": {"message_id": message.id}},
-                paced=True,
-            )
+            metadata = {"event_type": MESSAGE_EVENT, "event_payload": {"message_id": message.id}}
+            try:
+                ts = self.slack.post(
+                    thread.channel,
+                    text=text,
+                    blocks=blocks,
+                    thread_ts=thread.ts,
+                    metadata=metadata,
+                    paced=True,
+                )
+            except SlackRefused as refused:
+                # Slack will never take this entry as it is: a notice holds its place, so the thread
+                # goes on in order instead of stopping here for good.
+                log.error(
+                    "message %s could not be posted to Slack (%s); a notice stands in", message.id, refused
+                )
+                notice = UNPOSTABLE.format(error=refused.error)
+                ts = self.slack.post(
+                    thread.channel, text=notice, thread_ts=thread.ts, metadata=metadata, paced=True
+                )
         self.db.run(lambda session: _store_message_ts(session, message.id, thread.channel, ts))
 
     # --- 3. the card's state -------------------------------------------------------------------------

@@ -16,13 +16,14 @@ post carries metadata naming what it is, so the retry looks for it before postin
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from core.coordination import Coordinator
-from core.errors import Deferred
+from core.errors import Deferred, Unrecoverable
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,30 @@ HISTORY_PAGES = 5  # how far back (pages of 200 messages) to look for a post who
 WORKSPACE = "workspace"  # what a broken token or scope breaks: every channel
 CHANNEL_BROKEN = {"channel_not_found", "is_archived", "not_in_channel"}
 WORKSPACE_BROKEN = {"invalid_auth", "account_inactive", "missing_scope", "token_revoked", "not_authed"}
+
+
+# Slack refuses the content itself: sending it again can never work.
+REFUSED = {
+    "invalid_blocks",
+    "invalid_blocks_format",
+    "msg_too_long",
+    "no_text",
+    "invalid_metadata",
+    "metadata_too_large",
+    "too_many_attachments",
+    "invalid_arguments",
+    "user_disabled",
+    "cannot_dm_bot",
+    "user_not_found",
+}
+
+
+class SlackRefused(Unrecoverable):
+    """Slack will never take this call as it is (`error` says why)."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__(f"Slack refused it: {error}")
+        self.error = error
 
 
 class SlackBroken(Exception):
@@ -60,6 +85,7 @@ class SlackGateway:
             retry_handlers=[],
         )
         self.coordinator = coordinator
+        self._calls = threading.local()
         self.posts_per_second = posts_per_second
         self.burst = burst
 
@@ -128,10 +154,11 @@ class SlackGateway:
     ) -> Any:
         """One Web API call, Slack's refusals turned into what the outbox acts on."""
         try:
-            return getattr(self.client, method)(**args)
+            result = getattr(self.client, method)(**args)
         except SlackApiError as exc:
             error = str(exc.response.get("error") or "")
             if error in fine:
+                self._answered()
                 return None
             if exc.response.status_code == 429:
                 retry_after = exc.response.headers.get("Retry-After") or exc.response.headers.get(
@@ -142,7 +169,18 @@ class SlackGateway:
                 raise SlackBroken(where, error) from None
             if error in WORKSPACE_BROKEN:
                 raise SlackBroken(WORKSPACE, error) from None
+            if error in REFUSED:
+                raise SlackRefused(error) from None
             raise
+        self._answered()
+        return result
+
+    def answered(self) -> int:
+        """How many calls Slack answered for this thread: proof, for the caller, that Slack works."""
+        return int(getattr(self._calls, "answered", 0))
+
+    def _answered(self) -> None:
+        self._calls.answered = self.answered() + 1
 
     def find_posted(
         self, channel: str, *, event_type: str, key: str, value: int, thread_ts: str | None = None
@@ -182,6 +220,7 @@ class SlackGateway:
 
 def _seconds(retry_after: object) -> float:
     try:
-        return max(1.0, float(str(retry_after)))
+        seconds = float(str(retry_after))
     except ValueError:
         return 30.0  # Slack always says; if not, a cautious pause
+    return min(max(1.0, seconds), 3600.0) if seconds == seconds else 30.0  # NaN is not a wait

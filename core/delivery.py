@@ -113,7 +113,7 @@ def _fail(session: Session, message: Message, reason: str) -> None:
     queue(session, JobKind.MIRROR, message.conversation_id, message_id=message.id)
 
 
-def _record_part(session: Session, message_id: int, parts_sent: int, provider_message_id: str) -> None:
+def _record_part(session: Session, message_id: int, parts_sent: int, _provider_message_id: str) -> None:
+    # Only the progress: the message takes a provider id (and so statuses) once the whole send is done.
     message = lock_message(session, message_id)
     message.parts_sent = max(message.parts_sent, parts_sent)
-    message.provider_message_id = provider_message_id

@@ -8,6 +8,7 @@ ThreadlineError
 ├── Conflict               someone else changed it first; the caller may reload and retry
 ├── MalformedDelivery      a verified delivery not of the shape we know (parked; 400 at the edge)
 ├── Deferred               not now: the work is allowed again in `seconds` (a rate limit, a Retry-After)
+├── Unrecoverable          work that can never succeed as it is (a provider refuses its content): failed
 └── DeliveryError          a provider refused or failed a send
     ├── RetryableDelivery  try again later (network, 5xx, rate limit)
     ├── PermanentDelivery  will never succeed as is (outside the 24 h window, bad number…)
@@ -53,6 +54,10 @@ class Deferred(ThreadlineError):
         super().__init__(f"{reason} (again in {seconds:.1f}s)")
         self.seconds = max(0.0, seconds)
         self.reason = reason
+
+
+class Unrecoverable(ThreadlineError):
+    """Work that retrying cannot help: the outbox marks it failed with this reason."""
 
 
 class DeliveryError(ThreadlineError):

@@ -22,7 +22,7 @@ from functools import partial
 from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from core.actions.inbound import do_receive, do_record_delivery
@@ -36,8 +36,9 @@ from core.text import clean
 log = logging.getLogger(__name__)
 
 BATCH = 200
-LEASE = timedelta(minutes=5)  # a batch takes well under a second; a runner gone this long has died
+LEASE = timedelta(minutes=2)  # a batch takes a second or so; a runner gone this long has died
 SAVEPOINT_RETRIES = 3
+TURN_WAIT_SECONDS = 1.0
 MAX_DEFERRALS = 30  # a handler that keeps saying "not yet" (minutes of it) is parked with its reason
 EARLY_STATUS_KEPT = timedelta(days=1)
 
@@ -115,7 +116,7 @@ class InboxRunner:
                 session.execute(
                     update(Inbox)
                     .where(Inbox.status == InboxStatus.PARKED)
-                    .values(status=InboxStatus.NEW, locked_until=None)
+                    .values(status=InboxStatus.NEW, locked_until=None, attempts=0)
                     .execution_options(synchronize_session=False)
                 )
         self.run()
@@ -170,11 +171,11 @@ class InboxRunner:
     # --- process -------------------------------------------------------------------------------------
 
     def _process(self, claimed: list[_Claimed]) -> int:
+        """Lead deliveries first (one batch transaction), then those of handled sources, in order."""
         parsed: list[tuple[_Claimed, Parsed]] = []
         parked: dict[int, str] = {}
         for item in claimed:
             if item.source in self.handlers:
-                self._handle(item)
                 continue
             try:
                 parsed.append((item, self._parse(item)))
@@ -182,19 +183,31 @@ class InboxRunner:
                 parked[item.id] = _reason(exc)
         try:
             parked.update(self.db.run(lambda session: self._apply(session, parsed)))
+        except (OperationalError, InterfaceError):
+            raise  # the database is away: the leases run out and the deliveries are taken again
         except DBAPIError:
             # The batch as a whole lost to the database (a deadlock with another runner…): one at a time.
             for one in parsed:
                 try:
                     parked.update(self.db.run(partial(self._apply, batch=[one])))
-                except DBAPIError as exc:
+                except (OperationalError, InterfaceError):
+                    raise
+                except DBAPIError as exc:  # this delivery's data: parked, with the database's reason
                     parked[one[0].id] = _reason(exc)
         for item in claimed:
             if item.id in parked:
                 self._park(item, parked[item.id])
+        for item in claimed:
+            if item.source in self.handlers:
+                self._handle(item)
         return len(claimed)
 
     def _handle(self, item: _Claimed) -> None:
+        if self._earlier_unfinished(item):
+            # A teammate's earlier message is still waiting (its lookup did not answer): this one waits
+            # its turn, so replies reach the lead in the order they were written. Not a try.
+            self._defer(item, TURN_WAIT_SECONDS, counted=False)
+            return
         try:
             self.handlers[item.source](item.body)
         except DBAPIError:
@@ -211,13 +224,39 @@ class InboxRunner:
         with self.db.transaction() as session:
             _mark_done(session, item)
 
-    def _defer(self, item: _Claimed, seconds: float) -> None:
+    def _defer(self, item: _Claimed, seconds: float, *, counted: bool = True) -> None:
         """Not yet (a lookup its handler needs did not answer): hold it until then, then take it again."""
         with self.db.transaction() as session:
             session.execute(
                 update(Inbox)
                 .where(Inbox.id == item.id, Inbox.attempts == item.token)
-                .values(locked_until=utcnow() + timedelta(seconds=seconds))
+                .values(
+                    locked_until=utcnow() + timedelta(seconds=seconds),
+                    attempts=item.token if counted else item.token - 1,
+                )
+                .execution_options(synchronize_session=False)
+            )
+
+    def _earlier_unfinished(self, item: _Claimed) -> bool:
+        with self.db.sessions() as session:
+            earlier = session.scalar(
+                select(Inbox.id)
+                .where(
+                    Inbox.source == item.source,
+                    Inbox.id < item.id,
+                    Inbox.status.in_([InboxStatus.NEW, InboxStatus.RUNNING]),
+                )
+                .limit(1)
+            )
+        return earlier is not None
+
+    def recover(self) -> None:
+        """At the start of the only runner there is (embedded): what the last run held is free now."""
+        with self.db.transaction() as session:
+            session.execute(
+                update(Inbox)
+                .where(Inbox.status == InboxStatus.RUNNING)
+                .values(status=InboxStatus.NEW, locked_until=None)
                 .execution_options(synchronize_session=False)
             )
 

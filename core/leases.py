@@ -39,9 +39,11 @@ class LeaseRenewer:
                 )
                 self._thread.start()
 
-    def _remove(self, outbox_id: int) -> None:
+    def _remove(self, outbox_id: int, lease: int | None = None) -> None:
+        """Stop renewing; with `lease`, only if that claim is still the one held (not a newer one)."""
         with self._guard:
-            self._held.pop(outbox_id, None)
+            if lease is None or self._held.get(outbox_id) == lease:
+                self._held.pop(outbox_id, None)
 
     def _renew(self) -> None:
         interval = self.lease.total_seconds() / 3
@@ -66,7 +68,7 @@ class LeaseRenewer:
                         log.warning(
                             "outbox %s: lease could not be renewed; another worker holds it", outbox_id
                         )
-                        self._remove(outbox_id)
+                        self._remove(outbox_id, lease)
                 except Exception as exc:
                     log.warning("outbox %s: lease renewal failed (%s); trying again", outbox_id, exc)
 
@@ -81,4 +83,4 @@ class _Holding:
         self.renewer._add(self.outbox_id, self.lease)
 
     def __exit__(self, *_exc: object) -> None:
-        self.renewer._remove(self.outbox_id)
+        self.renewer._remove(self.outbox_id, self.lease)

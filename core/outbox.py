@@ -25,7 +25,7 @@ from sqlalchemy import ColumnElement, exists, or_, select, true, update
 from sqlalchemy.orm import Session, aliased
 
 from core.db import Database, Offer
-from core.errors import Deferred, NotFound, RetryableDelivery
+from core.errors import Deferred, NotFound, RetryableDelivery, Unrecoverable
 from core.leases import LeaseRenewer
 from core.metrics import OUTBOX_JOBS, OUTBOX_SECONDS
 from core.models import Conversation, Outbox, OutboxStatus, utcnow
@@ -231,7 +231,7 @@ class OutboxRunner:
 
     def _failed(self, job: Job, exc: Exception) -> Offer | None:
         error = f"{type(exc).__name__}: {exc}"[:2000]
-        give_up = job.last_attempt or isinstance(exc, NotFound)
+        give_up = job.last_attempt or isinstance(exc, NotFound | Unrecoverable)
         if give_up:
             log.error(
                 "outbox %s (%s) failed for good after %d attempts: %s", job.id, job.kind, job.attempts, error

@@ -100,7 +100,8 @@ def do_record_delivery(session: Session, update: DeliveryUpdate) -> bool:
             Message.provider_message_id == provider_message_id,
         )
     )
-    if message is None:
+    if message is None or message.delivery_status in {DeliveryStatus.QUEUED, DeliveryStatus.SENDING}:
+        # Not recorded as sent yet (or being sent again): kept, and applied when the send is recorded.
         _keep_early(session, update, provider_message_id)
         return False
     if message.direction != Direction.OUTBOUND:

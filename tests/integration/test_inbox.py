@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from sqlalchemy import func, select
@@ -10,6 +11,7 @@ from sqlalchemy import func, select
 from channels.whatsapp.inbound import parse_webhook
 from core import inbox
 from core.db import Database
+from core.errors import Deferred
 from core.inbox import InboxRunner
 from core.models import Inbox, Lead, Message
 from core.ports import Parsed
@@ -114,3 +116,26 @@ def test_one_unreadable_message_parks_its_delivery_but_not_its_neighbours(db: Da
 
     runner.replay(parked=True)  # nothing fixed: the readable one is not stored twice
     assert texts(db) == ["fine"] and statuses(db) == ["parked"]
+
+
+def test_a_teammates_messages_are_acted_on_in_the_order_written_even_when_one_must_wait(db: Database):
+    handled: list[bytes] = []
+    not_yet = [b"first"]
+
+    def handle(body: bytes) -> None:  # the first lookup does not answer once
+        if body in not_yet:
+            not_yet.remove(body)
+            raise Deferred(0.2, "Slack did not answer who wrote it")
+        handled.append(body)
+
+    inbox.store(db, "slack", b"first")
+    inbox.store(db, "slack", b"second")
+    runner = InboxRunner(db, {}, handlers={"slack": handle}, ai_available=False)
+    runner.run()
+    assert handled == []  # "second" waits for "first", which waits for Slack
+
+    deadline = time.monotonic() + 10
+    while handled != [b"first", b"second"] and time.monotonic() < deadline:
+        time.sleep(0.05)  # the sweep's part: run again once the waits are over
+        runner.run()
+    assert handled == [b"first", b"second"] and statuses(db) == ["done", "done"]

@@ -207,3 +207,21 @@ def test_slack_refusing_us_marks_the_connection_broken_once_and_the_work_resumes
     assert len(slack.messages(CHANNEL)) == 1
     with db.sessions() as session:
         assert not any(c.broken for c in work_summary(session).connections)
+
+
+def test_an_entry_slack_will_never_take_gives_way_to_a_notice_and_the_thread_goes_on(
+    db: Database, slack: SlackStandIn
+):
+    mirror = make_mirror(db, slack)
+    conversation_id = receive(db, "first")
+    mirror.sync(conversation_id)  # the card and the first entry
+    card_ts = slack.messages(CHANNEL)[0]["ts"]
+    receive(db, "second")
+    receive(db, "third")
+    slack.fail_next("chat.postMessage", "msg_too_long")  # Slack will never take "second"
+
+    sync_as_the_outbox_would(mirror, conversation_id)
+
+    texts = [m["text"] for m in slack.replies(CHANNEL, card_ts)]
+    assert len(texts) == 3 and "could not be shown in Slack" in texts[1] and "msg_too_long" in texts[1]
+    assert texts[0].endswith("first") and texts[2].endswith("third")

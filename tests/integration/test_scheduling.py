@@ -241,3 +241,13 @@ def test_a_status_that_beats_our_record_of_the_send_is_kept(db: Database):
     assert message(db, message_id).delivery_status == DeliveryStatus.DELIVERED
     with db.sessions() as session:
         assert session.scalar(select(Message.delivery_error).where(Message.id == message_id)) is None
+
+
+def test_a_status_for_a_message_still_being_sent_waits_for_the_send_to_be_recorded(db: Database):
+    message_id = reply(db)
+    with db.transaction() as session:  # an earlier send gave it an id; it is being sent again now
+        sending = session.get_one(Message, message_id)
+        sending.provider_message_id, sending.delivery_status = "wamid.old", DeliveryStatus.SENDING
+    sent = DeliveryUpdate("whatsapp", "wamid.old", DeliveryStatus.SENT, utcnow())
+    assert not db.run(lambda s: do_record_delivery(s, sent))
+    assert message(db, message_id).delivery_status == DeliveryStatus.SENDING  # not skipped ahead
