@@ -4,7 +4,8 @@ Redis only carries nudges â€” "run outbox item N", "the inbox has deliveries" â€
 inbox tables stay the record of work. If Redis is down when a change commits, the nudge is lost but the
 row is not: the beat-driven sweep offers it again. Urgent items (replies to leads, new cards) go on
 their own queue, which workers read in turn with the default one, so they never queue behind backlog
-work; an item rescheduled for later is published with that countdown. Tasks are published by name, so this module needs nothing of the tasks' own (`app.tasks`).
+work; an item rescheduled for later is published with that countdown. Tasks are published by name,
+so this module needs nothing of the tasks' own (`app.tasks`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from datetime import UTC, datetime
 
 from celery import Celery
@@ -23,6 +25,7 @@ log = logging.getLogger(__name__)
 RUN_OUTBOX = "threadline.run_outbox"
 RUN_INBOX = "threadline.run_inbox"
 SWEEP_OUTBOX = "threadline.sweep_outbox"
+INBOX_NUDGE_GAP = 0.05  # seconds
 URGENT_QUEUE = "threadline.urgent"
 DEFAULT_QUEUE = "threadline"
 QUEUES = f"{URGENT_QUEUE},{DEFAULT_QUEUE}"
@@ -84,8 +87,13 @@ class CeleryDispatcher:
         self._queue.put(None)
 
     def _publish(self) -> None:
+        last_inbox_nudge = 0.0
         while True:
             item = self._queue.get()
+            if item is None:
+                # Under a burst of webhooks, one nudge per INBOX_NUDGE_GAP is enough: the runner it wakes
+                # drains everything stored before its last look, and the next nudge covers the rest.
+                time.sleep(max(0.0, last_inbox_nudge + INBOX_NUDGE_GAP - time.monotonic()))
             inbox = item is None
             offers = [] if item is None else [item]
             while not self._queue.empty():  # what piled up while we published: one inbox nudge for all
@@ -97,6 +105,7 @@ class CeleryDispatcher:
             try:
                 if inbox:
                     nudge_inbox()
+                    last_inbox_nudge = time.monotonic()
                 for offer in offers:
                     nudge(offer)
             except Exception as exc:

@@ -17,13 +17,14 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
+from functools import cache, partial
 
 from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import Insert
 
 from core.actions.inbound import do_receive, do_record_delivery
 from core.db import Database
@@ -35,7 +36,8 @@ from core.text import clean
 
 log = logging.getLogger(__name__)
 
-BATCH = 200
+# Deliveries per transaction. SQLite has one writer: a short batch lets webhooks store between batches.
+BATCH = {"postgresql": 200, "sqlite": 25}
 LEASE = timedelta(minutes=2)  # a batch takes a second or so; a runner gone this long has died
 SAVEPOINT_RETRIES = 3
 TURN_WAIT_SECONDS = 1.0
@@ -61,15 +63,15 @@ def store(db: Database, source: str, body: bytes, key: str | None = None) -> int
         "attempts": 0,
         "received_at": utcnow(),
     }
-    insert = postgresql_insert if not db.is_sqlite else sqlite_insert
-    statement = (
-        insert(Inbox)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["source", "dedupe_key"])
-        .returning(Inbox.id)
-    )
-    with db.transaction() as session:
-        return session.scalar(statement)
+    # On the hot path of every webhook: a Core statement on a plain connection, no ORM session.
+    with db.engine.begin() as connection:
+        return connection.execute(_insert_statement(db.is_sqlite), values).scalar()
+
+
+@cache
+def _insert_statement(sqlite: bool) -> Insert:
+    insert = sqlite_insert if sqlite else postgresql_insert
+    return insert(Inbox).on_conflict_do_nothing(index_elements=["source", "dedupe_key"]).returning(Inbox.id)
 
 
 @dataclass(frozen=True)
@@ -88,13 +90,13 @@ class InboxRunner:
         *,
         ai_available: bool,
         handlers: Mapping[str, Handle] | None = None,
-        batch: int = BATCH,
+        batch: int | None = None,
     ) -> None:
         self.db = db
         self.parsers = dict(parsers)
         self.handlers = dict(handlers or {})
         self.ai_available = ai_available
-        self.batch = batch
+        self.batch = batch or BATCH.get(db.engine.dialect.name, 50)
 
     def run(self) -> int:
         """Process deliveries until none is waiting; returns how many were processed."""
@@ -290,7 +292,11 @@ class InboxRunner:
         for attempt in range(1, SAVEPOINT_RETRIES + 1):
             try:
                 with session.begin_nested():
-                    return self._apply_one(session, item, result)
+                    outcomes = self._apply_one(session, item, result)
+                # What this delivery loaded is written: let it go, or every later query of the batch
+                # would check it again before autoflushing (a batch grows quadratically otherwise).
+                session.expunge_all()
+                return outcomes
             except _LeaseLost:
                 return []  # another runner took it over and records it
             except IntegrityError as exc:  # a concurrent runner took a key first: read it, go again

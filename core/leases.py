@@ -39,6 +39,10 @@ class LeaseRenewer:
                 )
                 self._thread.start()
 
+    def _still_held(self, outbox_id: int, lease: int) -> bool:
+        with self._guard:
+            return self._held.get(outbox_id) == lease
+
     def _remove(self, outbox_id: int, lease: int | None = None) -> None:
         """Stop renewing; with `lease`, only if that claim is still the one held (not a newer one)."""
         with self._guard:
@@ -64,7 +68,8 @@ class LeaseRenewer:
                             .values(locked_until=utcnow() + self.lease)
                             .execution_options(synchronize_session=False)
                         )
-                    if renewed.rowcount != 1:  # type: ignore[attr-defined]
+                    if renewed.rowcount != 1 and self._still_held(outbox_id, lease):  # type: ignore[attr-defined]
+                        # (Not held any more: the work finished while we renewed. Nothing to say.)
                         log.warning(
                             "outbox %s: lease could not be renewed; another worker holds it", outbox_id
                         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from core.actions.common import LEAD, Received, queue, record
@@ -166,22 +166,27 @@ def _resolve_lead(session: Session, channel: str, profile: LeadProfile) -> Lead:
     identities = [(channel, fit_key(profile.provider_id, _EMAIL))]
     if profile.email and profile.email.strip():
         identities.append(("email", fit_key(profile.email.strip().casefold(), _EMAIL)))
-    lead = None
-    for kind, value in identities:
-        lead = session.scalar(
-            select(Lead).join(LeadIdentity).where(LeadIdentity.kind == kind, LeadIdentity.value == value)
+    known = {
+        (row.kind, row.value): row.lead_id
+        for row in session.execute(
+            select(LeadIdentity.kind, LeadIdentity.value, LeadIdentity.lead_id).where(
+                or_(
+                    *(
+                        and_(LeadIdentity.kind == kind, LeadIdentity.value == value)
+                        for kind, value in identities
+                    )
+                )
+            )
         )
-        if lead is not None:
-            break
+    }
+    lead_id = next((known[identity] for identity in identities if identity in known), None)
+    lead = None if lead_id is None else session.get(Lead, lead_id)
     if lead is None:
         lead = Lead()
         session.add(lead)
         session.flush()
     for kind, value in identities:
-        known = session.scalar(
-            select(LeadIdentity.id).where(LeadIdentity.kind == kind, LeadIdentity.value == value)
-        )
-        if known is None:
+        if (kind, value) not in known:
             session.add(LeadIdentity(lead_id=lead.id, kind=kind, value=value))
     # Fill what we did not know; never overwrite what a teammate may have corrected.
     limits = {"name": _NAME, "email": _EMAIL, "phone": _PHONE, "company": _NAME, "title": _NAME}
