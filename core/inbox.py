@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache, partial
+from itertools import groupby
 
 from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -26,7 +27,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
 
-from core.actions.inbound import do_receive, do_record_delivery
+from core.actions.inbound import do_receive_many, do_record_delivery, thread_of
 from core.db import Database
 from core.errors import Deferred
 from core.metrics import INBOUND, INBOX_PARKED
@@ -310,10 +311,14 @@ class InboxRunner:
 
     def _apply_one(self, session: Session, item: _Claimed, result: Parsed) -> list[tuple[str, str, str]]:
         outcomes = []
-        for inbound in result.messages:
-            received = do_receive(session, inbound, ai_available=self.ai_available)
-            outcome = "duplicate" if received.duplicate else "stored"
-            outcomes.append((outcome, inbound.channel, inbound.channel_account))
+        # A delivery's messages of one conversation (a backlog in one webhook) are stored together.
+        for _thread, group in groupby(result.messages, key=thread_of):
+            messages = list(group)
+            for inbound, received in zip(
+                messages, do_receive_many(session, messages, ai_available=self.ai_available), strict=True
+            ):
+                outcome = "duplicate" if received.duplicate else "stored"
+                outcomes.append((outcome, inbound.channel, inbound.channel_account))
         for status in result.updates:
             do_record_delivery(session, status)
         if not _mark_done(session, item):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, or_, select
@@ -46,20 +48,58 @@ def do_receive(session: Session, inbound: Inbound, *, ai_available: bool) -> Rec
     manual rather than promising an answer nobody will give. Outside values that do not fit a column
     are cut with a mark (core.text), never a reason to lose the message.
     """
-    provider_message_id = fit_key(inbound.provider_message_id, _ID)
-    existing = session.scalar(
-        select(Message).where(
-            Message.channel == inbound.channel,
-            Message.provider_message_id == provider_message_id,
-        )
-    )
-    if existing is not None:
-        return Received(existing.conversation_id, existing.id, duplicate=True)
+    return do_receive_many(session, [inbound], ai_available=ai_available)[0]
 
-    lead = _resolve_lead(session, inbound.channel, inbound.sender)
-    conversation = _find_or_start_conversation(session, lead, inbound, ai_available=ai_available)
-    now = utcnow()
-    message = Message(
+
+def do_receive_many(session: Session, inbounds: Sequence[Inbound], *, ai_available: bool) -> list[Received]:
+    """Several messages a lead sent in one conversation (a webhook carrying a backlog): as `do_receive`
+    for each, with the lead, the conversation and the mirror dealt with once. One Received each."""
+    first = inbounds[0]
+    assert all(thread_of(i) == thread_of(first) for i in inbounds), "one conversation's messages"
+    ids = [fit_key(inbound.provider_message_id, _ID) for inbound in inbounds]
+    known = {
+        message.provider_message_id: message
+        for message in session.scalars(
+            select(Message).where(Message.channel == first.channel, Message.provider_message_id.in_(set(ids)))
+        )
+    }
+    fresh = [(inbound, key) for inbound, key in zip(inbounds, ids, strict=True) if key not in known]
+    created: set[str] = set()
+    if fresh:
+        lead = _resolve_lead(session, first.channel, fresh[0][0].sender)
+        conversation = _find_or_start_conversation(session, lead, first, ai_available=ai_available)
+        now = utcnow()
+        for inbound, key in fresh:
+            if key in created:  # the same message twice in one delivery
+                continue
+            created.add(key)
+            known[key] = _new_message(conversation, inbound, key, now)
+            session.add(known[key])
+            if inbound.kind != "reaction":  # a 👍 is not something waiting to be answered
+                conversation.unread_count += 1
+                conversation.last_inbound_at = now
+        if conversation.status != Status.OPEN:
+            set_status(session, conversation, Status.OPEN, LEAD)
+        conversation.last_activity_at = now
+        session.flush()
+        queue(session, JobKind.MIRROR, conversation)
+    received, reported = [], set()
+    for key in ids:
+        message = known[key]
+        received.append(
+            Received(message.conversation_id, message.id, duplicate=key not in created or key in reported)
+        )
+        reported.add(key)
+    return received
+
+
+def thread_of(inbound: Inbound) -> tuple[str, str, str]:
+    """The conversation a message belongs to: channel, our account, the lead's thread there."""
+    return (inbound.channel, inbound.channel_account, inbound.provider_thread_id)
+
+
+def _new_message(conversation: Conversation, inbound: Inbound, key: str, now: datetime) -> Message:
+    return Message(
         conversation=conversation,
         channel=inbound.channel,
         direction=Direction.INBOUND,
@@ -71,20 +111,10 @@ def do_receive(session: Session, inbound: Inbound, *, ai_available: bool) -> Rec
         reply_to_provider_id=None
         if inbound.reply_to_provider_id is None
         else fit_key(inbound.reply_to_provider_id, _ID),
-        provider_message_id=provider_message_id,
+        provider_message_id=key,
         provider_sent_at=inbound.sent_at,
         created_at=now,
     )
-    session.add(message)
-    if conversation.status != Status.OPEN:
-        set_status(session, conversation, Status.OPEN, LEAD)
-    if inbound.kind != "reaction":  # a 👍 is not something waiting to be answered
-        conversation.unread_count += 1
-        conversation.last_inbound_at = now
-    conversation.last_activity_at = now
-    session.flush()
-    queue(session, JobKind.MIRROR, conversation)
-    return Received(conversation.id, message.id, duplicate=False)
 
 
 def do_record_delivery(session: Session, update: DeliveryUpdate) -> bool:

@@ -13,7 +13,7 @@ from core import inbox
 from core.db import Database
 from core.errors import Deferred
 from core.inbox import InboxRunner
-from core.models import Inbox, Lead, Message
+from core.models import Conversation, Inbox, Lead, Message
 from core.ports import Parsed
 from core.queries.operations import work_summary
 from tests.standins import meta_webhooks as meta
@@ -139,3 +139,19 @@ def test_a_teammates_messages_are_acted_on_in_the_order_written_even_when_one_mu
         time.sleep(0.05)  # the sweep's part: run again once the waits are over
         runner.run()
     assert handled == [b"first", b"second"] and statuses(db) == ["done", "done"]
+
+
+def test_a_webhook_carrying_a_backlog_is_stored_once_each_in_order(db: Database):
+    payload = webhook("m0", message_id="wamid.b0")
+    value = payload["entry"][0]["changes"][0]["value"]
+    first = value["messages"][0]
+    value["messages"] = [{**first, "id": f"wamid.b{n}", "text": {"body": f"m{n}"}} for n in range(300)]
+    value["messages"].append(value["messages"][5])  # Meta repeats one inside the same body
+    inbox.store(db, "whatsapp", raw(payload))
+    inbox.store(db, "whatsapp", raw(webhook("m7", message_id="wamid.b7")))  # and once more on its own
+    InboxRunner(db, {"whatsapp": parse_webhook}, ai_available=False).run()
+
+    assert texts(db) == [f"m{n}" for n in range(300)]
+    with db.sessions() as session:
+        conversation = session.scalar(select(Conversation))
+        assert conversation is not None and conversation.unread_count == 300
