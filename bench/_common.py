@@ -7,6 +7,7 @@ Importing this module puts the repository root on `sys.path`, so the scripts can
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import re
@@ -27,15 +28,14 @@ import redis  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
 from tests.conftest import SPECS  # noqa: E402
+from tests.e2e.conftest import app_environment  # noqa: E402
 from tests.e2e.harness import (  # noqa: E402
     BOT_TOKEN,
     CHANNEL,
     PHONE_NUMBER_ID,
-    SIGNING_SECRET,
-    WHATSAPP_SECRET,
     WHATSAPP_TOKEN,
-    WHATSAPP_VERIFY,
 )
+from tests.standins import meta_webhooks as meta  # noqa: E402
 from tests.standins.graph_api import GraphStandIn  # noqa: E402
 from tests.standins.slack_api import SlackStandIn  # noqa: E402
 
@@ -118,25 +118,31 @@ def standins() -> Iterator[tuple[SlackStandIn, GraphStandIn]]:
 
 
 def app_env(slack: SlackStandIn, graph: GraphStandIn, workdir: Path, **settings: str) -> dict[str, str]:
-    """Everything a `threadline` process needs, pointed at the stand-ins; `settings` add or override."""
-    keep = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG", "LC_ALL", "TMPDIR"}}
-    return {
-        **keep,
-        "PYTHONPATH": str(ROOT),
-        "THREADLINE_TEST_CWD": str(workdir),  # AppProcess runs the app from here
-        "THREADLINE_ENV_FILE": "",  # no stray .env from the checkout
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_CHANNEL": CHANNEL,
-        "SLACK_API_URL": slack.base_url,
-        "WHATSAPP_ACCESS_TOKEN": WHATSAPP_TOKEN,
-        "WHATSAPP_PHONE_NUMBER_ID": PHONE_NUMBER_ID,
-        "WHATSAPP_APP_SECRET": WHATSAPP_SECRET,
-        "WHATSAPP_VERIFY_TOKEN": WHATSAPP_VERIFY,
-        "WHATSAPP_API_URL": graph.base_url,
-        "THREADLINE_LOG_LEVEL": "WARNING",
-        **settings,
-    }
+    """Everything a `threadline` process needs, pointed at the stand-ins (the end-to-end tests' own
+    environment), at the default sweep and a quiet log; `settings` add or override."""
+    env = app_environment({}, slack, graph, workdir)
+    env.pop("THREADLINE_SWEEP_SECONDS")  # the tests' fast sweep; benchmarks measure the default
+    return {**env, "THREADLINE_LOG_LEVEL": "WARNING", **settings}
+
+
+def lead_webhook(n: int, leads: int, message_id: str) -> bytes:
+    """Message `n` of a benchmark: one text from one of `leads` leads, as Meta sends it."""
+    lead = n % leads
+    payload = meta.text_message(
+        wa_id=f"1555{lead:07d}",
+        name=f"Bench Lead {lead}",
+        text=f"benchmark message {n}",
+        message_id=message_id,
+        phone_number_id=PHONE_NUMBER_ID,
+    )
+    return json.dumps(payload).encode()
+
+
+def print_notes(notes: Sequence[str], what: str = "") -> None:
+    for note in notes[:20]:
+        print(f"  {note}")
+    if len(notes) > 20:
+        print(f"  … and {len(notes) - 20} more{what}")
 
 
 def threadline(command: str, env: dict[str, str], cwd: Path) -> None:

@@ -32,7 +32,7 @@ from typing import Any
 
 import _common
 import httpx
-from _common import REP, log_problems, machine, verdict
+from _common import REP, log_problems, machine, print_notes, verdict
 
 from tests.e2e.harness import CHANNEL, PHONE_NUMBER_ID, AppProcess, message_event
 from tests.standins import meta_webhooks as meta
@@ -266,10 +266,7 @@ def report(results: list[Result]) -> None:
         print(
             f"first posts   {', '.join(f'{t:.2f}' for t in r.first_posts)} s after A's webhook was answered"
         )
-        for note in r.notes[:20]:
-            print(f"  {note}")
-        if len(r.notes) > 20:
-            print(f"  … and {len(r.notes) - 20} more")
+        print_notes(r.notes)
 
 
 def main() -> None:

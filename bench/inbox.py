@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import tempfile
 import time
@@ -26,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import _common
-from _common import machine, verdict
+from _common import lead_webhook, machine, verdict
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -46,8 +45,6 @@ from core import migrate
 from core.db import Database
 from core.inbox import BATCH, InboxRunner, store
 from core.models import Conversation, Inbox, Lead, Message, Outbox
-from tests.e2e.harness import PHONE_NUMBER_ID
-from tests.standins import meta_webhooks as meta
 
 TARGET = 1000.0  # messages/s (the target)
 
@@ -76,18 +73,7 @@ def database_url() -> Iterator[str]:
 
 
 def bodies(count: int, leads: int) -> list[bytes]:
-    out = []
-    for n in range(count):
-        lead = n % leads
-        payload = meta.text_message(
-            wa_id=f"1555{lead:07d}",
-            name=f"Bench Lead {lead}",
-            text=f"benchmark message {n}",
-            message_id=f"wamid.inbox.{n}",
-            phone_number_id=PHONE_NUMBER_ID,
-        )
-        out.append(json.dumps(payload).encode())
-    return out
+    return [lead_webhook(n, leads, f"wamid.inbox.{n}") for n in range(count)]
 
 
 class StatementCounter:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import json
 import shutil
 import sqlite3
 import subprocess
@@ -37,10 +36,10 @@ from pathlib import Path
 import _common
 import aiohttp
 import redis
-from _common import PYTHON, ROOT, log_problems, machine, percentile, verdict
+from _common import PYTHON, ROOT, lead_webhook, log_problems, machine, percentile, print_notes, verdict
 from sqlalchemy import create_engine, text
 
-from tests.e2e.harness import PHONE_NUMBER_ID, WHATSAPP_SECRET, AppProcess, free_port
+from tests.e2e.harness import WHATSAPP_SECRET, AppProcess, free_port
 from tests.standins import meta_webhooks as meta
 from tests.standins.graph_api import GraphStandIn
 from tests.standins.slack_api import SlackStandIn
@@ -64,15 +63,7 @@ class Bodies:
     def take(self, count: int) -> list[Body]:
         bodies = []
         for n in itertools.islice(self.counter, count):
-            lead = n % self.leads
-            payload = meta.text_message(
-                wa_id=f"1555{lead:07d}",
-                name=f"Bench Lead {lead}",
-                text=f"benchmark message {n}",
-                message_id=f"wamid.bench.{self.run}.{n}",
-                phone_number_id=PHONE_NUMBER_ID,
-            )
-            raw = json.dumps(payload).encode()
+            raw = lead_webhook(n, self.leads, f"wamid.bench.{self.run}.{n}")
             bodies.append((raw, meta.sign(WHATSAPP_SECRET, raw)))
         return bodies
 
@@ -340,10 +331,7 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
                 f"  targets: accepted/s {verdict(s.accepted_per_second >= TARGET_ACCEPTED)}, "
                 f"p99 at {args.rate:.0f}/s {verdict(f.ms(99) <= TARGET_P99_MS and f.not_ok == 0)}"
             )
-        for note in result.notes[:20]:
-            print(f"  {note}")
-        if len(result.notes) > 20:
-            print(f"  … and {len(result.notes) - 20} more log lines")
+        print_notes(result.notes, " log lines")
 
 
 def main() -> None:

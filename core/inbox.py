@@ -377,9 +377,3 @@ def _mark_seen(session: Session, accounts: list[tuple[str, str]]) -> None:
             session.add(ChannelAccount(channel=channel, account=account[:200], last_message_at=now))
         else:
             row.last_message_at = now
-
-
-def counts(session: Session) -> dict[str, int]:
-    """How many deliveries are in each state (for `check` and /metrics)."""
-    rows = session.execute(select(Inbox.status, func.count()).group_by(Inbox.status)).all()
-    return {str(status): int(count) for status, count in rows}
