@@ -89,6 +89,7 @@ def build_container(settings: Settings | None = None, channels: Channels | None 
     settings.require_slack()
     channels = channels or load_channels()
     channels.require_complete()
+    routes = settings.routes({plugin.name for plugin in PLUGINS})
     db = Database(settings.database_url)
     coordinator: Coordinator = LocalCoordinator()
     if settings.REDIS_URL is not None:
@@ -101,9 +102,7 @@ def build_container(settings: Settings | None = None, channels: Channels | None 
         burst=settings.THREADLINE_SLACK_POST_BURST,
     )
     handlers: dict[JobKind, Handler] = {
-        JobKind.MIRROR: Mirror(
-            db, slack, default_channel=settings.SLACK_CHANNEL or "", ai_available=AI_AVAILABLE
-        ),
+        JobKind.MIRROR: Mirror(db, slack, routes=routes, ai_available=AI_AVAILABLE),
         JobKind.DELIVER: Deliverer(db, channels.on),
         JobKind.NOTIFY_ASSIGNEE: AssigneeNotifier(db, slack),
     }

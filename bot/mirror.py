@@ -33,6 +33,7 @@ from core.db import Database
 from core.errors import Deferred
 from core.models import Conversation, DeliveryStatus, Direction, Message, utcnow
 from core.outbox import Job
+from core.routing import Routes
 
 from .slack_client import WORKSPACE, SlackBroken, SlackGateway, SlackRefused
 
@@ -60,12 +61,12 @@ class Mirror:
         db: Database,
         slack: SlackGateway,
         *,
-        default_channel: str,
+        routes: Routes,
         ai_available: bool,
     ) -> None:
         self.db = db
         self.slack = slack
-        self.default_channel = default_channel
+        self.routes = routes
         self.ai_available = ai_available
 
     def __call__(self, job: Job) -> None:
@@ -132,9 +133,9 @@ class Mirror:
         return Thread(channel, ts)
 
     def _route(self, conversation: Conversation) -> str:
-        if conversation.campaign is not None and conversation.campaign.slack_channel:
-            return conversation.campaign.slack_channel
-        return self.default_channel
+        """Decided once, when the card is first posted: a thread cannot move between channels."""
+        campaign = conversation.campaign.name if conversation.campaign is not None else None
+        return self.routes.channel_for(campaign=campaign, lead_channel=conversation.channel)
 
     # --- 2. messages ---------------------------------------------------------------------------------
 

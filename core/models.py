@@ -27,6 +27,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -151,7 +152,6 @@ class Campaign(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
-    slack_channel: Mapped[str | None] = mapped_column(String(32))  # route this campaign's threads here
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -199,6 +199,8 @@ class Member(Base):
     email: Mapped[str | None] = mapped_column(String(320))
     role: Mapped[str] = mapped_column(String(32), default="rep")
     notify_on_assign: Mapped[bool] = mapped_column(Boolean, default=True)
+    # A DM when a lead writes in a conversation assigned to them; turned off from App Home.
+    notify_on_message: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -245,6 +247,14 @@ class Conversation(Base):
     last_activity_at: Mapped[datetime] = mapped_column(default=utcnow)
     first_response_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
+    # Since when the lead has been waiting for our answer (None: nobody is waiting). The SLA reminder
+    # is sent once per wait: `sla_reminded_at` is cleared with `waiting_since`.
+    waiting_since: Mapped[datetime | None]
+    sla_reminded_at: Mapped[datetime | None]
+    # Satisfaction (THREADLINE_CSAT): asked on close; the lead's 1-5 answer, kept per conversation.
+    csat_asked_at: Mapped[datetime | None]
+    csat_score: Mapped[int | None] = mapped_column(Integer)
+    csat_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     version: Mapped[int] = mapped_column(Integer, nullable=False)
 
@@ -286,6 +296,9 @@ class Message(Base):
     parts_sent: Mapped[int] = mapped_column(Integer, default=0)
     delivery_status: Mapped[DeliveryStatus | None] = mapped_column(_enum(DeliveryStatus))
     delivery_error: Mapped[str | None] = mapped_column(Text)
+    # The rep deleted it in Slack before it was sent: it is never sent.
+    deleted_at: Mapped[datetime | None]
+    edited_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     conversation: Mapped[Conversation] = relationship()

@@ -22,6 +22,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.errors import SettingsError
+from core.routing import Routes, parse_routes
 
 DEFAULT_DATABASE_URL = "sqlite:///./threadline.db"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -93,6 +94,12 @@ class Settings(Section):
     # The longest wait between retries of Slack work, which never gives up while Slack is away.
     THREADLINE_RETRY_CAP_SECONDS: Annotated[float, Field(ge=1)] = 180.0
     THREADLINE_LOG_LEVEL: str = "INFO"
+    # Which Slack channel each campaign or lead channel lives in (core.routing); unset: SLACK_CHANNEL.
+    THREADLINE_ROUTES: str | None = None
+    # A lead waiting longer than this for our answer gets the thread a reminder, once per wait.
+    THREADLINE_SLA_HOURS: Annotated[float, Field(gt=0)] = 24.0
+    # on: closing a conversation asks the lead for a 1-5 rating over their channel.
+    THREADLINE_CSAT: bool = False
 
     @field_validator("DATABASE_URL")
     @classmethod
@@ -112,6 +119,11 @@ class Settings(Section):
         if value.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
         return value.upper()
+
+    def routes(self, lead_channels: set[str] | None = None) -> Routes:
+        return parse_routes(
+            self.THREADLINE_ROUTES, default=self.SLACK_CHANNEL or "", lead_channels=lead_channels
+        )
 
     @cached_property
     def database_url(self) -> str:

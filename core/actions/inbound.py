@@ -78,6 +78,7 @@ def do_receive_many(session: Session, inbounds: Sequence[Inbound], *, ai_availab
             if inbound.kind != "reaction":  # a 👍 is not something waiting to be answered
                 conversation.unread_count += 1
                 conversation.last_inbound_at = now
+                conversation.waiting_since = conversation.waiting_since or now
         if conversation.status != Status.OPEN:
             set_status(session, conversation, Status.OPEN, LEAD)
         conversation.last_activity_at = now

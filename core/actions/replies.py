@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from core.actions.common import Actor, Changed, Posted, queue, record
 from core.actions.locks import lock_conversation, lock_message
-from core.actions.transitions import set_ai_mode, set_status
+from core.actions.transitions import set_ai_mode, set_status, stop_waiting
 from core.errors import InvalidAction, NotFound
 from core.models import AIMode, Conversation, DeliveryStatus, Direction, Message, Status, utcnow
 from core.outbox import JobKind
@@ -121,6 +121,7 @@ def _already_stored(session: Session, slack_channel: str, slack_ts: str) -> Post
 def _answered(session: Session, conversation: Conversation, actor: Actor, at: datetime) -> None:
     conversation.unread_count = 0
     conversation.last_activity_at = at
+    stop_waiting(conversation)
     if conversation.first_response_at is None:
         conversation.first_response_at = at
     set_status(session, conversation, Status.PENDING, actor)  # from closed too: we wrote, so it is live

@@ -21,8 +21,16 @@ def set_status(session: Session, conversation: Conversation, status: Status, act
         return False
     conversation.status = status
     conversation.closed_at = utcnow() if status == Status.CLOSED else None
+    if status == Status.CLOSED:
+        stop_waiting(conversation)  # nobody owes a closed conversation an answer
     record(session, conversation, "status", actor, old={"status": old.value}, new={"status": status.value})
     return True
+
+
+def stop_waiting(conversation: Conversation) -> None:
+    """The lead has their answer (or the conversation closed): the next wait starts afresh."""
+    conversation.waiting_since = None
+    conversation.sla_reminded_at = None
 
 
 def set_ai_mode(session: Session, conversation: Conversation, mode: AIMode, actor: Actor) -> bool:

@@ -16,6 +16,7 @@ from core.db import Database
 from core.errors import Deferred
 from core.models import Conversation, Message, utcnow
 from core.queries.operations import work_summary
+from core.routing import Routes
 from tests.conftest import SPECS
 from tests.integration.test_use_cases import whatsapp_text
 from tests.standins.slack_api import SlackStandIn
@@ -38,7 +39,7 @@ def make_mirror(
 ) -> Mirror:
     coordinator = coordinator or LocalCoordinator()
     gateway = SlackGateway(token=TOKEN, base_url=slack.base_url, coordinator=coordinator, **pace)  # type: ignore[arg-type]
-    return Mirror(db, gateway, default_channel=CHANNEL, ai_available=False)
+    return Mirror(db, gateway, routes=Routes(default=CHANNEL), ai_available=False)
 
 
 def receive(db: Database, text: str, wa_id: str = "15550000001") -> int:
