@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from core.actions.common import Actor, Changed, record
 from core.actions.locks import lock_conversation
+from core.actions.satisfaction import ask_for_rating
 from core.actions.transitions import finish, set_ai_mode, set_assignee, set_status
 from core.errors import InvalidAction
 from core.models import AIMode, Status, Tag
@@ -76,9 +77,13 @@ def do_remove_tag(session: Session, conversation_id: int, name: str, *, actor: A
     return do_set_tags(session, conversation_id, names, actor=actor)
 
 
-def do_close(session: Session, conversation_id: int, *, actor: Actor) -> Changed:
+def do_close(session: Session, conversation_id: int, *, actor: Actor, ask_rating: bool = False) -> Changed:
+    """Close it; with `ask_rating` (THREADLINE_CSAT) the lead is asked for a 1-5 rating."""
     conversation = lock_conversation(session, conversation_id)
-    return finish(session, conversation, set_status(session, conversation, Status.CLOSED, actor))
+    changed = set_status(session, conversation, Status.CLOSED, actor)
+    if changed and ask_rating:
+        ask_for_rating(session, conversation, actor)
+    return finish(session, conversation, changed)
 
 
 def do_reopen(session: Session, conversation_id: int, *, actor: Actor) -> Changed:

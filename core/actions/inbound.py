@@ -10,6 +10,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from core.actions.common import LEAD, Received, queue, record
+from core.actions.satisfaction import awaiting_rating, read_rating, record_rating
 from core.actions.transitions import set_status
 from core.models import (
     AIMode,
@@ -69,17 +70,24 @@ def do_receive_many(session: Session, inbounds: Sequence[Inbound], *, ai_availab
         lead = _resolve_lead(session, first.channel, fresh[0][0].sender)
         conversation = _find_or_start_conversation(session, lead, first, ai_available=ai_available)
         now = utcnow()
+        needs_answer = False
         for inbound, key in fresh:
             if key in created:  # the same message twice in one delivery
                 continue
             created.add(key)
             known[key] = _new_message(conversation, inbound, key, now)
             session.add(known[key])
-            if inbound.kind != "reaction":  # a 👍 is not something waiting to be answered
-                conversation.unread_count += 1
-                conversation.last_inbound_at = now
-                conversation.waiting_since = conversation.waiting_since or now
-        if conversation.status != Status.OPEN:
+            if inbound.kind == "reaction":  # a 👍 is not something waiting to be answered
+                continue
+            score = read_rating(inbound.text) if awaiting_rating(conversation) else None
+            if score is not None:  # the answer to our rating question: it does not reopen
+                record_rating(session, conversation, score, LEAD)
+                continue
+            needs_answer = True
+            conversation.unread_count += 1
+            conversation.last_inbound_at = now
+            conversation.waiting_since = conversation.waiting_since or now
+        if needs_answer and conversation.status != Status.OPEN:
             set_status(session, conversation, Status.OPEN, LEAD)
         conversation.last_activity_at = now
         session.flush()
