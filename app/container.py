@@ -113,6 +113,7 @@ def build_container(settings: Settings | None = None, channels: Channels | None 
     bot = BotContext(
         db=db,
         ai_available=AI_AVAILABLE,
+        csat=settings.THREADLINE_CSAT,
         client=AsyncWebClient(token=secret(settings.SLACK_BOT_TOKEN), base_url=settings.SLACK_API_URL),
         keep=keep,
     )

@@ -31,6 +31,7 @@ class BotContext:
     # request's team_id into each call, and what a request says must not steer where our calls go.
     client: AsyncWebClient
     access: Access = field(default_factory=Access)
+    csat: bool = False  # THREADLINE_CSAT: closing asks the lead for a rating
     # Keeps one verified delivery in the inbox (source, raw bytes, dedupe key) and wakes its runner.
     keep: Callable[[str, bytes, str | None], None] = lambda source, body, key: None
 

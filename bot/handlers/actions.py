@@ -41,7 +41,7 @@ def _card_use_cases(ctx: BotContext) -> dict[str, UseCase]:
         ids.TAKE_OVER: lambda s, cid, actor: do_take_over(s, cid, actor=actor),
         ids.RESUME_AI: lambda s, cid, actor: do_resume_ai(s, cid, actor=actor, ai_available=ctx.ai_available),
         ids.MANUAL_ONLY: lambda s, cid, actor: do_set_manual(s, cid, actor=actor),
-        ids.CLOSE: lambda s, cid, actor: do_close(s, cid, actor=actor),
+        ids.CLOSE: lambda s, cid, actor: do_close(s, cid, actor=actor, ask_rating=ctx.csat),
         ids.REOPEN: lambda s, cid, actor: do_reopen(s, cid, actor=actor),
     }
 
