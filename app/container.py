@@ -18,14 +18,16 @@ from bot.context import BotContext
 from bot.inbound import SOURCE as SLACK_EVENTS
 from bot.inbound import SlackEvents
 from bot.mirror import Mirror
-from bot.notify import AssigneeNotifier
+from bot.notify import AssigneeNotifier, MessageNotifier, SlaReminder
 from bot.slack_client import SlackGateway
 from core import inbox
+from core.actions.sla import do_queue_sla_reminders
 from core.coordination import Coordinator, LocalCoordinator, RedisCoordinator
 from core.db import Database
 from core.delivery import Deliverer
 from core.errors import SettingsError
 from core.inbox import InboxRunner
+from core.models import utcnow
 from core.outbox import Handler, JobKind, OutboxRunner
 from core.ports import ChannelAdapter, ChannelOff, ChannelPlugin
 from core.settings import Settings, load_settings, secret
@@ -78,6 +80,11 @@ class Container:
         if inbox.store(self.db, source, body, key) is not None:
             self.inbox_ready()
 
+    def remind_sla(self) -> int:
+        """Queue a reminder for each lead waiting longer than THREADLINE_SLA_HOURS (run by the sweeps)."""
+        hours = self.settings.THREADLINE_SLA_HOURS
+        return self.db.run(lambda session: do_queue_sla_reminders(session, now=utcnow(), hours=hours))
+
     def close(self) -> None:
         if self.worker is not None:
             self.worker.stop()
@@ -105,6 +112,8 @@ def build_container(settings: Settings | None = None, channels: Channels | None 
         JobKind.MIRROR: Mirror(db, slack, routes=routes, ai_available=AI_AVAILABLE),
         JobKind.DELIVER: Deliverer(db, channels.on),
         JobKind.NOTIFY_ASSIGNEE: AssigneeNotifier(db, slack),
+        JobKind.NOTIFY_MESSAGE: MessageNotifier(db, slack),
+        JobKind.REMIND_SLA: SlaReminder(db, slack),
     }
 
     def keep(source: str, body: bytes, key: str | None) -> None:
@@ -138,7 +147,10 @@ def build_container(settings: Settings | None = None, channels: Channels | None 
     )
     if settings.embedded:
         worker = EmbeddedWorker(
-            container.runner, container.inbox, sweep_seconds=settings.THREADLINE_SWEEP_SECONDS
+            container.runner,
+            container.inbox,
+            sweep_seconds=settings.THREADLINE_SWEEP_SECONDS,
+            sweeps=[container.remind_sla],
         )
         container.worker, db.dispatch, container.inbox_ready = worker, worker.dispatch, worker.inbox_ready
     else:

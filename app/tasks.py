@@ -37,4 +37,5 @@ def sweep_outbox() -> int:
     if container.inbox.waiting():
         nudge_inbox()
     container.inbox.purge()
+    container.remind_sla()
     return len(due)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import heapq
 import logging
 import threading
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from core.db import Offer
@@ -29,11 +30,13 @@ class EmbeddedWorker:
         *,
         threads: int = 4,
         sweep_seconds: float = 5.0,
+        sweeps: Sequence[Callable[[], object]] = (),  # more periodic work (the SLA reminders)
     ) -> None:
         self.runner = runner
         self.inbox = inbox
         self.threads = threads
         self.sweep_seconds = sweep_seconds
+        self.sweeps = list(sweeps)
         self._ready: list[tuple[int, int]] = []  # (priority, id)
         self._later: list[tuple[datetime, int, int]] = []  # (at, priority, id)
         self._queued: set[int] = set()
@@ -124,6 +127,8 @@ class EmbeddedWorker:
                 if self.inbox.waiting():
                     self.inbox_ready()
                 self.inbox.purge()
+                for sweep in self.sweeps:
+                    sweep()
             except Exception:
                 log.exception("sweep failed; trying again in %.0fs", self.sweep_seconds)
             if self._stopping.wait(self.sweep_seconds):

@@ -45,6 +45,8 @@ class JobKind(enum.StrEnum):
     MIRROR = "mirror"  # keep a conversation's Slack thread and card in step (bot.mirror)
     DELIVER = "deliver"  # send a message to the lead over their channel (core.delivery)
     NOTIFY_ASSIGNEE = "notify_assignee"  # DM the teammate a conversation was assigned to (bot.notify)
+    NOTIFY_MESSAGE = "notify_message"  # DM the assignee that their lead wrote (bot.notify)
+    REMIND_SLA = "remind_sla"  # remind the thread that a lead has waited too long (bot.notify)
 
 
 LANES = {JobKind.MIRROR, JobKind.DELIVER}  # one at a time per conversation

@@ -92,6 +92,10 @@ def do_receive_many(session: Session, inbounds: Sequence[Inbound], *, ai_availab
         conversation.last_activity_at = now
         session.flush()
         queue(session, JobKind.MIRROR, conversation)
+        said = [
+            known[key] for key in dict.fromkeys(key for inbound, key in fresh if inbound.kind != "reaction")
+        ]
+        _tell_assignee(session, conversation, said)
     received, reported = [], set()
     for key in ids:
         message = known[key]
@@ -100,6 +104,19 @@ def do_receive_many(session: Session, inbounds: Sequence[Inbound], *, ai_availab
         )
         reported.add(key)
     return received
+
+
+def _tell_assignee(session: Session, conversation: Conversation, said: list[Message]) -> None:
+    """One DM to the assignee for the whole batch (bot.notify), unless they turned these off."""
+    assignee = conversation.assignee
+    if said and assignee is not None and assignee.notify_on_message:
+        queue(
+            session,
+            JobKind.NOTIFY_MESSAGE,
+            conversation,
+            said[-1],
+            payload={"member_id": assignee.id, "count": len(said)},
+        )
 
 
 def thread_of(inbound: Inbound) -> tuple[str, str, str]:
