@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from app.channels import PLUGINS
 from app.describe import database_unreachable, shown_url
@@ -15,7 +16,11 @@ from core.db import make_engine
 from core.errors import SettingsError
 from core.ports import ChannelOff
 from core.queries.operations import work_summary
+from core.routing import Routes
 from core.settings import Settings, env_files, secret
+
+if TYPE_CHECKING:
+    from slack_sdk import WebClient
 
 Line = Callable[[str, str, str], None]
 OK, OFF, FAIL = "ok", "off", "FAIL"
@@ -154,28 +159,50 @@ def _slack(settings: Settings, line: Line) -> None:
         line(FAIL, "slack", f"{settings.SLACK_API_URL} unreachable: {type(exc).__name__}: {exc}")
         return
     try:
-        channel = client.conversations_info(channel=settings.SLACK_CHANNEL or "")["channel"]
-        if channel.get("is_member"):
-            line(
-                OK, "slack channel", f"#{channel.get('name')} ({settings.SLACK_CHANNEL}); the app is a member"
-            )
-        else:
-            line(
-                FAIL,
-                "slack channel",
-                f"the app is not in #{channel.get('name')}: type /invite @Threadline there",
-            )
-    except SlackApiError as exc:
-        line(
-            FAIL,
-            "slack channel",
-            f"SLACK_CHANNEL={settings.SLACK_CHANNEL}: {exc.response.get('error')} "
-            "(use the channel's ID, e.g. C0123456789, from its details in Slack)",
-        )
+        routes = settings.routes({plugin.name for plugin in PLUGINS})
+    except SettingsError as exc:
+        line(FAIL, "slack routes", str(exc))
+        return
+    for channel_id, why in _route_names(routes).items():
+        _slack_channel(client, channel_id, why, line)
     if settings.SLACK_APP_TOKEN:
         _socket_mode(settings, line)
     else:
         line(OK, "slack transport", "HTTP: Slack must reach https://<this server>/slack/events")
+
+
+def _route_names(routes: Routes) -> dict[str, str]:
+    """Each Slack channel conversations may live in, and what sends them there."""
+    names: dict[str, list[str]] = {routes.default: ["SLACK_CHANNEL"]}
+    for campaign, channel_id in routes.campaigns.items():
+        names.setdefault(channel_id, []).append(f"campaign:{campaign}")
+    for lead_channel, channel_id in routes.channels.items():
+        names.setdefault(channel_id, []).append(lead_channel)
+    return {channel_id: ", ".join(why) for channel_id, why in names.items()}
+
+
+def _slack_channel(client: WebClient, channel_id: str, why: str, line: Line) -> None:
+    """The app must be a member of every channel a conversation may be routed to."""
+    from slack_sdk.errors import SlackApiError
+
+    try:
+        channel = client.conversations_info(channel=channel_id)["channel"]
+    except SlackApiError as exc:
+        line(
+            FAIL,
+            "slack channel",
+            f"{channel_id} ({why}): {exc.response.get('error')} "
+            "(use the channel's ID, e.g. C0123456789, from its details in Slack)",
+        )
+        return
+    if channel.get("is_member"):
+        line(OK, "slack channel", f"#{channel.get('name')} ({channel_id}, {why}); the app is a member")
+    else:
+        line(
+            FAIL,
+            "slack channel",
+            f"the app is not in #{channel.get('name')} ({why}): /invite @Threadline there",
+        )
 
 
 def _socket_mode(settings: Settings, line: Line) -> None:

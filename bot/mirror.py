@@ -213,6 +213,7 @@ class Mirror:
                     select(Message)
                     .where(Message.conversation_id == conversation_id, Message.slack_ts.is_not(None))
                     .where(Message.direction.in_([Direction.OUTBOUND, Direction.NOTE]))
+                    .where(Message.deleted_at.is_(None))  # gone from Slack: nothing to mark
                     .order_by(Message.id)
                 )
             )

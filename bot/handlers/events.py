@@ -19,11 +19,11 @@ from bot.context import BotContext, display_name, tell
 from bot.mrkdwn import mentioned_user_ids, to_plain
 from bot.notes import is_note, strip_note_prefix
 from bot.payloads import ThreadMessage, optional_text, thread_message
-from core.actions.common import Posted
+from core.actions.common import Actor, Posted
 from core.actions.locks import claim_delivery_key
-from core.actions.replies import do_note, do_reply
+from core.actions.replies import Edited, do_delete, do_edit, do_note, do_reply
 from core.errors import Deferred, NotAllowed, ThreadlineError
-from core.queries.lookup import conversation_for_thread, sent_message_at
+from core.queries.lookup import conversation_for_thread
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,9 @@ FILES_NOT_SENT = "Files are not sent to leads yet: only the text of your message
 EDITS_NOT_SENT = (
     "Edits don't reach the lead: they already have your first version. Write a new reply to correct it."
 )
+DELETES_NOT_SENT = "Deleting it here does not unsend it: the lead already has your message."
+DELETED_IN_TIME = "Deleted before it was sent: the lead will not get it."
+NOT_SENT_REACTION = "warning"
 
 
 def is_teammate_thread_reply(event: dict[str, Any]) -> bool:
@@ -52,36 +55,28 @@ def is_teammate_thread_reply(event: dict[str, Any]) -> bool:
 async def handle_message(
     ctx: BotContext, event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient
 ) -> None:
-    if event.get("subtype") == "message_changed":
-        await _warn_about_edit(ctx, event, client)
-        return
-    if not is_teammate_thread_reply(event):
-        return
-    message = thread_message(event)
+    subtype = event.get("subtype")
+    if subtype == "message_changed":
+        await _on_edit(ctx, event, client)
+    elif subtype == "message_deleted":
+        await _on_delete(ctx, event, client)
+    elif is_teammate_thread_reply(event):
+        await _on_written(ctx, thread_message(event), optional_text(body, "event_id"), client)
+
+
+async def _on_written(
+    ctx: BotContext, message: ThreadMessage, event_id: str | None, client: AsyncWebClient
+) -> None:
     channel, ts = message.channel, message.ts
-    conversation = await ctx.read(
-        lambda session: conversation_for_thread(session, channel, message.thread_ts)
-    )
-    if conversation is None:
-        return  # a thread that is not a Threadline conversation
-    conversation_id = conversation.id
-    try:
-        actor = await ctx.actor(client, message.user_id, channel)
-    except CouldNotCheck as exc:  # Slack did not answer: the stored event is tried again shortly
-        raise Deferred(RECHECK_SECONDS, str(exc)) from exc
-    except NotAllowed as exc:
-        await _tell(client, message, f"Not sent to the lead: {exc}")
+    found = await _conversation_and_actor(ctx, client, message)
+    if found is None:
         return
-    except ThreadlineError as exc:
-        log.warning("ignored a thread message from %s: %s", message.user_id, exc)
-        return
-    names = await _names(ctx, client, mentioned_user_ids(message.text))
-    note = is_note(message.text, message.blocks)
-    text = to_plain(strip_note_prefix(message.text) if note else message.text, names).strip()
-    event_id = optional_text(body, "event_id") or f"{channel}:{ts}"
+    conversation_id, actor = found
+    note, text = await _decode(ctx, client, message)
+    key = event_id or f"{channel}:{ts}"
 
     def record(session: Session) -> Posted | None:
-        if not claim_delivery_key(session, "slack", event_id):
+        if not claim_delivery_key(session, "slack", key):
             return None  # Slack retried an event we already acted on
         use_case = do_note if note else do_reply
         return use_case(session, conversation_id, text, actor=actor, slack_channel=channel, slack_ts=ts)
@@ -94,23 +89,113 @@ async def handle_message(
         await ctx.run(record)
     except ThreadlineError as exc:
         await _tell(client, message, f"Not sent: {exc}")
+        await _mark_not_sent(client, message)
+
+
+async def _conversation_and_actor(
+    ctx: BotContext, client: AsyncWebClient, message: ThreadMessage
+) -> tuple[int, Actor] | None:
+    """The conversation the thread belongs to and the teammate writing in it; None when there is
+    nothing to do (not a Threadline thread, or someone who may not act — told why)."""
+    conversation = await ctx.read(
+        lambda session: conversation_for_thread(session, message.channel, message.thread_ts)
+    )
+    if conversation is None:
+        return None  # a thread that is not a Threadline conversation
+    try:
+        return conversation.id, await ctx.actor(client, message.user_id, message.channel)
+    except CouldNotCheck as exc:  # Slack did not answer: the stored event is tried again shortly
+        raise Deferred(RECHECK_SECONDS, str(exc)) from exc
+    except NotAllowed as exc:
+        await _tell(client, message, f"Not sent to the lead: {exc}")
+    except ThreadlineError as exc:
+        log.warning("ignored a thread message from %s: %s", message.user_id, exc)
+    return None
+
+
+async def _decode(ctx: BotContext, client: AsyncWebClient, message: ThreadMessage) -> tuple[bool, str]:
+    """Whether it is a note, and its text as the lead (or the record) reads it."""
+    names = await _names(ctx, client, mentioned_user_ids(message.text))
+    note = is_note(message.text, message.blocks)
+    return note, to_plain(strip_note_prefix(message.text) if note else message.text, names).strip()
+
+
+async def _mark_not_sent(client: AsyncWebClient, message: ThreadMessage) -> None:
+    """The team sees at a glance that this message did not go to the lead."""
+    try:
+        await client.reactions_add(channel=message.channel, timestamp=message.ts, name=NOT_SENT_REACTION)
+    except Exception as exc:  # best effort, like telling: the rep was told privately already
+        log.warning("could not mark message %s as not sent: %s", message.ts, type(exc).__name__)
+
+
+async def _on_edit(ctx: BotContext, event: dict[str, Any], client: AsyncWebClient) -> None:
+    """A teammate edited a thread message: before it went out the lead gets the edit; after, they have
+    the original and the rep is told. An edit of a message that was never taken (a variable that could
+    not be filled…) is taken now, as if written anew."""
+    edited = _edited_message(event)
+    if edited is None:
+        return
+    found = await _conversation_and_actor(ctx, client, edited)
+    if found is None:
+        return
+    _conversation_id, actor = found
+    note, text = await _decode(ctx, client, edited)
+    try:
+        outcome = await ctx.run(
+            lambda session: do_edit(session, edited.channel, edited.ts, text, actor=actor, note=note)
+        )
+    except ThreadlineError as exc:
+        await _tell(client, edited, f"Your edit was not taken: {exc}")
+        return
+    if outcome == Edited.TOO_LATE:
+        await _tell(client, edited, EDITS_NOT_SENT)
+    elif outcome == Edited.UNKNOWN:
+        await _on_written(ctx, edited, f"edit:{optional_text(event, 'event_ts') or edited.ts}", client)
+
+
+async def _on_delete(ctx: BotContext, event: dict[str, Any], client: AsyncWebClient) -> None:
+    deleted = _deleted_message(event)
+    if deleted is None:
+        return
+    found = await _conversation_and_actor(ctx, client, deleted)
+    if found is None:
+        return
+    _conversation_id, actor = found
+    outcome = await ctx.run(lambda session: do_delete(session, deleted.channel, deleted.ts, actor=actor))
+    if outcome == Edited.TOO_LATE:
+        await _tell(client, deleted, DELETES_NOT_SENT)
+    elif outcome == Edited.UPDATED:
+        await _tell(client, deleted, DELETED_IN_TIME)
+
+
+def _edited_message(event: dict[str, Any]) -> ThreadMessage | None:
+    """The teammate's thread message as it reads after the edit; None for what is not one (our own
+    card updates, link unfurls that change nothing written)."""
+    edited, before = event.get("message"), event.get("previous_message")
+    if not isinstance(edited, dict) or optional_text(edited, "bot_id"):
+        return None
+    if isinstance(before, dict) and before.get("text") == edited.get("text"):
+        return None
+    return _in_thread({**edited, "channel": event.get("channel")})
+
+
+def _deleted_message(event: dict[str, Any]) -> ThreadMessage | None:
+    before = event.get("previous_message")
+    if not isinstance(before, dict) or optional_text(before, "bot_id"):
+        return None
+    return _in_thread({**before, "channel": event.get("channel")})
+
+
+def _in_thread(message: dict[str, Any]) -> ThreadMessage | None:
+    if not all(optional_text(message, key) for key in ("user", "ts", "thread_ts", "channel")):
+        return None
+    if message["thread_ts"] == message["ts"]:
+        return None  # the thread's first message is our card, never a teammate's
+    return thread_message(message)
 
 
 async def _tell(client: AsyncWebClient, message: ThreadMessage, text: str) -> None:
     await tell(client, channel=message.channel, user=message.user_id, thread_ts=message.thread_ts, text=text)
-
-
-async def _warn_about_edit(ctx: BotContext, event: dict[str, Any], client: AsyncWebClient) -> None:
-    """A rep edited a message the lead already received: say so, rather than let them think it updated."""
-    edited = event.get("message")
-    channel = optional_text(event, "channel")
-    ts, user = optional_text(edited, "ts"), optional_text(edited, "user")
-    if channel is None or ts is None or user is None or optional_text(edited, "bot_id"):
-        return
-    sent = await ctx.read(lambda session: sent_message_at(session, channel, ts))
-    if sent:
-        thread_ts = optional_text(edited, "thread_ts")
-        await tell(client, channel=channel, user=user, thread_ts=thread_ts, text=EDITS_NOT_SENT)
 
 
 async def _names(ctx: BotContext, client: AsyncWebClient, user_ids: list[str]) -> dict[str, str]:
@@ -129,7 +214,7 @@ async def keep_message_event(ctx: BotContext, body: dict[str, Any]) -> None:
     sends every message of every channel the app is in. Slack's retries carry the same event id."""
     event = body.get("event")
     if isinstance(event, dict) and (
-        event.get("subtype") == "message_changed" or is_teammate_thread_reply(event)
+        event.get("subtype") in {"message_changed", "message_deleted"} or is_teammate_thread_reply(event)
     ):
         event_id = body.get("event_id")
         key = f"event:{event_id}" if isinstance(event_id, str) and event_id else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 
 from sqlalchemy import select
@@ -11,8 +12,19 @@ from core.actions.common import Actor, Changed, Posted, queue, record
 from core.actions.locks import lock_conversation, lock_message
 from core.actions.transitions import set_ai_mode, set_status, stop_waiting
 from core.errors import InvalidAction, NotFound
-from core.models import AIMode, Conversation, DeliveryStatus, Direction, Message, Status, utcnow
+from core.models import AIMode, Conversation, DeliveryStatus, Direction, Member, Message, Status, utcnow
 from core.outbox import JobKind
+from core.variables import fill, values_for
+
+# A reply still waiting to go out (or that failed): an edit changes what the lead gets, a delete stops it.
+_NOT_SENT = (DeliveryStatus.QUEUED, DeliveryStatus.FAILED)
+DELETED_BEFORE_SENT = "Deleted in Slack before it was sent; the lead did not get it."
+
+
+class Edited(enum.Enum):
+    UPDATED = "updated"  # the stored message follows Slack
+    TOO_LATE = "too_late"  # the lead already has the original
+    UNKNOWN = "unknown"  # not a message Threadline keeps
 
 
 def do_reply(
@@ -31,6 +43,7 @@ def do_reply(
     conversation = lock_conversation(session, conversation_id)
     if not text.strip():
         raise InvalidAction("an empty reply cannot be sent")
+    text = fill_variables(session, conversation, text, actor)
     if conversation.ai_mode == AIMode.ACTIVE:
         set_ai_mode(session, conversation, AIMode.PAUSED, actor)
     message = _from_slack(conversation, Direction.OUTBOUND, text, actor, slack_channel, slack_ts)
@@ -65,11 +78,71 @@ def do_note(
     return Posted(conversation.id, message.id, duplicate=False)
 
 
+def do_edit(
+    session: Session, slack_channel: str, slack_ts: str, text: str, *, actor: Actor, note: bool
+) -> Edited:
+    """A teammate edited their thread message. Before it went out, the lead gets the edited text;
+    after, nothing can change what the lead has, and the caller says so. `note`: the edited text reads
+    as a note; a reply not yet sent then becomes one, and a note never becomes a reply (when in doubt,
+    it is a note)."""
+    message = _stored_at(session, slack_channel, slack_ts)
+    if message is None:
+        return Edited.UNKNOWN
+    if message.direction == Direction.NOTE:
+        message.text, message.edited_at = text, utcnow()  # the team's record follows the edit
+        return Edited.UPDATED
+    if message.direction != Direction.OUTBOUND or message.deleted_at is not None:
+        return Edited.UNKNOWN
+    if message.delivery_status not in _NOT_SENT:
+        return Edited.TOO_LATE
+    conversation = lock_conversation(session, message.conversation_id)
+    if note:
+        message.direction, message.delivery_status, message.delivery_error = Direction.NOTE, None, None
+        message.text, message.edited_at = text, utcnow()
+        record(session, conversation, "note", actor, new={"message_id": message.id})
+        queue(session, JobKind.MIRROR, conversation)  # the lock that marks a note
+        return Edited.UPDATED
+    if not text.strip():
+        raise InvalidAction("an empty reply cannot be sent")
+    old = message.text
+    message.text = fill_variables(session, conversation, text, actor)
+    message.edited_at = utcnow()
+    message.parts_sent = 0  # parts of an earlier version are not parts of this one
+    record(session, conversation, "edited", actor, old={"text": old}, new={"message_id": message.id})
+    return Edited.UPDATED
+
+
+def do_delete(session: Session, slack_channel: str, slack_ts: str, *, actor: Actor) -> Edited:
+    """A teammate deleted their thread message. If it has not gone out, it never will."""
+    message = _stored_at(session, slack_channel, slack_ts)
+    if message is None or message.deleted_at is not None:
+        return Edited.UNKNOWN
+    if message.direction == Direction.OUTBOUND and message.delivery_status not in _NOT_SENT:
+        message.deleted_at = utcnow()
+        return Edited.TOO_LATE
+    conversation = lock_conversation(session, message.conversation_id)
+    message.deleted_at = utcnow()
+    if message.direction == Direction.OUTBOUND:
+        message.delivery_status = DeliveryStatus.FAILED
+        message.delivery_error = DELETED_BEFORE_SENT
+    record(session, conversation, "deleted", actor, new={"message_id": message.id})
+    return Edited.UPDATED
+
+
+def fill_variables(session: Session, conversation: Conversation, text: str, actor: Actor) -> str:
+    """The reply as the lead will read it; UnfilledVariable names a variable that cannot be filled."""
+    member = session.get(Member, actor.member_id) if actor.member_id is not None else None
+    campaign = conversation.campaign or conversation.lead.campaign
+    return fill(text, values_for(conversation.lead, campaign.name if campaign else None, member))
+
+
 def do_retry_delivery(session: Session, conversation_id: int, message_id: int, *, actor: Actor) -> Changed:
     """A teammate pressed Retry, in the conversation's thread, on a message that was not delivered."""
     message = lock_message(session, message_id)
     if message.direction != Direction.OUTBOUND or message.conversation_id != conversation_id:
         raise NotFound("That is not a message of this conversation that was sent to the lead.")
+    if message.deleted_at is not None:
+        raise InvalidAction("It was deleted in Slack, so there is nothing to send.")
     if message.delivery_status != DeliveryStatus.FAILED:
         return Changed(message.conversation_id, changed=False)
     conversation = lock_conversation(session, message.conversation_id)
@@ -109,6 +182,13 @@ def _from_slack(
         slack_ts=slack_ts,
         created_at=utcnow(),
     )
+
+
+def _stored_at(session: Session, slack_channel: str, slack_ts: str) -> Message | None:
+    message_id = session.scalar(
+        select(Message.id).where(Message.slack_channel == slack_channel, Message.slack_ts == slack_ts)
+    )
+    return None if message_id is None else lock_message(session, message_id)
 
 
 def _already_stored(session: Session, slack_channel: str, slack_ts: str) -> Posted | None:

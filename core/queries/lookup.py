@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.models import Conversation, Direction, Member, Message, Tag
+from core.models import Conversation, Member, Tag
 
 
 def find_member(session: Session, slack_user_id: str) -> Member | None:
@@ -18,14 +18,6 @@ def conversation_for_thread(session: Session, slack_channel: str, thread_ts: str
             Conversation.slack_channel == slack_channel, Conversation.slack_thread_ts == thread_ts
         )
     )
-
-
-def sent_message_at(session: Session, slack_channel: str, slack_ts: str) -> bool:
-    """Whether the Slack message at this ts was sent to a lead."""
-    direction = session.scalar(
-        select(Message.direction).where(Message.slack_channel == slack_channel, Message.slack_ts == slack_ts)
-    )
-    return direction == Direction.OUTBOUND
 
 
 def slack_channels_in_use(session: Session) -> list[str]:
