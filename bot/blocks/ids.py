@@ -30,3 +30,10 @@ NEW_TAGS_ACTION = "tags.new.input"
 
 # --- the lead modal (read only; private_metadata = str(conversation.id)) -------------------------------
 LEAD_MODAL = "lead.modal"
+
+# --- App Home (Take it's value = str(conversation.id)) -------------------------------------------------
+HOME_TAKE = "home.take"
+HOME_NOTIFICATIONS = "home.notifications"  # checkboxes; each selected option's value is one below
+HOME_NOTIFICATIONS_BLOCK = "home.notifications"
+NOTIFY_ON_ASSIGN = "assign"
+NOTIFY_ON_MESSAGE = "message"
