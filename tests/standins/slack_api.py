@@ -2,9 +2,10 @@
 
 Every call is checked: the method exists, the token is the bot's, every required argument is present,
 no argument is unknown, simple types match, and Block Kit is valid by slack_sdk's models (which enforce
-Slack's length and count limits) with ≤ 50 blocks per message and ≤ 100 per view. A failed check is
-recorded as a violation and answered with the error Slack would give. State (channels, messages,
-threads, reactions, users, views) is kept so tests can look at what a person in Slack would see.
+Slack's length and count limits) and by the limits they miss (block_kit.py), with ≤ 50 blocks per
+message and ≤ 100 per view. A failed check is recorded as a violation and answered with the error
+Slack would give. State (channels, messages, threads, reactions, users, views) is kept so tests can
+look at what a person in Slack would see.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
+from tests.standins.block_kit import block_problems, view_problems
 from tests.standins.server import StandInServer
 
 TEXT_LIMIT = 40_000
@@ -617,12 +619,18 @@ def _check_blocks(method: str, blocks: Any, limit: int) -> None:
             raise SlackApiFailure(
                 "invalid_blocks", violation=f"{method}: invalid block {block}: {exc}"
             ) from exc
+    problem = next(block_problems(blocks), None)
+    if problem is not None:
+        raise SlackApiFailure("invalid_blocks", violation=f"{method}: {problem}")
 
 
 def _check_view(method: str, view: Any) -> None:
     if not isinstance(view, dict):
         raise SlackApiFailure("invalid_arguments", violation=f"{method}: view is not a JSON object")
     _check_blocks(method, view.get("blocks", []), VIEW_BLOCKS)
+    problem = next(view_problems(view), None)
+    if problem is not None:
+        raise SlackApiFailure("invalid_arguments", violation=f"{method}: invalid view: {problem}")
     try:
         View(**view).to_dict()
     except (SlackObjectFormationError, TypeError) as exc:

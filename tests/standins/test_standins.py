@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -92,6 +93,76 @@ def test_calls_the_spec_does_not_allow_are_refused_and_recorded(
     slack: SlackStandIn, client: WebClient, kwargs, error
 ):  # type: ignore[no-untyped-def]
     assert error_of(lambda: client.api_call("chat.postMessage", json=kwargs)) == error
+    assert len(slack.violations) == 1
+
+
+def _section(**extra: Any) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": "hi"}, **extra}
+
+
+def _select_input(options: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    element = {"type": "multi_static_select", "action_id": "s", "options": options, **extra}
+    return {"type": "input", "label": {"type": "plain_text", "text": "Pick"}, "element": element}
+
+
+def _option(text: str, value: str = "v") -> dict[str, Any]:
+    return {"text": {"type": "plain_text", "text": text}, "value": value}
+
+
+def _text_input(**element: Any) -> dict[str, Any]:
+    return {
+        "type": "input",
+        "label": {"type": "plain_text", "text": "Name"},
+        "element": {"type": "plain_text_input", "action_id": "t", **element},
+    }
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        {"type": "section", "fields": [{"type": "mrkdwn", "text": "x" * 2001}]},
+        {"type": "section", "text": {"type": "mrkdwn", "text": ""}},
+        {"type": "header", "text": {"type": "mrkdwn", "text": "*bold*"}},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": "x" * 3001}]},
+        _section(accessory={"type": "image", "image_url": "https://example.com/a.png", "alt_text": ""}),
+        _select_input([_option("x" * 76)]),
+        _select_input([_option("a")], initial_options=[_option("b", "w")]),
+        _text_input(max_length=5, initial_value="abcdefg"),
+        _text_input(max_length=3001),
+    ],
+    ids=[
+        "field-2001",
+        "empty-text",
+        "mrkdwn-header",
+        "context-3001",
+        "image-without-alt",
+        "option-76",
+        "initial-not-offered",
+        "initial-over-max",
+        "max-length-3001",
+    ],
+)
+def test_block_kit_limits_slack_enforces_beyond_slack_sdk_are_refused(
+    slack: SlackStandIn, client: WebClient, block: dict[str, Any]
+):
+    view = {
+        "type": "modal",
+        "title": {"type": "plain_text", "text": "t"},
+        "submit": {"type": "plain_text", "text": "Save"},
+        "blocks": [block],
+    }
+    assert error_of(lambda: client.views_open(trigger_id=slack.issue_trigger_id(), view=view)) in {
+        "invalid_blocks",
+        "invalid_arguments",
+    }
+    assert len(slack.violations) == 1
+
+
+def test_a_view_with_inputs_needs_a_submit_button(slack: SlackStandIn, client: WebClient):
+    view = {"type": "modal", "title": {"type": "plain_text", "text": "t"}, "blocks": [_text_input()]}
+    assert error_of(lambda: client.views_open(trigger_id=slack.issue_trigger_id(), view=view))
+    good = {**view, "submit": {"type": "plain_text", "text": "Save"}}
+    client.views_open(trigger_id=slack.issue_trigger_id(), view=good)
     assert len(slack.violations) == 1
 
 
