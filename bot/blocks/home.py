@@ -1,53 +1,178 @@
-"""The App Home tab: my conversations (needing attention first) and the unassigned queue."""
+"""The App Home tab: my open conversations, the unassigned queue (each with Take it), my week in
+numbers, my notification settings.
+
+At most `ROWS` lines per list (a view holds 100 blocks); the rest are counted with the `/leads` words
+that list them all. Lead text is escaped and clipped, so any name fits and none can ping.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from bot.blocks.card import STATUS_WORDS, ai_words, lead_display_name
-from bot.blocks.labels import channel_name
-from bot.mrkdwn import escape
-from core.models import Conversation
-from core.queries.home import HomeSummary
+from bot.blocks import ids
+from bot.blocks.card import STATUS_WORDS, ai_words
+from bot.blocks.labels import channel_icon, channel_name
+from bot.mrkdwn import escape, escape_clipped
+from core.queries.home import HomeRow, HomeSummary
+from core.queries.stats import Stats
+
+Block = dict[str, Any]
+
+ROWS = 20  # lines per list
+NAME_LIMIT = 150  # the lead's name, escaped
+COMPANY_LIMIT = 100
+TEXT_LIMIT = 3000  # a section's text
+HELP = "Reply in a conversation's thread to answer the lead; `/leads help` for more."
+NOTIFY_OPTIONS = (
+    (ids.NOTIFY_ON_ASSIGN, "DM me when a conversation is assigned to me"),
+    (ids.NOTIFY_ON_MESSAGE, "DM me when a lead of mine writes"),
+)
 
 
-def _line(conversation: Conversation) -> str:
-    name = escape(lead_display_name(conversation))
-    company = f" ({escape(conversation.lead.company)})" if conversation.lead.company else ""
-    unread = f" · *{conversation.unread_count} unread*" if conversation.unread_count else ""
-    state = f"{STATUS_WORDS[conversation.status]} · {ai_words(conversation.ai_mode)}"
-    where = f" · in <#{conversation.slack_channel}>" if conversation.slack_channel else ""
-    return f"• *{name}*{company} · {channel_name(conversation.channel)} · {state}{unread}{where}"
+def thread_link(workspace_url: str | None, channel: str, thread_ts: str | None) -> str | None:
+    """A conversation's thread, as Slack's own permalinks spell it (no API call per row)."""
+    if not workspace_url or not thread_ts:
+        return None
+    return f"{workspace_url.rstrip('/')}/archives/{channel}/p{thread_ts.replace('.', '')}"
 
 
-def _section(title: str, conversations: list[Conversation], total: int, empty: str) -> list[dict[str, Any]]:
-    lines = "\n".join(_line(c) for c in conversations) or empty
-    more = f"\n_…and {total - len(conversations)} more_" if total > len(conversations) else ""
+def _when(at: datetime) -> str:
+    # Slack shows it in the reader's own time zone; the fallback is for clients that cannot.
+    return f"<!date^{int(at.timestamp())}^{{date_short_pretty}} {{time}}|{at:%Y-%m-%d %H:%M} UTC>"
+
+
+def _line(row: HomeRow, workspace_url: str | None) -> str:
+    name = escape_clipped(row.lead, NAME_LIMIT)
+    link = thread_link(workspace_url, row.slack_channel, row.slack_thread_ts)
+    title = f"*<{link}|{name}>*" if link else f"*{name}*"
+    company = f" ({escape_clipped(row.company, COMPANY_LIMIT)})" if row.company else ""
+    icon = channel_icon(row.channel)
+    state = f"{STATUS_WORDS[row.status]} · {ai_words(row.ai_mode)}"
+    unread = f" · *{row.unread} unread*" if row.unread else ""
+    return (
+        f"{title}{company}\n{icon} {channel_name(row.channel)} · {state}{unread}"
+        f" · in <#{row.slack_channel}> · last activity {_when(row.last_activity_at)}"
+    )[:TEXT_LIMIT]
+
+
+def _text(text: str) -> Block:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:TEXT_LIMIT]}}
+
+
+def _header(text: str) -> Block:
+    return {"type": "header", "text": {"type": "plain_text", "text": text[:150]}}
+
+
+def _more(shown: int, total: int, command: str) -> list[Block]:
+    if total <= shown:
+        return []
+    words = f"_…and {total - shown} more — `{command}`_"
+    return [{"type": "context", "elements": [{"type": "mrkdwn", "text": words}]}]
+
+
+def _mine(summary: HomeSummary, workspace_url: str | None) -> list[Block]:
+    rows = summary.mine[:ROWS]
+    lines = [_text(_line(row, workspace_url)) for row in rows] or [_text("Nothing assigned to you.")]
+    header = _header(f"Your open conversations ({summary.mine_open})")
+    return [header, *lines, *_more(len(rows), summary.mine_open, "/leads mine")]
+
+
+def _queue(summary: HomeSummary, workspace_url: str | None) -> list[Block]:
+    rows = summary.unassigned[:ROWS]
+    lines = [
+        {
+            **_text(_line(row, workspace_url)),
+            "block_id": f"home.queue.{row.conversation_id}",
+            "accessory": {
+                "type": "button",
+                "action_id": ids.HOME_TAKE,
+                "text": {"type": "plain_text", "text": "Take it"},
+                "value": str(row.conversation_id),
+                "style": "primary",
+            },
+        }
+        for row in rows
+    ] or [_text("Nobody is waiting.")]
+    header = _header(f"Unassigned ({summary.unassigned_open})")
+    return [header, *lines, *_more(len(rows), summary.unassigned_open, "/leads unassigned")]
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "—"
+    if value < 90:
+        return f"{value:.0f} s"
+    if value < 5400:
+        return f"{value / 60:.0f} min"
+    return f"{value / 3600:.1f} h"
+
+
+def _share(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0%}"
+
+
+def _week(week: Stats | None) -> list[Block]:
+    header = _header("Your last 7 days")
+    if week is None:
+        return [header, _text("No numbers yet: take a conversation to start.")]
+    csat = f"{week.csat_average:.1f} / 5 ({week.csat_count})" if week.csat_average is not None else "—"
+    fields = [
+        f"*Conversations*\n{week.conversations}",
+        f"*First response*\n{_seconds(week.first_response_median_seconds)} median, "
+        f"{_seconds(week.first_response_mean_seconds)} mean",
+        f"*Resolved*\n{week.resolved} ({_share(week.resolution_rate)})",
+        f"*Sent by the AI*\n{_share(week.ai_share)} of {week.ai_messages + week.member_messages} replies",
+        f"*Satisfaction*\n{csat}",
+    ]
+    return [header, {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]}]
+
+
+def _settings(summary: HomeSummary) -> list[Block]:
+    on = {ids.NOTIFY_ON_ASSIGN: summary.notifications.on_assign}
+    on[ids.NOTIFY_ON_MESSAGE] = summary.notifications.on_message
+    options = [{"text": {"type": "mrkdwn", "text": label}, "value": value} for value, label in NOTIFY_OPTIONS]
+    checkboxes: Block = {"type": "checkboxes", "action_id": ids.HOME_NOTIFICATIONS, "options": options}
+    chosen = [option for option, (value, _) in zip(options, NOTIFY_OPTIONS, strict=True) if on[value]]
+    if chosen:  # Slack refuses an empty initial_options
+        checkboxes["initial_options"] = chosen
     return [
-        {"type": "header", "text": {"type": "plain_text", "text": f"{title} ({total})"}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": (lines + more)[:3000]}},
+        _header("Notifications"),
+        {"type": "actions", "block_id": ids.HOME_NOTIFICATIONS_BLOCK, "elements": [checkboxes]},
     ]
 
 
-def build_home(summary: HomeSummary) -> dict[str, Any]:
+def build_home(summary: HomeSummary, *, workspace_url: str | None, notice: str | None = None) -> Block:
+    """The Home tab; `notice` (our own words, mrkdwn) answers the reader's last click on it."""
+    top = [_text(f":information_source: {notice}")] if notice else []
+    divider: Block = {"type": "divider"}
     blocks = [
-        *_section("My open conversations", summary.mine, summary.mine_open, "Nothing assigned to you."),
-        {"type": "divider"},
-        *_section("Unassigned", summary.unassigned, summary.unassigned_open, "Nobody is waiting."),
-        {
-            "type": "context",
-            "elements": [
-                {
-                    "type": "mrkdwn",
-                    "text": "Reply in a conversation's thread to answer the lead; `/leads help` for more.",
-                }
-            ],
-        },
+        *top,
+        *_mine(summary, workspace_url),
+        divider,
+        *_queue(summary, workspace_url),
+        divider,
+        *_week(summary.week),
+        divider,
+        *_settings(summary),
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": HELP}]},
     ]
     return {"type": "home", "blocks": blocks}
 
 
-def build_home_for_outsider(reason: str) -> dict[str, Any]:
+def build_home_for_outsider(reason: str) -> Block:
     """App Home for someone who may not see lead conversations: only why."""
     text = f"*Threadline* keeps the sales team's lead conversations.\n{escape(reason)}"
-    return {"type": "home", "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}]}
+    return {"type": "home", "blocks": [_text(text)]}
+
+
+def taken_notice(lead: str) -> str:
+    return f"The conversation with *{escape_clipped(lead, NAME_LIMIT)}* is yours now."
+
+
+def not_taken_notice(lead: str, *, taken_by: str | None) -> str:
+    """Why Take it changed nothing: somebody was faster (`taken_by`, a Slack user id), or it closed."""
+    name = escape_clipped(lead, NAME_LIMIT)
+    if taken_by:
+        return f"<@{taken_by}> already took the conversation with *{name}*."
+    return f"The conversation with *{name}* was closed meanwhile."

@@ -473,22 +473,6 @@ def test_lead_modal_shows_every_detail_and_dashes_for_unknown():
     assert "*Email*\\n—" in sparse and "+1555" in sparse
 
 
-# --- App Home (bot/blocks/home.py) ----------------------------------------------------------------------
-
-
-def test_home_lists_mine_and_unassigned_with_counts():
-    from bot.blocks.home import build_home
-    from core.queries.home import HomeSummary
-
-    mine = conversation(unread_count=3, slack_channel="C0LEADS", lead=Lead(name=HOSTILE, created_at=AT))
-    view = build_home(HomeSummary(mine=[mine], unassigned=[], mine_open=12, unassigned_open=0))
-    View(**view).to_dict()
-    rendered = json.dumps(view)
-    assert "My open conversations (12)" in rendered and "3 unread" in rendered and "11 more" in rendered
-    assert "Unassigned (0)" in rendered and "Nobody is waiting" in rendered
-    assert "<!channel>" not in rendered and "<#C0LEADS>" in rendered
-
-
 def test_without_an_agent_the_card_never_offers_the_ai():
     for mode in AIMode:
         _, blocks = build_card(conversation(ai_mode=mode), ai_available=False)
