@@ -14,6 +14,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.engine import Engine
 
 import migrations
+from core import search_index
 
 MIGRATIONS_DIR = Path(migrations.__file__).parent
 # Any fixed number works; it names Threadline's migration lock among PostgreSQL advisory locks.
@@ -30,6 +31,8 @@ def alembic_config(connection: Connection) -> Config:
 def upgrade(engine: Engine, revision: str = "head") -> None:
     with _migration_lock(engine) as connection:
         command.upgrade(alembic_config(connection), revision)
+        if engine.dialect.name == "sqlite":  # a batch rebuild of `message` would have dropped them
+            search_index.ensure_sqlite_triggers(connection)
 
 
 def downgrade(engine: Engine, revision: str) -> None:

@@ -11,7 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
-from core import migrate
+from core import migrate, search_index
 from core.db import make_engine
 from core.models import Base
 from tests.conftest import PostgresDatabases
@@ -44,7 +44,9 @@ def test_models_and_migrations_agree(empty_url: str):
     engine = make_engine(empty_url)
     migrate.upgrade(engine)
     with engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "include_object": search_index.include_object}
+        )
         differences = compare_metadata(context, Base.metadata)
     engine.dispose()
     assert differences == [], "models changed without a migration: run alembic revision --autogenerate"
