@@ -13,6 +13,7 @@ EDIT_TAGS = "conversation.edit_tags"  # opens the Tags modal
 CLOSE = "conversation.close"
 REOPEN = "conversation.reopen"
 VIEW_LEAD = "conversation.view_lead"  # opens the lead modal
+EDIT_LEAD = "conversation.edit_lead"  # opens the Edit lead modal
 
 CARD_ACTIONS_BLOCK = "card.actions"
 CARD_ASSIGN_BLOCK = "card.assign"
@@ -30,6 +31,12 @@ NEW_TAGS_ACTION = "tags.new.input"
 
 # --- the lead modal (read only; private_metadata = str(conversation.id)) -------------------------------
 LEAD_MODAL = "lead.modal"
+
+# --- the Edit lead modal (private_metadata = str(conversation.id)); one input block per field, its
+# block_id the field's name, its action_id LEAD_FIELD_ACTION --------------------------------------------
+LEAD_EDIT_MODAL = "lead.edit"
+LEAD_FIELD_ACTION = "lead.field"
+LEAD_FIELDS = ("name", "company", "title", "email", "phone", "campaign")
 
 # --- App Home (Take it's value = str(conversation.id)) -------------------------------------------------
 HOME_TAKE = "home.take"
