@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, func, or_, select, text
+from sqlalchemy import ColumnElement, Integer, column, exists, func, literal_column, or_, select, table, text
 from sqlalchemy.orm import Session
 
 from core.actions.conversation import normalize_tag
@@ -33,7 +33,8 @@ from core.models import (
 )
 
 PAGE_SIZE = 10
-_WORD = re.compile(r"\w+")
+_FTS = table("message_fts", column("rowid", Integer))  # SQLite only (migration 0006)
+_WORD = re.compile(r"[^\W_]+")  # letters and digits: what both full-text parsers call a word
 
 
 class Owner(enum.StrEnum):
@@ -194,10 +195,8 @@ def _found(word: str, *, sqlite: bool) -> ColumnElement[bool]:
     if sqlite:
         # Each token a quoted prefix: "pric"* finds pricing; quoting makes FTS5 syntax plain text.
         query = " ".join(f'"{token}"*' for token in tokens)
-        matching = text("SELECT rowid FROM message_fts WHERE message_fts MATCH :query").bindparams(
-            query=query
-        )
-        said = said.where(Message.id.in_(matching.columns().scalar_subquery()))
+        matching = select(_FTS.c.rowid).where(literal_column("message_fts").op("MATCH")(query))
+        said = said.where(Message.id.in_(matching.scalar_subquery()))
     else:
         query = " & ".join(f"{token}:*" for token in tokens)
         said = said.where(
