@@ -40,7 +40,8 @@ def simulate(settings: Settings, args: argparse.Namespace) -> int:
     if not response.is_success:
         raise SettingsError(f"{base} answered {response.status_code}: {response.text[:200]}")
     who = f"{contact.name} <{contact.address}>" if contact.name else contact.address
-    where = f"Slack channel {settings.SLACK_CHANNEL}" if settings.SLACK_CHANNEL else "the Threadline channel"
+    routed = settings.routes().channel_for(campaign=None, lead_channel="sandbox")
+    where = f"Slack channel {routed}" if routed else "the Threadline channel"
     print(f"{who} wrote: {args.text}\nIt is on its way to {where}; reply in its thread to answer.")
     return 0
 
