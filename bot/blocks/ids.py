@@ -44,3 +44,8 @@ HOME_NOTIFICATIONS = "home.notifications"  # checkboxes; each selected option's 
 HOME_NOTIFICATIONS_BLOCK = "home.notifications"
 NOTIFY_ON_ASSIGN = "assign"
 NOTIFY_ON_MESSAGE = "message"
+
+# --- the /leads list's paging buttons (value = JSON {"q": the command's text, "o": the page's offset}) ---
+LEADS_PREVIOUS = "leads.previous"
+LEADS_NEXT = "leads.next"
+LEADS_PAGES_BLOCK = "leads.pages"
