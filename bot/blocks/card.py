@@ -1,9 +1,14 @@
 """The card: the first message of a conversation's thread, redrawn whenever its state changes.
 
-It states everything in words — `Open`/`Pending`/`Closed`, `AI: active|paused|manual`, the assignee
-as a mention, the tags — so a glance, a notification or a screen reader tells the state without
-decoding icons; emoji only decorate. Every string that came from a lead (name, company, title) and
-every free-text name (tags, campaign) is escaped and clipped to Block Kit's limits.
+It shows the lead (name, title, company, email, phone; their picture when it is an https URL), the
+channel, status, AI mode, assignee, tags, campaign, unread count and last activity. It states
+everything in words — `Open`/`Pending`/`Closed`, `AI: active|paused|manual`, the assignee as a
+mention, the tags — so a glance, a notification or a screen reader tells the state without decoding
+icons; emoji only decorate. Every string that came from a lead (name, company, title, email, phone)
+and every free-text name (tags, campaign) is escaped and clipped to Block Kit's limits.
+
+Last activity is shown to the minute (what Slack's `{time}` shows), so the card — whose fingerprint
+decides whether the mirror calls chat.update — changes only when what a reader sees changes.
 
 The buttons follow the state: only what can be done now is offered.
 
@@ -12,7 +17,7 @@ The buttons follow the state: only what can be done now is offered.
 | Take over | AI is active, or nobody is assigned |
 | Resume AI | AI is paused or manual, the conversation is not closed, and an agent runs |
 | Manual only | AI is not manual |
-| Tags, View lead | always |
+| Tags, View lead, Edit lead | always |
 | Close (asks to confirm) / Reopen | open or pending / closed |
 | Assign… (users select) | always, preset to the assignee |
 """
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import UTC
 from typing import Any
 
 from bot.blocks import ids
@@ -40,6 +46,9 @@ STATUS_EMOJI = {
 FIELD_TEXT_LIMIT = 2000  # a section field's text
 NAME_LIMIT = 150  # a lead's name as shown (escaped); the header-sized budget, well inside a section
 DETAIL_LIMIT = 300  # company, title, campaign, one tag
+CONTACT_LIMIT = 400  # email, phone
+ALT_LIMIT = 200  # the picture's alt text
+URL_LIMIT = 3000  # an image_url
 
 # Closing is the one click that hides a conversation from everyone's lists: ask first.
 _CLOSE_CONFIRM = {
@@ -78,9 +87,15 @@ def build_card(conversation: Conversation, *, ai_available: bool) -> tuple[str, 
         f"*Assignee*\n{assignee}",
         f"*Tags*\n{_tag_list(conversation, FIELD_TEXT_LIMIT - len('*Tags*'), code=True)}",
         f"*Campaign*\n{_campaign(conversation)}",
+        f"*Unread*\n{_unread(conversation)}",
+        f"*Last activity*\n{_last_activity(conversation, slack_date=True)}",
     ]
+    headline: Block = {"type": "section", "text": {"type": "mrkdwn", "text": _headline(conversation)}}
+    picture = picture_of(conversation)
+    if picture is not None:
+        headline["accessory"] = picture
     blocks: list[Block] = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": _headline(conversation)}},
+        headline,
         {"type": "section", "fields": [{"type": "mrkdwn", "text": field} for field in fields]},
         {
             "type": "actions",
@@ -104,17 +119,56 @@ def card_fingerprint(text: str, blocks: list[Block]) -> str:
 def _headline(conversation: Conversation) -> str:
     lead = conversation.lead
     name = escape_clipped(lead_display_name(conversation), NAME_LIMIT)
+    lines = [f"{channel_icon(conversation.channel)} *{name}*"]
     about = ", ".join(escape_clipped(part, DETAIL_LIMIT) for part in (lead.title, lead.company) if part)
-    return f"{channel_icon(conversation.channel)} *{name}*" + (f" · {about}" if about else "")
+    if about:
+        lines.append(about)
+    contact = " · ".join(escape_clipped(part, CONTACT_LIMIT) for part in (lead.email, lead.phone) if part)
+    if contact:
+        lines.append(contact)
+    return "\n".join(lines)
+
+
+def picture_of(conversation: Conversation) -> Block | None:
+    """The lead's picture as an image element, or None unless it is an https URL."""
+    # Slack fetches the image itself: only a secure URL, never http or anything stranger.
+    url = (conversation.lead.avatar_url or "").strip()
+    if not url.lower().startswith("https://") or len(url) > URL_LIMIT or any(c.isspace() for c in url):
+        return None
+    alt = f"Picture of {lead_display_name(conversation)}"
+    return {
+        "type": "image",
+        "image_url": url,
+        "alt_text": alt[: ALT_LIMIT - 1] + "…" if len(alt) > ALT_LIMIT else alt,
+    }
+
+
+def _unread(conversation: Conversation) -> str:
+    count = conversation.unread_count or 0
+    return f"{count} new from the lead" if count else "None"
+
+
+def _last_activity(conversation: Conversation, *, slack_date: bool) -> str:
+    at = conversation.last_activity_at
+    if at is None:  # a conversation not stored yet
+        return "—"
+    at = (at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)).replace(
+        second=0, microsecond=0
+    )
+    fallback = f"{at:%Y-%m-%d %H:%M} UTC"
+    if not slack_date:
+        return fallback
+    # Slack writes it in each reader's own time zone ("Today 09:30"); the fallback is for old clients.
+    return f"<!date^{int(at.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
 
 
 def _fallback_text(conversation: Conversation, assignee: str) -> str:
     # Read aloud and shown in notifications: the same state as the blocks, in words, no emoji.
-    company = conversation.lead.company
+    lead = conversation.lead
+    about = ", ".join(escape_clipped(part, DETAIL_LIMIT) for part in (lead.title, lead.company) if part)
     parts = [
         channel_name(conversation.channel),
-        escape_clipped(lead_display_name(conversation), NAME_LIMIT)
-        + (f" ({escape_clipped(company, DETAIL_LIMIT)})" if company else ""),
+        escape_clipped(lead_display_name(conversation), NAME_LIMIT) + (f" ({about})" if about else ""),
         STATUS_WORDS[conversation.status],
         ai_words(conversation.ai_mode),
         assignee,
@@ -123,6 +177,9 @@ def _fallback_text(conversation: Conversation, assignee: str) -> str:
         parts.append("Tags: " + _tag_list(conversation, FIELD_TEXT_LIMIT, code=False))
     if conversation.campaign is not None:
         parts.append(f"Campaign: {_campaign(conversation)}")
+    if conversation.unread_count:
+        parts.append(f"{conversation.unread_count} unread")
+    parts.append(f"Last activity {_last_activity(conversation, slack_date=False)}")
     return " · ".join(parts)
 
 
@@ -171,6 +228,7 @@ def _buttons(conversation: Conversation, ai_available: bool) -> list[Block]:
         buttons.append(_button("Manual only", ids.MANUAL_ONLY, value))
     buttons.append(_button("Tags", ids.EDIT_TAGS, value))
     buttons.append(_button("View lead", ids.VIEW_LEAD, value))
+    buttons.append(_button("Edit lead", ids.EDIT_LEAD, value))
     if closed:
         buttons.append(_button("Reopen", ids.REOPEN, value))
     else:

@@ -1,7 +1,8 @@
-"""Modals opened from the card: Tags (pick existing, create new) and View lead.
+"""Modals opened from the card: Tags (pick existing, create new), View lead and Edit lead.
 
-Lead-provided strings appear only in mrkdwn text, escaped; plain_text (titles, options) carries only
-our own words and tag names.
+Lead-provided strings appear in mrkdwn text escaped, and in Edit lead's inputs as the values to edit
+(plain text, which Slack never reads as markup); other plain_text (titles, options) carries only our
+own words and tag names.
 """
 
 from __future__ import annotations
@@ -10,10 +11,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.blocks import ids
-from bot.blocks.card import NAME_LIMIT, lead_display_name
-from bot.blocks.labels import channel_name
+from bot.blocks.card import NAME_LIMIT, STATUS_WORDS, lead_display_name, picture_of
+from bot.blocks.home import thread_link
+from bot.blocks.labels import channel_icon, channel_name
 from bot.mrkdwn import escape_clipped
-from core.models import Conversation
+from core.actions.leads import LIMITS as LEAD_LIMITS
+from core.actions.leads import LeadEdit
+from core.models import Campaign, Conversation
+from core.queries.lead import LeadView
 
 View = dict[str, Any]
 Block = dict[str, Any]
@@ -100,25 +105,53 @@ def _unique(names: list[str]) -> list[str]:
     return list(dict.fromkeys(name.strip() for name in names if name.strip()))
 
 
-def build_lead_modal(conversation: Conversation) -> View:
-    """View lead: who the lead is and where the conversation came from, read only."""
+def build_lead_modal(view: LeadView, *, workspace_url: str | None) -> View:
+    """View lead: who the lead is, their campaign, their numbers and their other conversations.
+
+    `workspace_url` (https://….slack.com/) spells the links to other threads; without it they are
+    named by channel only.
+    """
+    conversation = view.conversation
     lead = conversation.lead
-    name = escape_clipped(lead_display_name(conversation), NAME_LIMIT)
-    rows = [
+    person: Block = {"type": "section", "text": {"type": "mrkdwn", "text": _person(conversation)}}
+    picture = picture_of(conversation)
+    if picture is not None:
+        person["accessory"] = picture
+    contact = [
         ("Email", lead.email),
         ("Phone", lead.phone),
         ("Company", lead.company),
         ("Title", lead.title),
         ("Profile", lead.profile_url),
-        ("Channel", channel_name(conversation.channel)),
-        ("Campaign", conversation.campaign.name if conversation.campaign is not None else None),
         ("Lead since", _date(lead.created_at)),
+    ]
+    campaigns = [
+        ("Campaign of this conversation", _name(conversation.campaign)),
+        ("Lead's campaign", _name(lead.campaign)),
+        ("Channel", channel_name(conversation.channel)),
         ("Conversation started", _date(conversation.created_at)),
     ]
-    fields = [
-        # "—" rather than a missing row: "no email known" is worth saying.
-        {"type": "mrkdwn", "text": f"*{label}*\n{escape_clipped(value, FIELD_LIMIT) if value else '—'}"}
-        for label, value in rows
+    numbers = [
+        ("Messages from the lead", str(view.from_lead)),
+        ("Messages to the lead", str(view.to_lead)),
+        ("Internal notes", str(view.notes)),
+        ("Conversations", str(view.conversations)),
+        ("First contact", _when(view.first_contact)),
+        ("Last contact", _when(view.last_contact)),
+    ]
+    blocks: list[Block] = [
+        person,
+        _heading("Contact"),
+        _fields(contact),
+        _heading("Campaign"),
+        _fields(campaigns),
+        _heading("Numbers (all channels)"),
+        _fields(numbers, escaped=True),
+        _heading("Other conversations"),
+        *(
+            {"type": "section", "text": {"type": "mrkdwn", "text": line}}
+            for line in _others(view, workspace_url)
+        ),
     ]
     return {
         "type": "modal",
@@ -126,11 +159,134 @@ def build_lead_modal(conversation: Conversation) -> View:
         "private_metadata": str(conversation.id),
         "title": {"type": "plain_text", "text": "Lead"},
         "close": {"type": "plain_text", "text": "Close"},
-        "blocks": [
-            {"type": "section", "text": {"type": "mrkdwn", "text": f"*{name}*"}},
-            {"type": "section", "fields": fields},
-        ],
+        "blocks": blocks,
     }
+
+
+_FIELD_LABELS = {
+    "name": "Name",
+    "company": "Company",
+    "title": "Title",
+    "email": "Email",
+    "phone": "Phone",
+    "campaign": "Campaign",
+}
+_FIELD_HINTS = {
+    "phone": "With the country code, e.g. +44 20 7946 0958.",
+    "campaign": "By name: a new name creates the campaign. Changing it does not move this thread: a "
+    "conversation stays in the Slack channel it was first posted to.",
+}
+
+
+def build_edit_lead_modal(conversation: Conversation) -> View:
+    """Edit lead: the lead's name, company, title, email, phone and the conversation's campaign.
+
+    Every field starts with what is known now; an emptied field is cleared on save.
+    """
+    lead = conversation.lead
+    current = {
+        "name": lead.name,
+        "company": lead.company,
+        "title": lead.title,
+        "email": lead.email,
+        "phone": lead.phone,
+        "campaign": _name(conversation.campaign),
+    }
+    blocks: list[Block] = [_about(conversation)]
+    for field in ids.LEAD_FIELDS:
+        element: Block = {
+            "type": "plain_text_input",
+            "action_id": ids.LEAD_FIELD_ACTION,
+            "max_length": LEAD_LIMITS[field],
+        }
+        value = (current[field] or "").strip()
+        if value:
+            element["initial_value"] = value[: LEAD_LIMITS[field]]
+        block: Block = {
+            "type": "input",
+            "block_id": field,
+            "optional": True,
+            "label": {"type": "plain_text", "text": _FIELD_LABELS[field]},
+            "element": element,
+        }
+        if field in _FIELD_HINTS:
+            block["hint"] = {"type": "plain_text", "text": _FIELD_HINTS[field]}
+        blocks.append(block)
+    return {
+        "type": "modal",
+        "callback_id": ids.LEAD_EDIT_MODAL,
+        "private_metadata": str(conversation.id),
+        "title": {"type": "plain_text", "text": "Edit lead"},
+        "submit": {"type": "plain_text", "text": "Save"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": blocks,
+    }
+
+
+def parse_lead_edit(view_state_values: dict[str, Any]) -> LeadEdit:
+    """What an Edit lead submission asks for (`view["state"]["values"]`); a field left out or emptied
+    is None. Raises ValueError when the state is not shaped as the modal built it."""
+    typed: dict[str, str | None] = {}
+    for field in ids.LEAD_FIELDS:
+        value = view_state_values.get(field, {}).get(ids.LEAD_FIELD_ACTION, {}).get("value")
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"{field}: the value is not text")
+        typed[field] = value
+    return LeadEdit(**typed)
+
+
+def _person(conversation: Conversation) -> str:
+    lead = conversation.lead
+    lines = [f"*{escape_clipped(lead_display_name(conversation), NAME_LIMIT)}*"]
+    about = ", ".join(escape_clipped(part, FIELD_LIMIT) for part in (lead.title, lead.company) if part)
+    if about:
+        lines.append(about)
+    return "\n".join(lines)
+
+
+def _heading(text: str) -> Block:
+    return {"type": "header", "text": {"type": "plain_text", "text": text}}
+
+
+def _fields(rows: list[tuple[str, str | None]], *, escaped: bool = False) -> Block:
+    # "—" rather than a missing row: "no email known" is worth saying.
+    def shown(value: str | None) -> str:
+        if not value:
+            return "—"
+        return value if escaped else escape_clipped(value, FIELD_LIMIT)
+
+    return {
+        "type": "section",
+        "fields": [{"type": "mrkdwn", "text": f"*{label}*\n{shown(value)}"} for label, value in rows],
+    }
+
+
+def _others(view: LeadView, workspace_url: str | None) -> list[str]:
+    """One line per other conversation (each its own section: a long link never overflows another)."""
+    lines = []
+    for other in view.others:
+        link = thread_link(workspace_url, other.slack_channel, other.slack_thread_ts)
+        where = f"<{link}|Open the thread>" if link else f"in <#{other.slack_channel}>"
+        lines.append(
+            f"• {channel_icon(other.channel)} {channel_name(other.channel)} · {STATUS_WORDS[other.status]}"
+            f" · last activity {_when(other.last_activity_at)} · {where}"
+        )
+    if view.more_others:
+        lines.append(f"…and {view.more_others} more")
+    if view.hidden:
+        lines.append(f"{view.hidden} more in channels you are not in")
+    return lines or ["None: this is the lead's only conversation."]
+
+
+def _name(campaign: Campaign | None) -> str | None:
+    return campaign.name if campaign is not None else None
+
+
+def _when(at: datetime | None) -> str | None:
+    if at is None:
+        return None
+    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    return f"<!date^{int(at.timestamp())}^{{date_short_pretty}} {{time}}|{at:%Y-%m-%d %H:%M} UTC>"
 
 
 def _about(conversation: Conversation) -> Block:

@@ -1,19 +1,21 @@
 """Card buttons and the Retry button: ack at once, check who clicked, run one use-case; the mirror
-redraws the card."""
+redraws the card. Tags, View lead and Edit lead open a modal instead."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
+import aiohttp
 from slack_bolt.async_app import AsyncAck, AsyncApp
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.orm import Session
 
 from bot.blocks import ids
-from bot.blocks.modals import build_lead_modal, build_tags_modal
+from bot.blocks.modals import build_edit_lead_modal, build_lead_modal, build_tags_modal
 from bot.context import BotContext, tell
 from bot.payloads import BadPayload, Click, click, row_id
 from core.actions.common import Actor, Changed
@@ -28,6 +30,7 @@ from core.actions.conversation import (
 from core.actions.replies import do_retry_delivery
 from core.errors import NotFound, ThreadlineError
 from core.models import Conversation
+from core.queries.lead import lead_channels, lead_view
 from core.queries.lookup import conversation_for_thread, tag_names
 
 log = logging.getLogger(__name__)
@@ -111,7 +114,47 @@ async def handle_open_tags(
     await _open_modal(client, clicked, build_tags_modal(conversation, all_tags))
 
 
+class WorkspaceUrl:
+    """The workspace's address (auth.test, asked once), to link threads without a call per link."""
+
+    def __init__(self) -> None:
+        self._url: str | None = None
+
+    async def get(self, client: AsyncWebClient) -> str | None:
+        if self._url is None:
+            try:
+                url = (await client.auth_test()).get("url")
+            except (SlackApiError, SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
+                log.warning("links to threads left out: auth.test failed (%s)", type(exc).__name__)
+                return None  # the links are a convenience; the next view asks again
+            self._url = url if isinstance(url, str) and url.startswith("https://") else None
+        return self._url
+
+
 async def handle_view_lead(
+    ctx: BotContext,
+    ack: AsyncAck,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    client: AsyncWebClient,
+    *,
+    workspace: WorkspaceUrl,
+) -> None:
+    await ack()
+    clicked = click(body, action)
+    try:
+        conversation, _actor = await _acting_on_card(ctx, client, clicked)
+        # The lead's conversations in channels the reader is not in stay out of what they see.
+        channels = await ctx.read(lambda session: lead_channels(session, conversation.id))
+        visible = [c for c in channels if await ctx.access.in_channel(client, clicked.user_id, c)]
+        view = await ctx.read(lambda session: lead_view(session, conversation.id, channels=visible))
+    except ThreadlineError as exc:
+        await _tell(client, clicked, str(exc))
+        return
+    await _open_modal(client, clicked, build_lead_modal(view, workspace_url=await workspace.get(client)))
+
+
+async def handle_edit_lead(
     ctx: BotContext, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
 ) -> None:
     await ack()
@@ -121,7 +164,7 @@ async def handle_view_lead(
     except ThreadlineError as exc:
         await _tell(client, clicked, str(exc))
         return
-    await _open_modal(client, clicked, build_lead_modal(conversation))
+    await _open_modal(client, clicked, build_edit_lead_modal(conversation))
 
 
 async def _open_modal(client: AsyncWebClient, clicked: Click, view: dict[str, Any]) -> None:
@@ -168,5 +211,6 @@ def register(app: AsyncApp, ctx: BotContext) -> None:
         app.action(action_id)(bind(handle_card_button))
     app.action(ids.ASSIGN)(bind(handle_assign))
     app.action(ids.EDIT_TAGS)(bind(handle_open_tags))
-    app.action(ids.VIEW_LEAD)(bind(handle_view_lead))
+    app.action(ids.VIEW_LEAD)(bind(partial(handle_view_lead, workspace=WorkspaceUrl())))
+    app.action(ids.EDIT_LEAD)(bind(handle_edit_lead))
     app.action(ids.RETRY_DELIVERY)(bind(handle_retry_delivery))

@@ -1,6 +1,7 @@
 """Pure Block Kit builders: valid Block Kit, state in words, lead text inert.
 
-Every output goes through slack_sdk's own models, which raise on any Block Kit limit they know.
+Every output goes through slack_sdk's own models, which raise on any Block Kit limit they know, and
+through the Slack stand-in's checks of the limits slack_sdk misses.
 """
 
 from __future__ import annotations
@@ -16,9 +17,16 @@ from slack_sdk.models.views import View
 
 from bot.blocks import ids
 from bot.blocks.card import build_card, card_fingerprint
-from bot.blocks.modals import build_lead_modal, build_tags_modal, parse_tags_submission
+from bot.blocks.modals import (
+    build_edit_lead_modal,
+    build_lead_modal,
+    build_tags_modal,
+    parse_lead_edit,
+    parse_tags_submission,
+)
 from bot.blocks.thread import build_delivery_failure, build_thread_entry, delivery_reaction
 from bot.mrkdwn import unescape
+from core.actions.leads import LeadEdit
 from core.models import (
     AIMode,
     Author,
@@ -32,6 +40,8 @@ from core.models import (
     Status,
     Tag,
 )
+from core.queries.lead import LeadView, OtherConversation
+from tests.standins.block_kit import block_problems, view_problems
 
 HOSTILE = "<!channel> & <@U999>"
 HOSTILE_ESCAPED = "&lt;!channel&gt; &amp; &lt;@U999&gt;"
@@ -47,11 +57,13 @@ def valid_blocks(blocks: list[dict[str, Any]], *, most: int = 50) -> list[dict[s
     parsed = [Block.parse(block) for block in blocks]
     known = [block for block in parsed if block is not None and type(block) is not Block]
     assert len(known) == len(blocks), "unknown block type"
+    assert list(block_problems(blocks)) == []  # the limits slack_sdk does not check
     return [block.to_dict() for block in known]  # raises SlackObjectFormationError on a limit
 
 
 def valid_view(view: dict[str, Any]) -> dict[str, Any]:
     valid_blocks(view["blocks"], most=100)
+    assert list(view_problems(view)) == []
     return View(**view).to_dict()
 
 
@@ -65,10 +77,29 @@ def conversation(**overrides: Any) -> Conversation:
         "assignee": None,
         "campaign": None,
         "tags": [],
+        "unread_count": 0,
+        "last_activity_at": AT,
         "created_at": AT,
     }
     values.update(overrides)
     return Conversation(**values)
+
+
+def lead_view(c: Conversation, **overrides: Any) -> LeadView:
+    values: dict[str, Any] = {
+        "conversation": c,
+        "from_lead": 0,
+        "to_lead": 0,
+        "notes": 0,
+        "conversations": 1,
+        "first_contact": None,
+        "last_contact": None,
+        "others": [],
+        "more_others": 0,
+        "hidden": 0,
+    }
+    values.update(overrides)
+    return LeadView(**values)
 
 
 def make_message(
@@ -125,14 +156,22 @@ def test_card_says_status_and_ai_mode_in_words(status: Status, mode: AIMode, wor
 
 def test_card_fallback_text_reads_the_whole_state():
     text, _ = build_card(conversation(), ai_available=True)
-    assert text == "WhatsApp · Jane Doe (Acme) · Open · AI: manual · Unassigned"
+    assert text == (
+        "WhatsApp · Jane Doe (CTO, Acme) · Open · AI: manual · Unassigned"
+        " · Last activity 2026-11-25 09:30 UTC"
+    )
     text, _ = build_card(
-        conversation(assignee=ANA, tags=[Tag(name="pricing"), Tag(name="vip")], campaign=Campaign(name="Q4")),
+        conversation(
+            assignee=ANA,
+            tags=[Tag(name="pricing"), Tag(name="vip")],
+            campaign=Campaign(name="Q4"),
+            unread_count=2,
+        ),
         ai_available=True,
     )
-    assert (
-        text
-        == "WhatsApp · Jane Doe (Acme) · Open · AI: manual · <@U0ANA> · Tags: pricing, vip · Campaign: Q4"
+    assert text == (
+        "WhatsApp · Jane Doe (CTO, Acme) · Open · AI: manual · <@U0ANA> · Tags: pricing, vip"
+        " · Campaign: Q4 · 2 unread · Last activity 2026-11-25 09:30 UTC"
     )
 
 
@@ -185,7 +224,7 @@ def test_a_lead_without_a_name_is_named_by_phone_then_email(lead: Lead, shown: s
 
 
 TAKE, RESUME, MANUAL = ids.TAKE_OVER, ids.RESUME_AI, ids.MANUAL_ONLY
-ALWAYS = [ids.EDIT_TAGS, ids.VIEW_LEAD]
+ALWAYS = [ids.EDIT_TAGS, ids.VIEW_LEAD, ids.EDIT_LEAD]
 
 
 @pytest.mark.parametrize(
@@ -231,11 +270,14 @@ def test_fingerprint_changes_with_state_and_not_otherwise():
         conversation(tags=[Tag(name="vip")]),
         conversation(campaign=Campaign(name="Q4")),
         conversation(lead=Lead(name="Jane Roe", company="Acme", title="CTO")),
+        conversation(unread_count=4),
+        conversation(last_activity_at=AT.replace(minute=31)),
     ]
     fingerprints = {fingerprint(c) for c in changed}
     assert base not in fingerprints and len(fingerprints) == len(changed)
-    # State the card does not show does not force an update.
-    assert base == fingerprint(conversation(unread_count=4, last_activity_at=datetime.now(UTC)))
+    # What the card does not show does not force an update: last activity shows to the minute.
+    assert base == fingerprint(conversation(last_activity_at=AT.replace(second=59, microsecond=5)))
+    assert base == fingerprint(conversation(version=9, waiting_since=datetime.now(UTC)))
 
 
 def test_huge_lead_strings_and_many_tags_stay_within_block_kit_limits():
@@ -256,7 +298,14 @@ def test_huge_lead_strings_and_many_tags_stay_within_block_kit_limits():
 
 def test_hostile_lead_text_is_inert_everywhere():
     lead = Lead(
-        name=HOSTILE, company=HOSTILE, title=HOSTILE, email=HOSTILE, profile_url=HOSTILE, created_at=AT
+        name=HOSTILE,
+        company=HOSTILE,
+        title=HOSTILE,
+        email=HOSTILE,
+        phone=HOSTILE,
+        profile_url=HOSTILE,
+        created_at=AT,
+        campaign=Campaign(name=HOSTILE),
     )
     hostile = conversation(lead=lead, tags=[Tag(name=HOSTILE)], campaign=Campaign(name=HOSTILE))
     card_text, card_blocks = build_card(hostile, ai_available=True)
@@ -264,7 +313,7 @@ def test_hostile_lead_text_is_inert_everywhere():
     failure_text, failure_blocks = build_delivery_failure(
         make_message(text=HOSTILE, author=Author.MEMBER), HOSTILE
     )
-    lead_modal = build_lead_modal(hostile)
+    lead_modal = build_lead_modal(lead_view(hostile), workspace_url=None)
     tags_modal_mrkdwn = [b for b in build_tags_modal(hostile, [])["blocks"] if b["type"] == "context"]
     for blocks in (card_blocks, entry_blocks, failure_blocks):
         valid_blocks(blocks)
@@ -281,7 +330,15 @@ def test_hostile_lead_text_is_inert_everywhere():
     ):
         assert "<!channel>" not in rendered and "<@U999>" not in rendered
         assert HOSTILE_ESCAPED in rendered
-    assert json.dumps(card_blocks).count(HOSTILE_ESCAPED) >= 5  # name, title, company, tag, campaign
+    # name, title, company, email, phone, tag, campaign
+    assert json.dumps(card_blocks).count(HOSTILE_ESCAPED) >= 7
+    assert json.dumps(lead_modal).count(HOSTILE_ESCAPED) >= 8  # and the profile, the lead's campaign
+    edit = build_edit_lead_modal(hostile)
+    valid_view(edit)
+    # Inputs are plain text, never read as markup: they hold the value to edit exactly as stored.
+    inputs = [b["element"]["initial_value"] for b in edit["blocks"] if b["type"] == "input"]
+    assert inputs == [HOSTILE] * 6
+    assert "<!channel>" not in json.dumps([b for b in edit["blocks"] if b["type"] != "input"])
 
 
 # --- thread entries -------------------------------------------------------------------------------------
@@ -441,7 +498,7 @@ def test_parse_tags_submission(values: dict[str, Any], names: list[str]):
     assert parse_tags_submission(values) == names
 
 
-def test_lead_modal_shows_every_detail_and_dashes_for_unknown():
+def test_lead_modal_shows_contact_campaign_numbers_and_other_threads():
     lead = Lead(
         name="Jane Doe",
         email="jane@acme.test",
@@ -450,8 +507,30 @@ def test_lead_modal_shows_every_detail_and_dashes_for_unknown():
         title="CTO",
         profile_url="https://linkedin.test/in/jane?a=1&b=2",
         created_at=AT,
+        campaign=Campaign(name="Autumn"),
     )
-    view = build_lead_modal(conversation(lead=lead, campaign=Campaign(name="Spring")))
+    other = OtherConversation(
+        id=8,
+        channel="email",
+        status=Status.CLOSED,
+        slack_channel="C0MAIL",
+        slack_thread_ts="1700000000.000100",
+        last_activity_at=AT,
+    )
+    view = build_lead_modal(
+        lead_view(
+            conversation(lead=lead, campaign=Campaign(name="Spring")),
+            from_lead=5,
+            to_lead=3,
+            notes=2,
+            conversations=2,
+            first_contact=AT,
+            last_contact=AT.replace(day=26),
+            others=[other],
+            hidden=1,
+        ),
+        workspace_url="https://acme.slack.com/",
+    )
     valid_view(view)
     assert view["callback_id"] == ids.LEAD_MODAL and view["private_metadata"] == "7"
     rendered = json.dumps(view)
@@ -462,15 +541,137 @@ def test_lead_modal_shows_every_detail_and_dashes_for_unknown():
         "Acme",
         "CTO",
         "WhatsApp",
-        "Spring",
+        "*Campaign of this conversation*\\nSpring",
+        "*Lead's campaign*\\nAutumn",
         "2026-11-25",
+        "*Messages from the lead*\\n5",
+        "*Messages to the lead*\\n3",
+        "*Internal notes*\\n2",
+        "*Conversations*\\n2",
+        f"<!date^{int(AT.timestamp())}^",
+        "Email \\u00b7 Closed",
+        "<https://acme.slack.com/archives/C0MAIL/p1700000000000100|Open the thread>",
+        "1 more in channels you are not in",
     ):
-        assert shown in rendered
+        assert shown in rendered, shown
     assert "https://linkedin.test/in/jane?a=1&amp;b=2" in rendered
-    sparse = json.dumps(
-        valid_view(build_lead_modal(conversation(lead=Lead(phone="+1555")))), ensure_ascii=False
+
+
+def test_lead_modal_says_what_is_unknown_and_links_by_channel_without_a_workspace_url():
+    other = OtherConversation(
+        id=8,
+        channel="email",
+        status=Status.OPEN,
+        slack_channel="C0MAIL",
+        slack_thread_ts=None,
+        last_activity_at=AT,
     )
-    assert "*Email*\\n—" in sparse and "+1555" in sparse
+    sparse = build_lead_modal(
+        lead_view(conversation(lead=Lead(phone="+1555")), others=[other], more_others=4), workspace_url=None
+    )
+    rendered = json.dumps(valid_view(sparse), ensure_ascii=False)
+    assert "*Email*\\n—" in rendered and "+1555" in rendered and "*First contact*\\n—" in rendered
+    assert "in <#C0MAIL>" in rendered and "…and 4 more" in rendered
+    alone = json.dumps(build_lead_modal(lead_view(conversation()), workspace_url=None))
+    assert "this is the lead's only conversation" in alone
+
+
+def test_edit_lead_modal_starts_with_what_is_known_and_warns_the_thread_stays():
+    view = build_edit_lead_modal(conversation(campaign=Campaign(name="Spring")))
+    valid_view(view)
+    assert view["callback_id"] == ids.LEAD_EDIT_MODAL and view["private_metadata"] == "7"
+    assert view["submit"]["text"] == "Save"
+    inputs = {b["block_id"]: b for b in view["blocks"] if b["type"] == "input"}
+    assert list(inputs) == list(ids.LEAD_FIELDS)
+    initial = {field: b["element"].get("initial_value") for field, b in inputs.items()}
+    assert initial == {
+        "name": "Jane Doe",
+        "company": "Acme",
+        "title": "CTO",
+        "email": None,
+        "phone": "+15551234567",
+        "campaign": "Spring",
+    }
+    assert all(b["optional"] and b["element"]["action_id"] == ids.LEAD_FIELD_ACTION for b in inputs.values())
+    assert [inputs[f]["element"]["max_length"] for f in ("name", "email", "phone")] == [200, 320, 32]
+    assert "does not move this thread" in inputs["campaign"]["hint"]["text"]
+
+
+def test_parse_lead_edit_reads_each_field_and_refuses_a_foreign_shape():
+    values = {
+        "name": {ids.LEAD_FIELD_ACTION: {"type": "plain_text_input", "value": "Jane Roe"}},
+        "email": {ids.LEAD_FIELD_ACTION: {"type": "plain_text_input", "value": None}},
+        "campaign": {ids.LEAD_FIELD_ACTION: {"type": "plain_text_input", "value": "spring"}},
+    }
+    assert parse_lead_edit(values) == LeadEdit(name="Jane Roe", campaign="spring")
+    with pytest.raises(ValueError, match="phone"):
+        parse_lead_edit({"phone": {ids.LEAD_FIELD_ACTION: {"value": ["+1"]}}})
+
+
+def test_the_card_shows_contact_unread_last_activity_and_only_an_https_picture():
+    lead = Lead(
+        name="Jane Doe",
+        email="jane@acme.test",
+        phone="+15551234567",
+        avatar_url="https://cdn.test/jane.png",
+    )
+    _, blocks = build_card(conversation(lead=lead, unread_count=3), ai_available=True)
+    valid_blocks(blocks)
+    assert "jane@acme.test · +15551234567" in blocks[0]["text"]["text"]
+    picture = blocks[0]["accessory"]
+    assert picture == {
+        "type": "image",
+        "image_url": "https://cdn.test/jane.png",
+        "alt_text": "Picture of Jane Doe",
+    }
+    fields = [f["text"] for f in blocks[1]["fields"]]
+    assert "*Unread*\n3 new from the lead" in fields
+    stamp = int(AT.timestamp())
+    assert f"*Last activity*\n<!date^{stamp}^{{date_short_pretty}} {{time}}|2026-11-25 09:30 UTC>" in fields
+    for url in ("http://cdn.test/jane.png", "javascript:alert(1)", "https://cdn.test/a b.png", None):
+        _, blocks = build_card(conversation(lead=Lead(name="J", avatar_url=url)), ai_available=True)
+        assert "accessory" not in blocks[0]
+    quiet = build_card(conversation(), ai_available=True)[1][1]["fields"]
+    assert "*Unread*\nNone" in [f["text"] for f in quiet]
+
+
+HUGE = 10_000
+
+
+def huge_conversation(tag_count: int = 500) -> Conversation:
+    lead = Lead(
+        name="N&<" * (HUGE // 3),
+        company="C<" * (HUGE // 2),
+        title="T" * HUGE,
+        email="e" * HUGE + "@x.test",
+        phone="9" * HUGE,
+        profile_url="https://p.test/" + "p" * HUGE,
+        avatar_url="https://a.test/" + "a" * 2900,
+        created_at=AT,
+        campaign=Campaign(name=">" * HUGE),
+    )
+    tags = [Tag(name=f"tag-{i:03}-" + "&" * 50) for i in range(tag_count)]
+    return conversation(lead=lead, tags=tags, campaign=Campaign(name="&" * HUGE), unread_count=10**6)
+
+
+def test_every_surface_stays_within_block_kit_limits_with_huge_leads_and_500_tags():
+    huge = huge_conversation()
+    text, blocks = build_card(huge, ai_available=True)
+    valid_blocks(blocks)
+    assert len(text) < 3000 and re.search(r"\+\d+ more", json.dumps(blocks))
+    others = [
+        OtherConversation(i, "email", Status.OPEN, "C" + "9" * 20, "1700000000.000100", AT) for i in range(10)
+    ]
+    view = lead_view(huge, others=others, more_others=10**6, hidden=10**6, from_lead=10**9)
+    valid_view(build_lead_modal(view, workspace_url="https://" + "w" * 500 + ".slack.com/"))
+    edit = valid_view(build_edit_lead_modal(huge))
+    inputs = [b["element"] for b in edit["blocks"] if b["type"] == "input"]
+    assert all(len(e.get("initial_value", "")) <= e["max_length"] for e in inputs) and len(inputs) == 6
+    known_tags = [f"known-{i:03}-" + "x" * 100 for i in range(500)]
+    valid_view(build_tags_modal(huge, known_tags))
+    entry_text, entry_blocks = build_thread_entry(make_message(text="&" * HUGE), huge.lead.name or "")
+    valid_blocks(entry_blocks)
+    assert len(entry_text) < 3000
 
 
 def test_without_an_agent_the_card_never_offers_the_ai():
