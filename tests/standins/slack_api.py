@@ -126,6 +126,7 @@ class SlackStandIn(StandInServer):
         self.ephemerals: list[dict[str, Any]] = []
         self.opened_views: list[dict[str, Any]] = []
         self.published_views: dict[str, dict[str, Any]] = {}
+        self.responses: list[dict[str, Any]] = []  # what the app sent to a response_url, in order
         self._messages: dict[tuple[str, str], Message] = {}
         self._failures: dict[str, list[tuple[str, int]]] = {}
         self._down = False
@@ -137,6 +138,7 @@ class SlackStandIn(StandInServer):
     def routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/api/{method}", self._handle)
         app.router.add_get("/socket", self._socket)
+        app.router.add_post("/response/{path:.*}", self._response)
 
     def url_for(self, port: int) -> str:
         return f"http://127.0.0.1:{port}/api/"
@@ -204,6 +206,40 @@ class SlackStandIn(StandInServer):
     def fail_next(self, method: str, error: str = "ratelimited", *, retry_after: int = 1) -> None:
         with self.changed:
             self._failures.setdefault(method, []).append((error, retry_after))
+
+    # --- response_url (a slash command's or a click's) ------------------------------------------------
+
+    def response_url(self, kind: str = "commands") -> str:
+        """Where a payload's `response_url` should point: this stand-in, not hooks.slack.com."""
+        return self.base_url.removesuffix("api/") + f"response/{kind}/{self.team_id}/1/abc"
+
+    async def _response(self, request: web.Request) -> web.Response:
+        """A message sent to a response_url: checked as chat.update checks it, then recorded."""
+        try:
+            payload = json.loads(await request.read())
+        except ValueError:
+            payload = None
+        with self.changed:
+            try:
+                if not isinstance(payload, dict):
+                    raise SlackApiFailure(
+                        "invalid_payload", violation="response_url: body is not a JSON object"
+                    )
+                if not payload.get("text") and not payload.get("blocks"):
+                    raise SlackApiFailure("no_text", violation="response_url: neither text nor blocks")
+                if payload.get("blocks") is not None:
+                    _check_blocks("response_url", payload["blocks"], MESSAGE_BLOCKS)
+                text = payload.get("text")
+                if isinstance(text, str) and len(text) > TEXT_LIMIT:
+                    raise SlackApiFailure("msg_too_long", violation="response_url: text too long")
+            except SlackApiFailure as failure:
+                if failure.violation:
+                    self.violations.append(failure.violation)
+                self.changed.notify_all()
+                return web.Response(status=400, text=failure.error)
+            self.responses.append(payload)
+            self.changed.notify_all()
+        return web.Response(text="ok")
 
     # --- Socket Mode -------------------------------------------------------------------------------
 
