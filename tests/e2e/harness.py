@@ -148,7 +148,7 @@ class AppProcess:
             "user_id": user_id,
             "command": command,
             "text": text,
-            "response_url": "https://hooks.slack.com/commands/T0TEST/1/abc",
+            "response_url": self.response_url("commands"),
             "trigger_id": "1.2.3",
         }
         return self.signed_slack_post(
@@ -173,6 +173,10 @@ class AppProcess:
             **(extra_headers or {}),
         }
         return httpx.post(f"{self.url}/slack/events", content=body, headers=headers, timeout=10)
+
+    def response_url(self, kind: str) -> str:
+        """A payload's response_url: the Slack stand-in's receiver (SlackStandIn.response_url)."""
+        return self.env["SLACK_API_URL"].removesuffix("api/") + f"response/{kind}/{TEAM}/1/abc"
 
     # --- looking inside --------------------------------------------------------------------------------
 
