@@ -22,6 +22,8 @@ from core.models import (
     Lead,
     LeadIdentity,
     Message,
+    Outbox,
+    OutboxStatus,
     Status,
     utcnow,
 )
@@ -71,6 +73,7 @@ def do_receive_many(session: Session, inbounds: Sequence[Inbound], *, ai_availab
         conversation = _find_or_start_conversation(session, lead, first, ai_available=ai_available)
         now = utcnow()
         needs_answer = False
+        said: list[Message] = []  # what the assignee is told about: not reactions, not ratings
         for inbound, key in fresh:
             if key in created:  # the same message twice in one delivery
                 continue
@@ -84,6 +87,7 @@ def do_receive_many(session: Session, inbounds: Sequence[Inbound], *, ai_availab
                 record_rating(session, conversation, score, LEAD)
                 continue
             needs_answer = True
+            said.append(known[key])
             conversation.unread_count += 1
             conversation.last_inbound_at = now
             conversation.waiting_since = conversation.waiting_since or now
@@ -92,9 +96,6 @@ def do_receive_many(session: Session, inbounds: Sequence[Inbound], *, ai_availab
         conversation.last_activity_at = now
         session.flush()
         queue(session, JobKind.MIRROR, conversation)
-        said = [
-            known[key] for key in dict.fromkeys(key for inbound, key in fresh if inbound.kind != "reaction")
-        ]
         _tell_assignee(session, conversation, said)
     received, reported = [], set()
     for key in ids:
@@ -107,16 +108,32 @@ def do_receive_many(session: Session, inbounds: Sequence[Inbound], *, ai_availab
 
 
 def _tell_assignee(session: Session, conversation: Conversation, said: list[Message]) -> None:
-    """One DM to the assignee for the whole batch (bot.notify), unless they turned these off."""
+    """One DM to the assignee for the whole batch (bot.notify), unless they turned these off.
+
+    A DM still waiting to go out (Slack's pace held it back) takes these messages too, rather than a
+    second DM following it; one a worker is taking (row locked) or took is left alone.
+    """
     assignee = conversation.assignee
-    if said and assignee is not None and assignee.notify_on_message:
-        queue(
-            session,
-            JobKind.NOTIFY_MESSAGE,
-            conversation,
-            said[-1],
-            payload={"member_id": assignee.id, "count": len(said)},
+    if not said or assignee is None or not assignee.notify_on_message:
+        return
+    waiting = session.scalar(
+        select(Outbox)
+        .where(
+            Outbox.kind == JobKind.NOTIFY_MESSAGE,
+            Outbox.conversation_id == conversation.id,
+            Outbox.status == OutboxStatus.PENDING,
         )
+        .order_by(Outbox.id.desc())
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    if waiting is not None and waiting.payload.get("member_id") == assignee.id:
+        count = waiting.payload.get("count")
+        waiting.payload = {**waiting.payload, "count": (count if isinstance(count, int) else 1) + len(said)}
+        waiting.message_id = said[-1].id
+        return
+    payload = {"member_id": assignee.id, "count": len(said)}
+    queue(session, JobKind.NOTIFY_MESSAGE, conversation, said[-1], payload=payload)
 
 
 def thread_of(inbound: Inbound) -> tuple[str, str, str]:

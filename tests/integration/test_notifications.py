@@ -139,6 +139,21 @@ def test_a_lead_writing_to_my_conversation_sends_me_one_dm_per_batch(
     assert "/archives/C0LEADS/p" in shown  # the link to the thread
 
 
+def test_messages_arriving_while_my_dm_waits_join_it(db: Database, slack: SlackStandIn, runner: OutboxRunner):
+    conversation_id = lead_writes(db, "hello")
+    run_pending(db, runner, JobKind.MIRROR)
+    assign_to_ana(db, conversation_id)
+    lead_writes(db, "one", "two")  # the DM for these has not gone out yet…
+    lead_writes(db, "three")  # …so it says three
+
+    assert run_pending(db, runner, JobKind.NOTIFY_MESSAGE) == 1
+    lead_writes(db, "four")  # after it went: a new DM
+    assert run_pending(db, runner, JobKind.NOTIFY_MESSAGE) == 1
+    first, second = slack.messages(ANA)
+    assert first["text"] == "Jane Doe sent 3 messages on WhatsApp." and "three" in str(first["blocks"])
+    assert second["text"] == "Jane Doe sent a message on WhatsApp." and "four" in str(second["blocks"])
+
+
 def test_no_dm_once_i_turn_them_off_even_for_one_already_queued(
     db: Database, slack: SlackStandIn, runner: OutboxRunner
 ):
