@@ -239,6 +239,7 @@ def _resolve_lead(session: Session, channel: str, profile: LeadProfile) -> Lead:
     identities = [(channel, fit_key(profile.provider_id, _EMAIL))]
     if profile.email and profile.email.strip():
         identities.append(("email", fit_key(profile.email.strip().casefold(), _EMAIL)))
+    identities = list(dict.fromkeys(identities))  # the email channel's own id for a person is the address
     known = {
         (row.kind, row.value): row.lead_id
         for row in session.execute(
