@@ -1,0 +1,218 @@
+"""The card kept live and the lead corrected, against real databases and the strict Slack stand-in."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select
+
+from bot.blocks.card import build_card
+from core.actions.conversation import do_close, do_set_tags, do_take_over
+from core.actions.inbound import do_receive
+from core.actions.leads import InvalidLeadEdit, LeadEdit, do_edit_lead
+from core.actions.replies import do_note
+from core.db import Database
+from core.models import Campaign, Conversation, Event, Lead, Outbox, OutboxStatus, Tag
+from core.outbox import JobKind, OutboxRunner
+from core.ports import Inbound, LeadProfile
+from core.queries.lead import lead_view
+from tests.conftest import SPECS, handlers
+from tests.integration.test_mirror import CHANNEL, TOKEN, make_mirror
+from tests.integration.test_use_cases import member, whatsapp_text
+from tests.standins.block_kit import block_problems
+from tests.standins.slack_api import SlackStandIn
+
+AT = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackStandIn]:
+    with SlackStandIn(SPECS / "slack" / "methods", bot_token=TOKEN) as standin:
+        standin.add_channel(CHANNEL, "leads")
+        yield standin
+        assert standin.violations == []
+
+
+def email_from(address: str, text: str, *, thread: str, message_id: str) -> Inbound:
+    return Inbound(
+        channel="email",
+        channel_account="sales@example.com",
+        provider_thread_id=thread,
+        provider_message_id=message_id,
+        sender=LeadProfile(provider_id=address, name="Jane Doe", email=address),
+        sent_at=AT,
+        text=text,
+    )
+
+
+def receive(db: Database, inbound: Inbound) -> int:
+    return db.run(lambda s: do_receive(s, inbound, ai_available=False)).conversation_id
+
+
+def run_outbox(db: Database, runner: OutboxRunner) -> None:
+    for offer in runner.due(fresh_start=True):
+        runner.run(offer.id)
+
+
+def pending_mirrors(db: Database) -> list[int | None]:
+    with db.sessions() as session:
+        return list(
+            session.scalars(
+                select(Outbox.conversation_id)
+                .where(Outbox.kind == JobKind.MIRROR, Outbox.status == OutboxStatus.PENDING)
+                .order_by(Outbox.conversation_id)
+            )
+        )
+
+
+def test_a_burst_of_changes_is_one_card_update(db: Database, slack: SlackStandIn):
+    runner = OutboxRunner(db, handlers({JobKind.MIRROR: make_mirror(db, slack)}))
+    conversation_id = receive(db, whatsapp_text("Hello", message_id="wamid.burst"))
+    run_outbox(db, runner)
+    [card] = slack.messages(CHANNEL)
+    ana = member(db)
+
+    db.run(lambda s: do_take_over(s, conversation_id, actor=ana))
+    db.run(lambda s: do_set_tags(s, conversation_id, ["vip", "demo"], actor=ana))
+    db.run(lambda s: do_close(s, conversation_id, actor=ana))
+    assert pending_mirrors(db) == [conversation_id]  # three changes, one mirror waiting
+
+    run_outbox(db, runner)
+    assert len(slack.calls_to("chat.update")) == 1
+    shown = json.dumps(slack.message(CHANNEL, card["ts"]))
+    assert all(word in shown for word in ("Closed", "<@U1>", "vip", "demo"))
+    run_outbox(db, runner)  # nothing new: the card is not sent again
+    assert len(slack.calls_to("chat.update")) == 1 and len(slack.messages(CHANNEL)) == 1
+
+
+def test_a_conversation_with_500_tags_still_has_a_valid_card(db: Database, slack: SlackStandIn):
+    # do_set_tags caps at 50: the 500 are put in directly, to prove the card copes whatever the data.
+    conversation_id = receive(db, whatsapp_text("Hello", message_id="wamid.tags"))
+    with db.transaction() as session:
+        conversation = session.get_one(Conversation, conversation_id)
+        conversation.tags = [Tag(name=f"tag-{i:03}-" + "&" * 50) for i in range(500)]
+    make_mirror(db, slack).sync(conversation_id)
+    [card] = slack.messages(CHANNEL)
+    assert "+" in json.dumps(card["blocks"]) and "more" in json.dumps(card["blocks"])
+    with db.sessions() as session:
+        _, blocks = build_card(session.get_one(Conversation, conversation_id), ai_available=False)
+    assert list(block_problems(blocks)) == []
+
+
+def test_edit_lead_corrects_the_lead_records_who_and_redraws_every_card(db: Database):
+    first = receive(db, email_from("jane@acme.test", "Hi", thread="<a@acme>", message_id="<m1@acme>"))
+    second = receive(db, email_from("jane@acme.test", "Also", thread="<b@acme>", message_id="<m2@acme>"))
+    with db.transaction() as session:
+        session.add(Campaign(name="Spring Sale"))
+        session.execute(Outbox.__table__.update().values(status=OutboxStatus.DONE))
+    ana = member(db)
+
+    edit = LeadEdit(
+        name="  Jane   Roe ",
+        company="Acme",
+        title="CTO",
+        email="jane@acme.test",
+        phone="+44 (20) 7946-0958",
+        campaign="SPRING sale",
+    )
+    result = db.run(lambda s: do_edit_lead(s, first, edit, actor=ana))
+
+    assert result.changed
+    with db.sessions() as session:
+        conversation = session.get_one(Conversation, first)
+        lead = conversation.lead
+        assert (lead.name, lead.company, lead.title, lead.phone) == (
+            "Jane Roe",
+            "Acme",
+            "CTO",
+            "+442079460958",
+        )
+        assert conversation.campaign is not None and conversation.campaign.name == "Spring Sale"
+        assert lead.campaign_id == conversation.campaign_id
+        assert session.get_one(Conversation, second).campaign_id is None  # its own campaign stays
+        assert session.scalar(select(Campaign.id).where(Campaign.name == "SPRING sale")) is None
+        [event] = session.scalars(select(Event).where(Event.kind == "lead"))
+        assert event.member_id == ana.member_id and event.conversation_id == first
+        assert event.old is not None and event.new is not None
+        assert (event.old["name"], event.new["name"]) == ("Jane Doe", "Jane Roe")
+        assert (event.old["campaign"], event.new["campaign"]) == (None, "Spring Sale")
+    assert pending_mirrors(db) == [first, second]  # both of the lead's cards update
+
+    again = db.run(lambda s: do_edit_lead(s, first, edit, actor=ana))
+    assert not again.changed  # the same values: no event, no card work
+    with db.sessions() as session:
+        assert len(list(session.scalars(select(Event).where(Event.kind == "lead")))) == 1
+
+    db.run(lambda s: do_edit_lead(s, first, LeadEdit(name="Jane Roe", campaign="Autumn"), actor=ana))
+    with db.sessions() as session:
+        lead = session.get_one(Conversation, first).lead
+        assert lead.email is None and lead.company is None  # emptied fields are cleared
+        assert session.scalar(select(Campaign.name).where(Campaign.id == lead.campaign_id)) == "Autumn"
+
+
+@pytest.mark.parametrize(
+    ("edit", "fields"),
+    [
+        (LeadEdit(email="jane.acme.test"), {"email"}),
+        (LeadEdit(email="jane@acme"), {"email"}),
+        (LeadEdit(phone="call me"), {"phone"}),
+        (LeadEdit(phone="+1 555"), {"phone"}),
+        (LeadEdit(phone="1" * 16), {"phone"}),
+        (LeadEdit(name="N" * 201, company="C" * 201, campaign="x" * 201), {"name", "company", "campaign"}),
+    ],
+)
+def test_edit_lead_refuses_bad_fields_and_changes_nothing(db: Database, edit: LeadEdit, fields: set[str]):
+    conversation_id = receive(db, whatsapp_text("Hi", message_id="wamid.bad"))
+    ana = member(db)
+    with pytest.raises(InvalidLeadEdit) as refused:
+        db.run(lambda s: do_edit_lead(s, conversation_id, edit, actor=ana))
+    assert set(refused.value.problems) == fields
+    with db.sessions() as session:
+        assert session.get_one(Conversation, conversation_id).lead.name == "Jane Doe"
+        assert list(session.scalars(select(Event).where(Event.kind == "lead"))) == []
+
+
+def test_an_email_a_rep_records_brings_the_leads_mail_to_the_same_lead(db: Database):
+    on_whatsapp = receive(db, whatsapp_text("Hi", message_id="wamid.who"))
+    ana = member(db)
+    db.run(
+        lambda s: do_edit_lead(s, on_whatsapp, LeadEdit(name="Jane Doe", email="Jane@Acme.test"), actor=ana)
+    )
+    by_mail = receive(db, email_from("jane@acme.test", "It's me", thread="<t@acme>", message_id="<x@acme>"))
+    with db.sessions() as session:
+        assert (
+            session.get_one(Conversation, by_mail).lead_id
+            == session.get_one(Conversation, on_whatsapp).lead_id
+        )
+        assert session.query(Lead).count() == 1
+
+
+def test_lead_view_counts_every_visible_conversation_and_hides_the_others(db: Database):
+    here = receive(db, email_from("jane@acme.test", "Hi", thread="<a@acme>", message_id="<1@acme>"))
+    receive(db, email_from("jane@acme.test", "Again", thread="<a@acme>", message_id="<2@acme>"))
+    seen = receive(db, email_from("jane@acme.test", "Other", thread="<b@acme>", message_id="<3@acme>"))
+    unseen = receive(db, email_from("jane@acme.test", "Secret", thread="<c@acme>", message_id="<4@acme>"))
+    stranger = receive(db, whatsapp_text("Not Jane", message_id="wamid.x", wa_id="15559999999"))
+    with db.transaction() as session:
+        for conversation_id, channel, ts in (
+            (here, "C0A", "1.1"),
+            (seen, "C0B", "2.2"),
+            (unseen, "C0SECRET", "3.3"),
+            (stranger, "C0A", "4.4"),
+        ):
+            conversation = session.get_one(Conversation, conversation_id)
+            conversation.slack_channel, conversation.slack_thread_ts = channel, ts
+    ana = member(db)
+    db.run(lambda s: do_note(s, here, "internal", slack_channel="C0A", slack_ts="9.9", actor=ana))
+
+    with db.sessions() as session:
+        view = lead_view(session, here, channels=["C0A", "C0B"])
+    assert (view.from_lead, view.to_lead, view.notes, view.conversations) == (3, 0, 1, 2)
+    assert [(o.id, o.slack_channel, o.slack_thread_ts) for o in view.others] == [(seen, "C0B", "2.2")]
+    assert view.hidden == 1 and view.more_others == 0
+    assert view.first_contact is not None and view.last_contact is not None
+    assert view.first_contact <= view.last_contact and view.first_contact.tzinfo is not None
+    assert view.conversation.lead.name == "Jane Doe"
