@@ -113,7 +113,7 @@ async def handle_notifications(
     selected = action.get("selected_options")
     if not isinstance(selected, list) or not all(isinstance(option, dict) for option in selected):
         raise BadPayload("selected_options: expected a list of options")
-    ticked = {option.get("value") for option in selected}
+    ticked = {value for option in selected if isinstance(value := option.get("value"), str)}
     wanted = Notifications(
         on_assign=ids.NOTIFY_ON_ASSIGN in ticked, on_message=ids.NOTIFY_ON_MESSAGE in ticked
     )

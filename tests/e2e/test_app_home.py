@@ -116,6 +116,42 @@ def test_an_outsider_cannot_take_it(app: AppProcess, slack: SlackStandIn):
     assert conversation(app).assignee_id is None
 
 
+def test_malformed_home_clicks_are_refused_or_answered_never_a_500(app: AppProcess, slack: SlackStandIn):
+    lead_writes(app, "hello", message_id="wamid.home3")
+    slack.wait_for(lambda: len(thread(slack)) == 1)
+    opens_home(app, slack, ANA)
+    button, boxes = take_it(slack, ANA), tick(slack, ANA)
+    clicks = [
+        {**button, "value": "1; DROP TABLE conversation"},
+        {**button, "value": None},
+        {**boxes, "selected_options": "all"},
+        {**boxes, "selected_options": [{"value": ["assign"]}, 7]},
+        {**boxes, "selected_options": [{"value": {"x": 1}}]},  # nothing it knows is ticked
+        {**button, "value": "99999"},  # no such conversation: told so
+    ]
+    for action in clicks:
+        response = app.slack_interaction(
+            {
+                "type": "block_actions",
+                "team": {"id": TEAM, "domain": "threadline-test"},
+                "user": {"id": ANA, "name": "ana", "team_id": TEAM},
+                "api_app_id": "A0THREADLINE",
+                "token": "legacy",
+                "container": {"type": "view", "view_id": "V00000001"},
+                "trigger_id": slack.issue_trigger_id(),
+                "actions": [action],
+            }
+        )
+        assert response.status_code in {200, 400}, (action, response.text)
+    home_shows(slack, ANA, "no longer in Threadline")
+    assert conversation(app).assignee_id is None
+    member = _member(app, ANA)
+    assert member is None or (member.notify_on_assign, member.notify_on_message) in {
+        (True, True),
+        (False, False),
+    }
+
+
 def test_my_lead_writing_dms_me_unless_i_turned_it_off(app: AppProcess, slack: SlackStandIn):
     lead_writes(app, "hello", message_id="wamid.dm1")
     slack.wait_for(lambda: len(thread(slack)) == 1)
