@@ -3,10 +3,12 @@
 Prints figures; asserts nothing.
 
     .venv/bin/python bench/home.py [--database sqlite|postgres] [--open 500] [--queue 200] [--opens 50]
+        [--background 0]
 
 The real `threadline run` (embedded worker; SQLite, or a fresh PostgreSQL database) against the strict
 Slack stand-in. The database holds `--open` open conversations assigned to the rep (ten messages each,
-so "my last 7 days" has something to count) and `--queue` unassigned ones. Measured, after three
+so "my last 7 days" has something to count) and `--queue` unassigned ones, among `--background`
+closed conversations of other reps (the rest of a team's history). Measured, after three
 warm-up opens (the first fills the who-may-see caches):
 
 - publish: a signed `app_home_opened` sent to POST /slack/events, until the stand-in has received the
@@ -30,6 +32,7 @@ from pathlib import Path
 import _common
 from _common import REP, app_env, log_problems, machine, percentile, print_notes, wait_healthy
 from slack_sdk import WebClient
+from sqlalchemy import insert
 
 from bot.blocks.home import build_home
 from core.db import Database
@@ -40,8 +43,43 @@ from tests.e2e.harness import BOT_TOKEN, CHANNEL, AppProcess, free_port
 WARMUP = 3
 
 
-def seed(url: str, *, open_: int, queue: int) -> None:
+def seed_background(db: Database, count: int) -> None:
+    """`count` closed conversations of another rep, inserted in bulk."""
+    now = utcnow()
+    with db.transaction() as session:
+        other = Member(slack_user_id="U0OTHER", name="Other Rep")
+        session.add(other)
+        session.flush()
+        for start in range(0, count, 5000):
+            ids = range(start, min(count, start + 5000))
+            leads = session.execute(
+                insert(Lead).returning(Lead.id), [{"name": f"Old Lead {n}", "created_at": now} for n in ids]
+            ).scalars()
+            rows = [
+                {
+                    "lead_id": lead_id,
+                    "channel": "whatsapp",
+                    "channel_account": "BENCH",
+                    "provider_thread_id": f"old-{n}",
+                    "status": Status.CLOSED,
+                    "ai_mode": "manual",
+                    "assignee_id": other.id,
+                    "slack_channel": CHANNEL,
+                    "slack_thread_ts": f"1600000000.{n:06d}",
+                    "unread_count": 0,
+                    "last_activity_at": now - timedelta(days=30, minutes=n),
+                    "closed_at": now - timedelta(days=30, minutes=n),
+                    "created_at": now - timedelta(days=31, minutes=n),
+                    "version": 1,
+                }
+                for n, lead_id in zip(ids, leads, strict=True)
+            ]
+            session.execute(insert(Conversation), rows)
+
+
+def seed(url: str, *, open_: int, queue: int, background: int) -> None:
     db = Database(url)
+    seed_background(db, background)
     now = utcnow()
     with db.transaction() as session:
         rep = Member(slack_user_id=REP, name="Ana Lima", email="ana@example.com")
@@ -111,13 +149,14 @@ def main() -> None:
     parser.add_argument("--open", type=int, default=500, help="open conversations assigned to the rep")
     parser.add_argument("--queue", type=int, default=200, help="unassigned open conversations")
     parser.add_argument("--opens", type=int, default=50, help="App Home openings measured")
+    parser.add_argument("--background", type=int, default=0, help="closed conversations of other reps")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="threadline-bench-home-"))
     with _common.standins() as (slack, graph), database(args.database, workdir) as url:
         env = app_env(slack, graph, workdir, DATABASE_URL=url)
         _common.threadline("migrate", env, workdir)
-        seed(url, open_=args.open, queue=args.queue)
+        seed(url, open_=args.open, queue=args.queue, background=args.background)
         app = AppProcess(env=env, log_path=workdir / "threadline.log", port=free_port())
         app.start()
         try:
@@ -160,7 +199,10 @@ def main() -> None:
 
     size = len(json.dumps(view).encode())
     print(f"App Home publish — {machine()}")
-    print(f"  database {args.database}; the rep has {args.open} open conversations, {args.queue} unassigned")
+    print(
+        f"  database {args.database}; the rep has {args.open} open conversations, {args.queue} unassigned,"
+        f" among {args.background} closed ones of others"
+    )
     print(f"  the view: {len(view['blocks'])} blocks, {size / 1024:.1f} KB")
     line("app_home_opened → views.publish at Slack", published)
     line("query + build in process (home_summary, build_home)", built)
