@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from bot.blocks import ids
-from core.models import Conversation, Event
+from core.models import AIMode, Conversation, Event
 from tests.e2e.harness import CHANNEL, AppProcess, block_action
 from tests.e2e.test_whatsapp_slack import card_of, card_text, click, lead_writes, thread
 from tests.standins.slack_api import SlackStandIn
@@ -42,6 +42,8 @@ def test_each_button_changes_state_and_card(app: AppProcess, slack: SlackStandIn
     click(app, slack, {**card_action(slack, ids.ASSIGN), "selected_user": "U0BOB"}, user="U0ANA")
     wait_card(slack, "<@U0BOB>")
     slack.wait_for(lambda: any(m["text"].startswith("You were assigned") for m in slack.messages("U0BOB")))
+    link = f"/archives/{CHANNEL}/p{card_of(slack)['ts'].replace('.', '')}|"  # the DM links to the thread
+    assert any(link in json.dumps(m.get("blocks")) for m in slack.messages("U0BOB"))
 
     trigger = slack.issue_trigger_id()
     click(app, slack, card_action(slack, ids.EDIT_TAGS), user="U0ANA", trigger_id=trigger)
@@ -135,3 +137,26 @@ def test_app_home_shows_my_conversations_and_the_queue(app: AppProcess, slack: S
     home = json.dumps(slack.published_views["U0ANA"])
     assert "My open conversations (1)" in home and "Ann" in home
     assert "Unassigned (1)" in home and "Ben" in home
+
+
+def test_take_over_then_manual_only_and_resume_ai_says_no_agent_runs(app: AppProcess, slack: SlackStandIn):
+    lead_writes(app, "hi", message_id="wamid.modes")
+    slack.wait_for(lambda: len(thread(slack)) == 1)
+    # Without an agent on this server conversations start manual; this one had the AI before (as after
+    # a restart without OPENAI_API_KEY), so the AI buttons have something to do.
+    with app.database() as db, db.transaction() as session:
+        session.query(Conversation).one().ai_mode = AIMode.ACTIVE
+    click(app, slack, card_action(slack, ids.TAKE_OVER), user="U0ANA")
+    wait_card(slack, "AI: paused", "<@U0ANA>", ids.MANUAL_ONLY)
+    assert ids.RESUME_AI not in card_text(slack)  # nobody to hand it back to
+
+    click(app, slack, card_action(slack, ids.MANUAL_ONLY), user="U0ANA")
+    wait_card(slack, "AI: manual")
+    assert ids.MANUAL_ONLY not in card_text(slack) and conversation(app).ai_mode == AIMode.MANUAL
+
+    click(app, slack, {"type": "button", "action_id": ids.RESUME_AI, "value": "1"}, user="U0ANA")
+    slack.wait_for(lambda: any("AI agent is not running" in e["text"] for e in slack.ephemerals))
+    assert conversation(app).ai_mode == AIMode.MANUAL
+    with app.database() as db, db.sessions() as session:
+        modes = [e.new["ai_mode"] for e in session.query(Event).filter_by(kind="ai_mode").order_by(Event.id)]
+    assert modes == ["paused", "manual"]
