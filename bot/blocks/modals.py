@@ -123,6 +123,7 @@ def build_lead_modal(view: LeadView, *, workspace_url: str | None) -> View:
         ("Company", lead.company),
         ("Title", lead.title),
         ("Profile", lead.profile_url),
+        ("Score", str(lead.score) if lead.score is not None else None),
         ("Lead since", _date(lead.created_at)),
     ]
     campaigns = [

@@ -63,6 +63,7 @@ def lead_view(session: Session, conversation_id: int, *, channels: Collection[st
     visible = or_(Conversation.id == conversation.id, Conversation.slack_channel.in_(list(channels)))
     of_lead = Conversation.lead_id == conversation.lead_id
     ids = select(Conversation.id).where(of_lead, visible)
+    sent_at = func.coalesce(Message.provider_sent_at, Message.created_at)  # when it was written, if known
     counted = session.execute(
         select(
             func.count().filter(Message.direction == Direction.INBOUND),
@@ -74,8 +75,8 @@ def lead_view(session: Session, conversation_id: int, *, channels: Collection[st
                 )
             ),
             func.count().filter(Message.direction == Direction.NOTE),
-            func.min(Message.created_at).filter(Message.direction != Direction.NOTE),
-            func.max(Message.created_at).filter(Message.direction != Direction.NOTE),
+            func.min(sent_at).filter(Message.direction != Direction.NOTE),
+            func.max(sent_at).filter(Message.direction != Direction.NOTE),
         ).where(Message.conversation_id.in_(ids))
     ).one()
     total = session.scalar(select(func.count()).select_from(Conversation).where(of_lead)) or 0

@@ -506,6 +506,7 @@ def test_lead_modal_shows_contact_campaign_numbers_and_other_threads():
         company="Acme",
         title="CTO",
         profile_url="https://linkedin.test/in/jane?a=1&b=2",
+        score=87,
         created_at=AT,
         campaign=Campaign(name="Autumn"),
     )
@@ -543,6 +544,7 @@ def test_lead_modal_shows_contact_campaign_numbers_and_other_threads():
         "WhatsApp",
         "*Campaign of this conversation*\\nSpring",
         "*Lead's campaign*\\nAutumn",
+        "*Score*\\n87",
         "2026-11-25",
         "*Messages from the lead*\\n5",
         "*Messages to the lead*\\n3",
