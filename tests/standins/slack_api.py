@@ -125,6 +125,7 @@ class SlackStandIn(StandInServer):
         self.users: dict[str, dict[str, Any]] = {}
         self.ephemerals: list[dict[str, Any]] = []
         self.opened_views: list[dict[str, Any]] = []
+        self.pushed_views: list[dict[str, Any]] = []  # views.push: on top of an open modal
         self.published_views: dict[str, dict[str, Any]] = {}
         self.responses: list[dict[str, Any]] = []  # what the app sent to a response_url, in order
         self._messages: dict[tuple[str, str], Message] = {}
@@ -594,16 +595,24 @@ class SlackStandIn(StandInServer):
         }
 
     def _views_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        self._use_trigger("views.open", args)
+        self.opened_views.append(args["view"])
+        return {"view": {"id": f"V{next(self._view_ids):08d}", **args["view"]}}
+
+    def _views_push(self, args: dict[str, Any]) -> dict[str, Any]:
+        self._use_trigger("views.push", args)
+        self.pushed_views.append(args["view"])
+        return {"view": {"id": f"V{next(self._view_ids):08d}", **args["view"]}}
+
+    def _use_trigger(self, method: str, args: dict[str, Any]) -> None:
         trigger = args.get("trigger_id")
         if not trigger:
-            raise SlackApiFailure("invalid_arguments", violation="views.open: no trigger_id")
+            raise SlackApiFailure("invalid_arguments", violation=f"{method}: no trigger_id")
         if trigger in self._used_triggers:
             raise SlackApiFailure("exchanged_trigger_id")
         if trigger not in self._triggers:
             raise SlackApiFailure("invalid_trigger_id")
         self._used_triggers.add(trigger)
-        self.opened_views.append(args["view"])
-        return {"view": {"id": f"V{next(self._view_ids):08d}", **args["view"]}}
 
     def _views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
         self.published_views[args["user_id"]] = args["view"]
