@@ -29,8 +29,9 @@ EXISTING_TAGS_ACTION = "tags.existing.select"
 NEW_TAGS_BLOCK = "tags.new"
 NEW_TAGS_ACTION = "tags.new.input"
 
-# --- the lead modal (read only; private_metadata = str(conversation.id)) -------------------------------
+# --- the lead modal (private_metadata = str(conversation.id)) ------------------------------------------
 LEAD_MODAL = "lead.modal"
+LEAD_MODAL_EDIT = "lead.modal.edit"  # its Edit lead button (value = str(conversation.id)): views.push
 
 # --- the Edit lead modal (private_metadata = str(conversation.id)); one input block per field, its
 # block_id the field's name, its action_id LEAD_FIELD_ACTION --------------------------------------------
