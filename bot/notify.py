@@ -102,4 +102,5 @@ class SlaReminder(_Notifier):
             "event_payload": {"conversation_id": conversation.id, "wait": wait},
         }
         text = build_sla_reminder(conversation, assignee, waiting_since, utcnow())
-        self.slack.post(channel, text=text, thread_ts=thread_ts, metadata=metadata)
+        self.slack.pace(channel, urgent=False)  # new cards and replies to leads go first
+        self.slack.post(channel, text=text, thread_ts=thread_ts, metadata=metadata, paced=True)

@@ -240,6 +240,22 @@ def test_a_reminder_whose_wait_ended_meanwhile_posts_nothing(
     assert sweep(db) == 0  # closed: nobody owes it an answer
 
 
+def test_a_reminder_posted_before_a_crash_is_not_posted_again(
+    db: Database, slack: SlackStandIn, runner: OutboxRunner
+):
+    lead_writes(db, "hello?")
+    run_pending(db, runner, JobKind.MIRROR)
+    assert sweep(db) == 1
+    run_pending(db, runner, JobKind.REMIND_SLA)
+    # What a worker that died after Slack answered, before recording it, leaves: the item to run again.
+    with db.transaction() as session:
+        item = session.scalars(select(Outbox).where(Outbox.kind == JobKind.REMIND_SLA)).one()
+        item.status, item.done_at = OutboxStatus.PENDING, None
+
+    assert run_pending(db, runner, JobKind.REMIND_SLA) == 1
+    assert sum(t.startswith(":alarm_clock:") for t in thread(slack)) == 1
+
+
 def test_sweeps_running_at_once_queue_each_reminder_once(
     db: Database, slack: SlackStandIn, runner: OutboxRunner
 ):
