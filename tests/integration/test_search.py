@@ -258,6 +258,10 @@ FIRST = {seed.name or seed.phone: key for key, seed in SEEDS.items()}
         ("pricing", ["jane"]),  # the board's lead and the closed ones are not here
         ("closed pricing", ["wei"]),  # not Pat: their "pricing" message was deleted
         ("pric", ["jane"]),  # a word's start finds it
+        ("pr", []),  # not from two letters: they would match most messages
+        ("by", []),
+        ("bye", []),  # a whole short word does (Pat's "bye" is closed)
+        ("closed bye", ["pat"]),
         ("acme", ["jane"]),  # a company
         ("acme closed", ["wei"]),
         ("jane@acme.com", ["jane"]),  # an email
