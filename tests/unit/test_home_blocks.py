@@ -16,6 +16,7 @@ from core.actions.members import Notifications
 from core.models import AIMode, Conversation, Lead, Status
 from core.queries.home import HomeRow, HomeSummary
 from core.queries.stats import Stats
+from tests.standins.block_kit import block_problems, view_problems
 
 HOSTILE = "<!channel> & <@U999>"
 HUGE = ("<!here> " * 1250)[:10_000]  # a 10,000-character lead name that tries to ping everyone
@@ -68,9 +69,7 @@ def valid_view(view: dict[str, Any]) -> list[dict[str, Any]]:
     parsed = [Block.parse(block) for block in view["blocks"]]
     assert all(block is not None and type(block) is not Block for block in parsed), "unknown block type"
     View(**view).to_dict()  # raises on any limit slack_sdk knows (header 150, section 3000, fields…)
-    for block in view["blocks"]:
-        texts = [block.get("text", {}).get("text", "")] + [f["text"] for f in block.get("fields", [])]
-        assert all(len(text) <= 3000 for text in texts)
+    assert [*block_problems(view["blocks"]), *view_problems(view)] == []  # what slack_sdk lets through
     return list(view["blocks"])
 
 
@@ -163,7 +162,7 @@ def valid_message(blocks: list[dict[str, Any]]) -> None:
         parsed = Block.parse(block)
         assert parsed is not None and type(parsed) is not Block
         parsed.to_dict()
-        assert len(block.get("text", {}).get("text", "")) <= 3000
+    assert list(block_problems(blocks)) == []
 
 
 def test_the_message_dm_quotes_the_lead_inertly_and_links_the_thread():
