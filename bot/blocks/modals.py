@@ -153,6 +153,17 @@ def build_lead_modal(view: LeadView, *, workspace_url: str | None) -> View:
             {"type": "section", "text": {"type": "mrkdwn", "text": line}}
             for line in _others(view, workspace_url)
         ),
+        {
+            "type": "actions",
+            "elements": [
+                {
+                    "type": "button",
+                    "text": {"type": "plain_text", "text": "Edit lead"},
+                    "action_id": ids.LEAD_MODAL_EDIT,
+                    "value": str(conversation.id),
+                }
+            ],
+        },
     ]
     return {
         "type": "modal",

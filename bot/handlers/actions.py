@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from bot.blocks import ids
 from bot.blocks.modals import build_edit_lead_modal, build_lead_modal, build_tags_modal
 from bot.context import BotContext, tell
-from bot.payloads import BadPayload, Click, click, row_id
+from bot.payloads import BadPayload, Click, click, optional_text, row_id, text
 from core.actions.common import Actor, Changed
 from core.actions.conversation import (
     do_assign,
@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 UseCase = Callable[[Session, int, Actor], Changed]
 TOO_SLOW = "Slack gave up waiting for that window to open: please click again."
+STALE_TRIGGER = {"expired_trigger_id", "exchanged_trigger_id", "invalid_trigger_id"}
 
 
 def _card_use_cases(ctx: BotContext) -> dict[str, UseCase]:
@@ -167,17 +168,35 @@ async def handle_edit_lead(
     await _open_modal(client, clicked, build_edit_lead_modal(conversation))
 
 
+async def handle_edit_lead_from_view(
+    ctx: BotContext, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
+) -> None:
+    """View lead's own Edit lead button: the form opens on top of View lead (views.push)."""
+    await ack()
+    user_id, trigger_id = text(body, "user", "id"), text(body, "trigger_id")
+    conversation_id = row_id(optional_text(action, "value"), "Edit lead's value")
+    conversation = await ctx.read(lambda session: session.get(Conversation, conversation_id))
+    if conversation is None or conversation.slack_channel is None:
+        raise BadPayload(f"Edit lead: no conversation {conversation_id} with a thread")
+    channel, thread_ts = conversation.slack_channel, conversation.slack_thread_ts
+    try:
+        await ctx.actor(client, user_id, channel)  # the window was opened a while ago: check again
+        await client.views_push(trigger_id=trigger_id, view=build_edit_lead_modal(conversation))
+    except ThreadlineError as exc:
+        await tell(client, channel=channel, user=user_id, thread_ts=thread_ts, text=str(exc))
+    except SlackApiError as exc:
+        if exc.response.get("error") not in STALE_TRIGGER:
+            raise
+        await tell(client, channel=channel, user=user_id, thread_ts=thread_ts, text=TOO_SLOW)
+
+
 async def _open_modal(client: AsyncWebClient, clicked: Click, view: dict[str, Any]) -> None:
     if clicked.trigger_id is None:
         raise BadPayload("a click without the trigger_id Slack always sends")
     try:
         await client.views_open(trigger_id=clicked.trigger_id, view=view)
     except SlackApiError as exc:
-        if exc.response.get("error") not in {
-            "expired_trigger_id",
-            "exchanged_trigger_id",
-            "invalid_trigger_id",
-        }:
+        if exc.response.get("error") not in STALE_TRIGGER:
             raise
         await _tell(client, clicked, TOO_SLOW)
 
@@ -213,4 +232,5 @@ def register(app: AsyncApp, ctx: BotContext) -> None:
     app.action(ids.EDIT_TAGS)(bind(handle_open_tags))
     app.action(ids.VIEW_LEAD)(bind(partial(handle_view_lead, workspace=WorkspaceUrl())))
     app.action(ids.EDIT_LEAD)(bind(handle_edit_lead))
+    app.action(ids.LEAD_MODAL_EDIT)(bind(handle_edit_lead_from_view))
     app.action(ids.RETRY_DELIVERY)(bind(handle_retry_delivery))

@@ -58,7 +58,7 @@ async def handle_lead_edit_submission(
     except ThreadlineError as exc:
         await ack(response_action="errors", errors={ids.LEAD_FIELDS[0]: f"Not saved: {exc}"})
         return
-    await ack()
+    await ack(response_action="clear")  # opened over View lead, whose numbers are now stale: close both
 
 
 async def _submitter(

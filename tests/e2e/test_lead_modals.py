@@ -67,6 +67,38 @@ def test_view_lead_shows_contact_and_numbers(app: AppProcess, slack: SlackStandI
         assert expected in shown, expected
 
 
+def test_view_leads_edit_button_opens_the_form_on_top(app: AppProcess, slack: SlackStandIn):
+    lead_writes(app, "Hello", message_id="wamid.v3")
+    slack.wait_for(lambda: len(thread(slack)) == 1)
+    lead_modal = open_modal(app, slack, ids.VIEW_LEAD)
+    button = next(
+        {**element, "block_id": block.get("block_id", "b")}
+        for block in lead_modal["blocks"]
+        if block["type"] == "actions"
+        for element in block["elements"]
+        if element["action_id"] == ids.LEAD_MODAL_EDIT
+    )
+    clicked = {
+        "type": "block_actions",
+        "team": {"id": "T0TEST", "domain": "threadline-test"},
+        "user": {"id": "U0ANA", "username": "ana", "name": "ana", "team_id": "T0TEST"},
+        "api_app_id": "A0THREADLINE",
+        "token": "legacy",
+        "container": {"type": "view", "view_id": "V00000001"},
+        "trigger_id": slack.issue_trigger_id(),
+        "view": {**lead_modal, "id": "V00000001", "team_id": "T0TEST", "state": {"values": {}}},
+        "actions": [{**button, "action_ts": "1700000000.1"}],
+    }
+    assert app.slack_interaction(clicked).status_code == 200
+    slack.wait_for(lambda: len(slack.pushed_views) == 1)
+    form = slack.pushed_views[0]
+    assert form["callback_id"] == ids.LEAD_EDIT_MODAL and "Jane Doe" in json.dumps(form)
+
+    response = submit(app, slack, form, {"name": "Jane Q. Doe", "phone": "+15551234567"}, user="U0ANA")
+    assert response.json() == {"response_action": "clear"}  # both windows close: View lead is stale
+    wait_card(slack, "Jane Q. Doe")
+
+
 def test_edit_lead_saves_and_the_card_says_so(app: AppProcess, slack: SlackStandIn):
     lead_writes(app, "Hi, pricing please", message_id="wamid.e1", name="J.")
     slack.wait_for(lambda: len(thread(slack)) == 1)
@@ -82,7 +114,7 @@ def test_edit_lead_saves_and_the_card_says_so(app: AppProcess, slack: SlackStand
         "campaign": "Spring Sale",
     }
     response = submit(app, slack, modal, typed, user="U0ANA")
-    assert response.status_code == 200 and response.content in {b"", b"{}"}, response.text  # closes
+    assert response.status_code == 200 and response.json() == {"response_action": "clear"}  # closes
 
     wait_card(slack, "Jane Doe", "Acme &lt;Corp&gt;", "jane@acme.test", "Spring Sale")
     assert "<Corp>" not in card_text(slack)
