@@ -16,10 +16,10 @@ from bot.blocks import ids
 from bot.blocks.home import build_home, build_home_for_outsider, not_taken_notice, taken_notice
 from bot.context import BotContext, display_name
 from bot.payloads import BadPayload, optional_text, row_id, text
-from core.actions.conversation import do_take_over
 from core.actions.members import Notifications, do_set_notifications
+from core.actions.queue import do_take_from_queue
 from core.errors import NotFound, ThreadlineError
-from core.models import Conversation, Status, utcnow
+from core.models import Conversation, utcnow
 from core.queries.home import home_summary
 from core.queries.lookup import slack_channels_in_use
 
@@ -81,8 +81,8 @@ async def handle_home_opened(home: HomeTab, event: dict[str, Any], client: Async
 async def handle_take(
     home: HomeTab, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
 ) -> None:
-    """Take it: the conversation becomes the clicker's (do_take_over), if they may act in its channel
-    and nobody was faster."""
+    """Take it: the conversation becomes the clicker's, if they may act in its channel and nobody was
+    faster."""
     await ack()
     user_id = text(body, "user", "id")
     conversation_id = row_id(optional_text(action, "value"), "Take it's value")
@@ -92,13 +92,9 @@ async def handle_take(
         if conversation is None or conversation.slack_channel is None:
             raise NotFound("That conversation is no longer in Threadline.")
         actor = await ctx.actor(client, user_id, conversation.slack_channel)
+        taken = await ctx.run(lambda session: do_take_from_queue(session, conversation_id, actor=actor))
         lead = conversation.lead.name or conversation.lead.phone or conversation.lead.email or "a lead"
-        taken_by = conversation.assignee
-        if conversation.status == Status.CLOSED or (taken_by and taken_by.id != actor.member_id):
-            notice = not_taken_notice(lead, taken_by=taken_by.slack_user_id if taken_by else None)
-        else:
-            await ctx.run(lambda session: do_take_over(session, conversation_id, actor=actor))
-            notice = taken_notice(lead)
+        notice = taken_notice(lead) if taken.taken else not_taken_notice(lead, taken_by=taken.taken_by)
     except ThreadlineError as exc:
         notice = str(exc)
     await home.publish(client, user_id, notice=notice)

@@ -18,11 +18,12 @@ from core.actions.common import SYSTEM, Actor
 from core.actions.conversation import do_assign, do_close
 from core.actions.inbound import do_receive_many
 from core.actions.members import Notifications, do_register_member, do_set_notifications
+from core.actions.queue import do_take_from_queue
 from core.actions.replies import do_reply
 from core.actions.sla import do_queue_sla_reminders
 from core.coordination import LocalCoordinator
 from core.db import Database
-from core.models import Conversation, Event, Member, Outbox, OutboxStatus, utcnow
+from core.models import AIMode, Conversation, Event, Member, Outbox, OutboxStatus, utcnow
 from core.outbox import JobKind, OutboxRunner
 from core.ports import Inbound
 from core.queries.home import home_summary
@@ -307,3 +308,32 @@ def test_home_lists_mine_unread_first_and_the_queue_longest_wait_first(db: Datab
     assert summary.week is not None and summary.week.conversations == 3
     assert summary.notifications == Notifications(on_assign=True, on_message=True)
     assert stranger.mine == [] and stranger.week is None and stranger.unassigned_open == 2
+
+
+def test_take_it_takes_only_what_nobody_has(db: Database):
+    first, second, third = (lead_writes(db, "hi", wa_id=f"1555400{n:04d}") for n in range(3))
+    ana_id = ana(db).id
+    bob = db.run(lambda s: do_register_member(s, "U0BOB", name="Bob", email=None))
+    as_bob = Actor.member(bob)
+    with db.transaction() as session:
+        session.get_one(Conversation, second).ai_mode = AIMode.ACTIVE
+    db.run(lambda s: do_assign(s, second, ana_id, actor=SYSTEM))
+    db.run(lambda s: do_close(s, third, actor=SYSTEM))
+
+    taken = db.run(lambda s: do_take_from_queue(s, first, actor=as_bob))
+    late = db.run(lambda s: do_take_from_queue(s, second, actor=as_bob))
+    closed = db.run(lambda s: do_take_from_queue(s, third, actor=as_bob))
+
+    assert (
+        taken.taken
+        and (late.taken, late.taken_by) == (False, ANA)
+        and (closed.taken, closed.closed) == (False, True)
+    )
+    with db.sessions() as session:
+        assert session.get_one(Conversation, first).assignee_id == bob.id
+        untouched = session.get_one(Conversation, second)
+        assert (untouched.assignee_id, untouched.ai_mode) == (
+            ana_id,
+            AIMode.ACTIVE,
+        )  # Bob's late click did nothing
+        assert session.get_one(Conversation, third).assignee_id is None
