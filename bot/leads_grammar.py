@@ -20,7 +20,7 @@ from typing import TypeVar
 from bot.mrkdwn import escape_clipped, unescape
 from core.queries.search import LeadFilter, Mode, Owner, Period
 
-MAX_TEXT = 500  # characters: the query rides in the paging buttons' value (Slack allows 2000)
+MAX_TEXT = 300  # characters as Slack sends them: the query rides in a button's value (at most 2000)
 MAX_WORDS = 8
 MAX_TAGS = 5
 
@@ -73,9 +73,9 @@ Request = Help | StatsRequest | ListRequest
 
 def parse(command_text: str) -> Request:
     """The request `command_text` (as Slack sends it: `&`, `<`, `>` escaped) asks for."""
-    plain = unescape(command_text).translate(_QUOTES).strip()
-    if len(plain) > MAX_TEXT:
+    if len(command_text) > MAX_TEXT:
         raise GrammarError("", f"that is longer than {MAX_TEXT} characters.")
+    plain = unescape(command_text).translate(_QUOTES).strip()
     tokens = _tokens(plain)
     if tokens and tokens[0] == (None, "help"):
         return Help()
