@@ -7,23 +7,28 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
+from slack_sdk import WebClient
 from sqlalchemy import select
 
 from bot.blocks.card import build_card
+from bot.blocks.modals import build_edit_lead_modal, build_lead_modal, build_tags_modal
+from bot.blocks.thread import build_thread_entry
 from core.actions.conversation import do_close, do_set_tags, do_take_over
 from core.actions.inbound import do_receive
 from core.actions.leads import InvalidLeadEdit, LeadEdit, do_edit_lead
 from core.actions.replies import do_note
 from core.db import Database
-from core.models import Campaign, Conversation, Event, Lead, Outbox, OutboxStatus, Tag
+from core.models import Campaign, Conversation, Event, Lead, Outbox, OutboxStatus, Status, Tag
 from core.outbox import JobKind, OutboxRunner
 from core.ports import Inbound, LeadProfile
-from core.queries.lead import lead_view
+from core.queries.lead import OtherConversation, lead_view
 from tests.conftest import SPECS, handlers
 from tests.integration.test_mirror import CHANNEL, TOKEN, make_mirror
 from tests.integration.test_use_cases import member, whatsapp_text
 from tests.standins.block_kit import block_problems
 from tests.standins.slack_api import SlackStandIn
+from tests.unit.test_blocks import huge_conversation, make_message
+from tests.unit.test_blocks import lead_view as lead_view_of
 
 AT = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 
@@ -215,3 +220,31 @@ def test_lead_view_counts_every_visible_conversation_and_hides_the_others(db: Da
     assert view.hidden == 1 and view.more_others == 0
     assert view.first_contact == view.last_contact == AT  # when the lead wrote, not when we stored it
     assert view.conversation.lead.name == "Jane Doe"
+
+
+def test_every_surface_passes_the_slack_standin_with_huge_leads_and_500_tags(slack: SlackStandIn):
+    """The builders' output, sent as the app sends it, with 10,000-character lead strings and 500 tags
+    (more than the database would hold: the builders must cope whatever they are given)."""
+    huge = huge_conversation(tag_count=500)
+    client = WebClient(token=TOKEN, base_url=slack.base_url, retry_handlers=[])
+    text, blocks = build_card(huge, ai_available=True)
+    card_ts = client.chat_postMessage(channel=CHANNEL, text=text, blocks=blocks)["ts"]
+    client.chat_update(channel=CHANNEL, ts=card_ts, text=text, blocks=blocks)
+    entry_text, entry_blocks = build_thread_entry(
+        make_message(text="<!channel> " * 1000), huge.lead.name or ""
+    )
+    client.chat_postMessage(channel=CHANNEL, text=entry_text, blocks=entry_blocks, thread_ts=card_ts)
+    others = [
+        OtherConversation(i, "email", Status.OPEN, "C0MAIL", f"1700000000.{i:06}", AT) for i in range(10)
+    ]
+    known_tags = [f"known-{i:03}-" + "x" * 100 for i in range(500)]
+    for view in (
+        build_lead_modal(
+            lead_view_of(huge, others=others, more_others=10**6, hidden=10**6, from_lead=10**9),
+            workspace_url="https://threadline-test.slack.com/",
+        ),
+        build_edit_lead_modal(huge),
+        build_tags_modal(huge, known_tags),
+    ):
+        client.views_open(trigger_id=slack.issue_trigger_id(), view=view)
+    assert slack.violations == [] and len(slack.opened_views) == 3
