@@ -146,7 +146,7 @@ def build_lead_modal(view: LeadView, *, workspace_url: str | None) -> View:
         _fields(contact),
         _heading("Campaign"),
         _fields(campaigns),
-        _heading("Numbers (all channels)"),
+        _heading("Numbers, across the conversations you can see"),
         _fields(numbers, escaped=True),
         _heading("Other conversations"),
         *(
