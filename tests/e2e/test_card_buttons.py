@@ -135,7 +135,7 @@ def test_app_home_shows_my_conversations_and_the_queue(app: AppProcess, slack: S
     assert app.slack_event(opened).status_code == 200
     slack.wait_for(lambda: "U0ANA" in slack.published_views)
     home = json.dumps(slack.published_views["U0ANA"])
-    assert "My open conversations (1)" in home and "Ann" in home
+    assert "Your open conversations (1)" in home and "Ann" in home
     assert "Unassigned (1)" in home and "Ben" in home
 
 
