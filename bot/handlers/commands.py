@@ -8,6 +8,7 @@ only why not (the App Home rule, bot.access).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -121,14 +122,17 @@ async def _list(
 
 async def visible_channels(ctx: BotContext, client: AsyncWebClient, user_id: str) -> list[str]:
     """The Slack channels conversations live in that `user_id` is a member of."""
-    visible = []
-    for channel in await ctx.read(slack_channels_in_use):
+
+    async def sees(channel: str) -> bool:
         try:
-            if await ctx.access.in_channel(client, user_id, channel):
-                visible.append(channel)
+            return await ctx.access.in_channel(client, user_id, channel)
         except ThreadlineError:  # a channel Slack will not show us (archived, left): nothing to see there
-            continue
-    return visible
+            return False
+
+    # Side by side: with many routed channels and a cold cache, one after another could pass Slack's 3 s.
+    in_use = await ctx.read(slack_channels_in_use)
+    answers = await asyncio.gather(*(sees(channel) for channel in in_use))
+    return [channel for channel, seen in zip(in_use, answers, strict=True) if seen]
 
 
 def _zone(name: object) -> tzinfo:

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from bot.leads_grammar import ListRequest, parse
+from core import migrate
 from core.db import Database
 from core.models import AIMode, Author, Campaign, Conversation, Direction, Lead, Member, Message, Status, Tag
-from core.queries.search import LeadPage, search_leads
+from core.queries.search import LeadFilter, LeadPage, search_leads
 from core.queries.stats import conversation_stats
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
@@ -323,3 +325,30 @@ def test_search_follows_edits_and_deletes_of_message_text(db: Database, seeded: 
     with db.transaction() as session:
         session.execute(delete(Message).where(Message.text == "Can we book a walkthrough"))
     assert _names(db, "walkthrough", seeded) == []
+
+
+def test_sqlite_search_triggers_come_back_after_a_table_rebuild(tmp_path: Path):
+    """A later batch migration that rebuilds `message` drops its triggers; every upgrade restores them."""
+    db = Database(f"sqlite:///{tmp_path / 'rebuilt.db'}")
+    migrate.upgrade(db.engine)
+    with db.engine.begin() as connection:
+        for trigger in ("message_fts_insert", "message_fts_delete", "message_fts_update"):
+            connection.exec_driver_sql(f"DROP TRIGGER {trigger}")  # as DROP TABLE message would
+    migrate.upgrade(db.engine)  # nothing to migrate; the triggers are put back all the same
+    with db.transaction() as session:
+        conversation = _conversation(session, "Rebuilt")
+        _sent(session, conversation, Author.MEMBER, NOW)
+        session.flush()
+        session.execute(select(Message)).scalar_one().text = "walkthrough booked"
+    with db.sessions() as session:
+        page = search_leads(
+            session, LeadFilter(words=("walkthrough",)), channels=["C_SALES"], member_id=None, since=None
+        )
+    assert [row.name for row in page.rows] == ["Rebuilt"]
+    db.dispose()
+
+
+def test_the_search_migration_goes_down_and_up_again(db: Database, seeded: int):
+    migrate.downgrade(db.engine, "0005")
+    migrate.upgrade(db.engine)
+    assert _names(db, "discount", seeded) == ["Maria Garcia"]  # indexed again, existing messages too
