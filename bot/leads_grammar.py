@@ -40,6 +40,7 @@ GRAMMAR = (
 _OWNERS = {owner.value: owner for owner in Owner}
 _PERIODS = {period.value for period in Period}
 _E = TypeVar("_E", Mode, Period)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # a NUL cannot even reach PostgreSQL; none means anything
 _QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "«": '"', "»": '"'})  # Slack's smart quotes
 _TOKEN = re.compile(r'(?:(?P<key>[^\s:"]+):)?(?:"(?P<quoted>[^"]*)"|(?P<bare>[^\s"]+))?')
 
@@ -75,7 +76,7 @@ def parse(command_text: str) -> Request:
     """The request `command_text` (as Slack sends it: `&`, `<`, `>` escaped) asks for."""
     if len(command_text) > MAX_TEXT:
         raise GrammarError("", f"that is longer than {MAX_TEXT} characters.")
-    plain = unescape(command_text).translate(_QUOTES).strip()
+    plain = _CONTROL.sub(" ", unescape(command_text).translate(_QUOTES)).strip()
     tokens = _tokens(plain)
     if tokens and tokens[0] == (None, "help"):
         return Help()

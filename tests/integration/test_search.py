@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from bot.leads_grammar import ListRequest, parse
+from bot.leads_grammar import GrammarError, ListRequest, parse
 from core import migrate
 from core.db import Database
 from core.models import AIMode, Author, Campaign, Conversation, Direction, Lead, Member, Message, Status, Tag
@@ -352,3 +352,18 @@ def test_the_search_migration_goes_down_and_up_again(db: Database, seeded: int):
     migrate.downgrade(db.engine, "0005")
     migrate.upgrade(db.engine)
     assert _names(db, "discount", seeded) == ["Maria Garcia"]  # indexed again, existing messages too
+
+
+@pytest.mark.parametrize(
+    "command",
+    ['"\\""', "*", "NEAR", "AND OR NOT", "^x", "'", "\\", "a:b:c", '"x" "y*"', "ñandú", "²", "🙂", "é" * 200],
+)
+def test_words_that_mean_something_to_a_search_engine_are_only_words(db: Database, seeded: int, command: str):
+    try:
+        request = parse(command)
+    except GrammarError:
+        return
+    assert isinstance(request, ListRequest)
+    with db.sessions() as session:
+        page = search_leads(session, request.lead_filter, channels=VISIBLE, member_id=seeded, since=None)
+    assert page.rows == []

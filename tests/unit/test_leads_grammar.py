@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.leads_grammar import (
     GRAMMAR,
@@ -111,3 +113,14 @@ def test_error_text_is_escaped_and_bounded():
         parse("a b c d e f g h i")
     with pytest.raises(GrammarError, match="at most 5 tags"):
         parse(" ".join(f"tag:t{i}" for i in range(6)))
+
+
+@given(st.text(max_size=MAX_TEXT))
+def test_any_text_is_a_request_or_a_grammar_error(text: str):
+    try:
+        request = parse(text)
+    except GrammarError:
+        return
+    if isinstance(request, ListRequest):
+        words = [*request.lead_filter.words, *request.lead_filter.tags, request.lead_filter.campaign or ""]
+        assert not any(ord(char) < 32 or char == "\x7f" for word in words for char in word)
