@@ -128,14 +128,25 @@ def search_leads(
     if lead_filter.owner is Owner.MINE and member_id is None:
         return LeadPage([], offset, 0)
     where = _conditions(session, lead_filter, channels=channels, member_id=member_id, since=since)
-    # The total rides along (a window count): one pass over the matches, not a second query.
-    found = (
-        select(*_ROW_COLUMNS, func.count().over().label("total"))
-        .join(Lead, Lead.id == Conversation.lead_id)
+    # The page's ids first, the total riding along (a window count: one pass over the matches); the
+    # lead's columns are joined to those ten rows only, not to every match.
+    page = (
+        select(
+            Conversation.id.label("page_id"),
+            Conversation.last_activity_at.label("page_at"),
+            func.count().over().label("total"),
+        )
         .where(*where)
         .order_by(Conversation.last_activity_at.desc(), Conversation.id.desc())
         .offset(offset)
         .limit(limit)
+        .subquery()
+    )
+    found = (
+        select(*_ROW_COLUMNS, page.c.total)
+        .join(page, page.c.page_id == Conversation.id)
+        .join(Lead, Lead.id == Conversation.lead_id)
+        .order_by(page.c.page_at.desc(), page.c.page_id.desc())
     )
     found_rows = list(session.execute(found))
     if found_rows:
