@@ -164,7 +164,7 @@ async def _on_delete(ctx: BotContext, event: dict[str, Any], client: AsyncWebCli
     outcome = await ctx.run(lambda session: do_delete(session, deleted.channel, deleted.ts, actor=actor))
     if outcome == Edited.TOO_LATE:
         await _tell(client, deleted, DELETES_NOT_SENT)
-    elif outcome == Edited.UPDATED:
+    elif outcome == Edited.WITHDRAWN:
         await _tell(client, deleted, DELETED_IN_TIME)
 
 

@@ -23,6 +23,7 @@ DELETED_BEFORE_SENT = "Deleted in Slack before it was sent; the lead did not get
 
 class Edited(enum.Enum):
     UPDATED = "updated"  # the stored message follows Slack
+    WITHDRAWN = "withdrawn"  # a reply deleted before it went out: it never will
     TOO_LATE = "too_late"  # the lead already has the original
     UNKNOWN = "unknown"  # not a message Threadline keeps
 
@@ -113,7 +114,8 @@ def do_edit(
 
 
 def do_delete(session: Session, slack_channel: str, slack_ts: str, *, actor: Actor) -> Edited:
-    """A teammate deleted their thread message. If it has not gone out, it never will."""
+    """A teammate deleted their thread message. If it has not gone out, it never will (WITHDRAWN); a
+    deleted note is UPDATED."""
     message = _stored_at(session, slack_channel, slack_ts)
     if message is None or message.deleted_at is not None:
         return Edited.UNKNOWN
@@ -122,11 +124,12 @@ def do_delete(session: Session, slack_channel: str, slack_ts: str, *, actor: Act
         return Edited.TOO_LATE
     conversation = lock_conversation(session, message.conversation_id)
     message.deleted_at = utcnow()
-    if message.direction == Direction.OUTBOUND:
-        message.delivery_status = DeliveryStatus.FAILED
-        message.delivery_error = DELETED_BEFORE_SENT
     record(session, conversation, "deleted", actor, new={"message_id": message.id})
-    return Edited.UPDATED
+    if message.direction != Direction.OUTBOUND:
+        return Edited.UPDATED
+    message.delivery_status = DeliveryStatus.FAILED
+    message.delivery_error = DELETED_BEFORE_SENT
+    return Edited.WITHDRAWN
 
 
 def fill_variables(session: Session, conversation: Conversation, text: str, actor: Actor) -> str:

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from core.actions.conversation import do_close, do_reopen
-from core.actions.replies import Edited, do_delete, do_edit, do_reply, do_retry_delivery
+from core.actions.replies import Edited, do_delete, do_edit, do_note, do_reply, do_retry_delivery
 from core.actions.satisfaction import RATING_QUESTION
 from core.db import Database
 from core.errors import InvalidAction
@@ -92,7 +92,7 @@ def test_a_reply_deleted_before_it_went_out_is_never_sent_nor_retried(db: Databa
     received = receive(db, whatsapp_text("hi", message_id="wamid.d1"))
     ana = member(db)
     posted = reply(db, received.conversation_id, "oops", "1.6", ana)
-    assert db.run(lambda s: do_delete(s, CHANNEL, "1.6", actor=ana)) == Edited.UPDATED
+    assert db.run(lambda s: do_delete(s, CHANNEL, "1.6", actor=ana)) == Edited.WITHDRAWN
     stored = message(db, posted.message_id)
     assert stored.delivery_status == DeliveryStatus.FAILED and stored.deleted_at is not None
     with pytest.raises(InvalidAction, match="deleted"):
@@ -106,6 +106,20 @@ def test_a_reply_deleted_after_it_went_out_is_too_late(db: Database):
     set_status(db, posted.message_id, DeliveryStatus.DELIVERED)
     assert db.run(lambda s: do_delete(s, CHANNEL, "1.7", actor=ana)) == Edited.TOO_LATE
     assert message(db, posted.message_id).delivery_status == DeliveryStatus.DELIVERED
+
+
+def test_a_deleted_note_is_marked_deleted_and_is_not_called_withdrawn(db: Database):
+    received = receive(db, whatsapp_text("hi", message_id="wamid.d3"))
+    ana = member(db)
+    noted = db.run(
+        lambda s: do_note(
+            s, received.conversation_id, "@bo check this", actor=ana, slack_channel=CHANNEL, slack_ts="1.8"
+        )
+    )
+    assert db.run(lambda s: do_delete(s, CHANNEL, "1.8", actor=ana)) == Edited.UPDATED
+    stored = message(db, noted.message_id)
+    assert stored.deleted_at is not None and stored.direction == Direction.NOTE
+    assert stored.delivery_status is None
 
 
 def test_closing_asks_for_a_rating_and_the_answer_is_recorded_without_reopening(db: Database):
