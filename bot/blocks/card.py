@@ -90,6 +90,8 @@ def build_card(conversation: Conversation, *, ai_available: bool) -> tuple[str, 
         f"*Unread*\n{_unread(conversation)}",
         f"*Last activity*\n{_last_activity(conversation, slack_date=True)}",
     ]
+    if conversation.csat_score is not None:
+        fields.append(f"*Satisfaction*\n{'⭐' * conversation.csat_score} {conversation.csat_score}/5")
     headline: Block = {"type": "section", "text": {"type": "mrkdwn", "text": _headline(conversation)}}
     picture = picture_of(conversation)
     if picture is not None:
@@ -179,6 +181,8 @@ def _fallback_text(conversation: Conversation, assignee: str) -> str:
         parts.append(f"Campaign: {_campaign(conversation)}")
     if conversation.unread_count:
         parts.append(f"{conversation.unread_count} unread")
+    if conversation.csat_score is not None:
+        parts.append(f"Rated {conversation.csat_score}/5")
     parts.append(f"Last activity {_last_activity(conversation, slack_date=False)}")
     return " · ".join(parts)
 

@@ -15,7 +15,7 @@ from tests.e2e.conftest import running_app
 from tests.e2e.harness import CHANNEL, AppProcess, block_action, message_event
 from tests.e2e.test_card_buttons import card_action
 from tests.e2e.test_edges import run_cli
-from tests.e2e.test_whatsapp_slack import LEAD, card_of, click, lead_writes, rep_says, thread
+from tests.e2e.test_whatsapp_slack import LEAD, card_of, card_text, click, lead_writes, rep_says, thread
 from tests.standins.graph_api import GraphStandIn
 from tests.standins.slack_api import SlackStandIn
 
@@ -168,6 +168,8 @@ def test_closing_asks_the_lead_for_a_rating_and_the_answer_keeps_it_closed(
     with app.database() as db, db.sessions() as session:
         conversation = session.query(Conversation).one()
         assert conversation.status.value == "closed" and conversation.csat_score == 5
+    slack.wait_for(lambda: "Rated 5/5" in card_text(slack))
+    assert "Closed" in card_text(slack)
 
 
 @pytest.fixture

@@ -201,6 +201,15 @@ def test_unassigned_untagged_card_says_so():
     assert "initial_user" not in select and select["placeholder"]["text"] == "Assign…"
 
 
+def test_a_rated_conversation_shows_its_rating_and_an_unrated_one_does_not():
+    rated = conversation(status=Status.CLOSED)
+    rated.csat_score = 4
+    text, blocks = build_card(rated, ai_available=True)
+    assert "Rated 4/5" in text and "⭐⭐⭐⭐ 4/5" in json.dumps(valid_blocks(blocks), ensure_ascii=False)
+    text, blocks = build_card(conversation(), ai_available=True)
+    assert "Rated" not in text and "Satisfaction" not in json.dumps(blocks)
+
+
 @pytest.mark.parametrize(
     ("channel", "word"),
     [("whatsapp", "WhatsApp"), ("email", "Email"), ("linkedin", "LinkedIn")],
