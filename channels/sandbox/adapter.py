@@ -5,17 +5,18 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import SecretStr
 
 from channels.sandbox.client import SIGNATURE_HEADER, sandbox_key, sign
-from core.errors import MalformedDelivery
+from core.errors import MalformedDelivery, PermanentDelivery
 from core.models import DeliveryStatus
 from core.ports import (
     ChannelOff,
+    FetchedFile,
     Health,
     Inbound,
     LeadProfile,
@@ -100,6 +101,9 @@ class SandboxChannel:
         self._out(f"[sandbox] to {message.to}: {message.text}", flush=True)
         log.info("sandbox reply to %s delivered (message %s)", message.to, message.message_id)
         return SendReceipt(f"sandbox-out-{message.message_id}", status=DeliveryStatus.DELIVERED)
+
+    def fetch_file(self, ref: Mapping[str, str]) -> FetchedFile:
+        raise PermanentDelivery("the sandbox channel carries no files")
 
     def health(self) -> Sequence[Health]:
         return [

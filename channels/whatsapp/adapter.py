@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import httpx
 
 from channels.whatsapp.inbound import CHANNEL, parse_webhook, shape_problem, verify_signature
 from channels.whatsapp.outbound import WhatsAppSender
 from channels.whatsapp.settings import REQUIRED, WhatsAppSettings
+from core.errors import PermanentDelivery
 from core.ports import (
     ChannelOff,
+    FetchedFile,
     Health,
     Outbound,
     Parsed,
@@ -78,6 +80,9 @@ class WhatsAppChannel:
         return self._sender.send(message, on_part)
 
     # --- health --------------------------------------------------------------------------------------
+
+    def fetch_file(self, ref: Mapping[str, str]) -> FetchedFile:
+        raise PermanentDelivery("downloading WhatsApp media is not built yet")  # issue 8, in progress
 
     def health(self) -> Sequence[Health]:
         """Ask Graph about our number with our token: proves the URL, the number id and the token."""

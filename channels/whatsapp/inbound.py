@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from core.errors import MalformedDelivery
 from core.models import DeliveryStatus
-from core.ports import DeliveryUpdate, Inbound, LeadProfile, Parsed
+from core.ports import Attachment, DeliveryUpdate, Inbound, LeadProfile, Parsed
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -145,21 +145,28 @@ def _inbound(message: dict[str, Any], account: str, names: dict[str, str | None]
     )
 
 
-def _describe(kind: str, message: dict[str, Any]) -> tuple[str, list[dict[str, Any]], str | None]:
+def _describe(kind: str, message: dict[str, Any]) -> tuple[str, list[Attachment], str | None]:
     """The text a thread shows for any message type: never empty, never silent."""
     raw_body = message.get(kind)
     body = raw_body if isinstance(raw_body, dict) else {}
     if kind == "text":
         return _str(body, "body"), [], None
     if kind in _MEDIA:
-        attachment = {"type": kind} | {
-            key: _str(body, key) for key in ("id", "mime_type", "sha256", "filename") if key in body
-        }
-        label = "voice message" if kind == "audio" and body.get("voice") is True else kind
+        voice = kind == "audio" and body.get("voice") is True
+        label = "voice message" if voice else kind
         filename = _opt_str(body, "filename")
         if filename:
             label += f": {filename}"
         caption = _opt_str(body, "caption")
+        mime_type = _opt_str(body, "mime_type") or "application/octet-stream"
+        attachment = Attachment(
+            kind="voice" if voice else kind,
+            name=filename or f"{kind}.{mime_type.partition('/')[2].partition(';')[0] or 'bin'}",
+            mime_type=mime_type,
+            ref={"media_id": _str(body, "id")},
+        )
+        if caption:
+            attachment["caption"] = caption
         return (f"[{label}] {caption}" if caption else f"[{label}]"), [attachment], None
     if kind == "reaction":
         emoji = _opt_str(body, "emoji")

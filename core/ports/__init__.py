@@ -15,7 +15,9 @@ from core.ports.channel import (
     refuse,
 )
 from core.ports.messages import (
+    Attachment,
     DeliveryUpdate,
+    FetchedFile,
     Inbound,
     LeadProfile,
     Outbound,
@@ -29,10 +31,12 @@ from core.ports.messages import (
 
 __all__ = [
     "Accept",
+    "Attachment",
     "ChannelAdapter",
     "ChannelOff",
     "ChannelPlugin",
     "DeliveryUpdate",
+    "FetchedFile",
     "Health",
     "Inbound",
     "LeadProfile",

@@ -11,6 +11,8 @@ An adapter provides:
 - `send(outbound)`: one message out, its failures mapped to core's kinds — `RetryableDelivery` (try again
   later), `PermanentDelivery` (fail with the reason shown), `ChannelBroken` (credentials or account need
   a person; every send would fail the same way);
+- `fetch_file(ref)`: the bytes of an inbound attachment (`Attachment.ref`), for the mirror to upload
+  into the thread; same failure kinds as `send`;
 - `health()`: lines for `threadline check`.
 Adapters never touch the database, and nothing here talks HTTP frameworks: requests and answers are
 plain values, so an adapter is tested without a server.
@@ -24,7 +26,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from core.ports.messages import Outbound, Parsed, PartSent, SendReceipt, ignore_part
+from core.ports.messages import FetchedFile, Outbound, Parsed, PartSent, SendReceipt, ignore_part
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,8 @@ class ChannelAdapter(Sender, Protocol):
     def pollers(self) -> Sequence[Poller]: ...
 
     def parse(self, body: bytes) -> Parsed: ...
+
+    def fetch_file(self, ref: Mapping[str, str]) -> FetchedFile: ...
 
     def health(self) -> Sequence[Health]: ...
 

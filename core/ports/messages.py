@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Required, TypedDict
 
 from core.models import DeliveryStatus
 
@@ -29,6 +29,33 @@ class LeadProfile:
     avatar_url: str | None = None
 
 
+class Attachment(TypedDict, total=False):
+    """A file in a message, as stored in `message.attachments` (JSON).
+
+    Inbound: the adapter names the file and gives `ref`, its own handle for `fetch_file` (a media id, a
+    mailbox UID and MIME part…); the bytes are fetched only when the mirror uploads the file into the
+    thread, and `slack_file_id` records that it did (so a retry never uploads twice). Outbound: a
+    teammate's file shared in the thread, `ref` holding Slack's file id.
+    """
+
+    kind: Required[str]  # image, video, audio, voice, document, sticker, file
+    name: Required[str]
+    mime_type: Required[str]
+    ref: Required[dict[str, str]]
+    size: int  # bytes, when the provider says
+    caption: str
+    slack_file_id: str
+
+
+@dataclass(frozen=True)
+class FetchedFile:
+    """A file's bytes, fetched from a provider (`ChannelAdapter.fetch_file`) or from Slack."""
+
+    name: str
+    mime_type: str
+    content: bytes
+
+
 @dataclass(frozen=True)
 class Inbound:
     """One message a lead sent us."""
@@ -42,7 +69,7 @@ class Inbound:
     kind: str = "text"  # text, image, audio, video, document, sticker, reaction, location, contacts…
     text: str = ""
     html: str | None = None
-    attachments: list[dict[str, Any]] = field(default_factory=list)
+    attachments: list[Attachment] = field(default_factory=list)
     reply_to_provider_id: str | None = None  # e.g. the message a reaction reacts to
 
 
@@ -68,11 +95,12 @@ class Parsed:
 
 @dataclass(frozen=True)
 class OutboundFile:
-    """A file a teammate attached to a reply."""
+    """A file a teammate attached to a reply, its bytes already fetched from Slack by core's
+    deliverer: adapters never talk to Slack."""
 
     name: str
     mime_type: str
-    url: str  # where the adapter can fetch it (Slack's url_private, with the bot token)
+    content: bytes
 
 
 @dataclass(frozen=True)
