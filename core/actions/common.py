@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core import outbox
-from core.models import Author, Conversation, Event, Member, Message
+from core.models import Author, Campaign, Conversation, Event, Member, Message
 from core.outbox import JobKind
 
 
@@ -91,3 +92,13 @@ def queue(
         payload=payload,
         priority=0 if urgent else 1,
     )
+
+
+def campaign_named(session: Session, name: str) -> Campaign:
+    """The campaign of this name, whatever its case; created when new."""
+    campaign = session.scalar(select(Campaign).where(func.lower(Campaign.name) == name.lower()).limit(1))
+    if campaign is None:
+        campaign = Campaign(name=name)
+        session.add(campaign)
+        session.flush()  # two creating it at once: one loses the race, retries and finds it
+    return campaign

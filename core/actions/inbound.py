@@ -9,12 +9,13 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from core.actions.common import LEAD, Received, queue, record
+from core.actions.common import LEAD, Received, campaign_named, queue, record
 from core.actions.satisfaction import awaiting_rating, read_rating, record_rating
 from core.actions.transitions import set_status
 from core.models import (
     AIMode,
     Author,
+    Campaign,
     Conversation,
     DeliveryStatus,
     Direction,
@@ -39,6 +40,7 @@ def _length(column: Any) -> int:
 # The column lengths outside values are fitted to, read from the schema itself.
 _ID, _KIND = _length(Message.provider_message_id), _length(Message.kind)
 _THREAD, _ACCOUNT = _length(Conversation.provider_thread_id), _length(Conversation.channel_account)
+_CAMPAIGN = _length(Campaign.name)
 _NAME, _EMAIL, _PHONE, _URL = (
     _length(c) for c in (Lead.name, LeadIdentity.value, Lead.phone, Lead.profile_url)
 )
@@ -296,6 +298,11 @@ def _find_or_start_conversation(
         ai_mode=AIMode.ACTIVE if ai_available else AIMode.MANUAL,
         campaign_id=lead.campaign_id,
     )
+    campaign = fit(inbound.campaign, _CAMPAIGN)
+    if campaign and campaign.strip():
+        conversation.campaign = campaign_named(session, campaign.strip())
+        if lead.campaign_id is None:
+            lead.campaign = conversation.campaign
     session.add(conversation)
     session.flush()
     record(session, conversation, "created", LEAD, new={"channel": inbound.channel})

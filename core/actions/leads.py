@@ -12,10 +12,10 @@ import re
 from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.actions.common import Actor, Changed, queue, record
+from core.actions.common import Actor, Changed, campaign_named, queue, record
 from core.actions.locks import lock_conversation
 from core.errors import InvalidAction
 from core.models import Campaign, Conversation, Lead, LeadIdentity
@@ -97,7 +97,7 @@ def do_edit_lead(session: Session, conversation_id: int, edit: LeadEdit, *, acto
     old = _snapshot(lead, conversation)
     for field in ("name", "company", "title", "email", "phone"):
         setattr(lead, field, getattr(edit, field))
-    campaign = _campaign_named(session, edit.campaign) if edit.campaign else None
+    campaign = campaign_named(session, edit.campaign) if edit.campaign else None
     lead.campaign = campaign
     conversation.campaign = campaign
     if edit.email:
@@ -117,15 +117,6 @@ def _snapshot(lead: Lead, conversation: Conversation) -> dict[str, Any]:
     values |= {"email": lead.email, "phone": lead.phone, "lead_id": lead.id}
     values["campaign"] = conversation.campaign.name if conversation.campaign is not None else None
     return values
-
-
-def _campaign_named(session: Session, name: str) -> Campaign:
-    campaign = session.scalar(select(Campaign).where(func.lower(Campaign.name) == name.lower()).limit(1))
-    if campaign is None:
-        campaign = Campaign(name=name)
-        session.add(campaign)
-        session.flush()  # two teammates creating it at once: one loses the race, retries and finds it
-    return campaign
 
 
 def _recognise_email(session: Session, lead: Lead, email: str) -> None:

@@ -15,6 +15,7 @@ from core.ports.channel import (
     refuse,
 )
 from core.ports.messages import (
+    AccountHealth,
     Attachment,
     DeliveryUpdate,
     FetchedFile,
@@ -31,6 +32,7 @@ from core.ports.messages import (
 
 __all__ = [
     "Accept",
+    "AccountHealth",
     "Attachment",
     "ChannelAdapter",
     "ChannelOff",

@@ -71,6 +71,9 @@ class Inbound:
     html: str | None = None
     attachments: list[Attachment] = field(default_factory=list)
     reply_to_provider_id: str | None = None  # e.g. the message a reaction reacts to
+    # The campaign the message came through (a click-to-WhatsApp ad, an email plus-tag): a new
+    # conversation takes it, and so does a lead who has none yet.
+    campaign: str | None = None
 
 
 @dataclass(frozen=True)
@@ -85,11 +88,22 @@ class DeliveryUpdate:
 
 
 @dataclass(frozen=True)
+class AccountHealth:
+    """The provider's word on one of our accounts (LinkedIn's account status webhook…)."""
+
+    channel: str
+    account: str
+    ok: bool
+    reason: str | None = None  # why it is broken, in words a teammate can act on
+
+
+@dataclass(frozen=True)
 class Parsed:
     """Everything one verified delivery (a webhook body, a mail) says."""
 
     messages: list[Inbound] = field(default_factory=list)
     updates: list[DeliveryUpdate] = field(default_factory=list)
+    health: list[AccountHealth] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # parts that could not be read, and why
 
 

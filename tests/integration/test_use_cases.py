@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 import pytest
@@ -27,6 +28,7 @@ from core.db import Database
 from core.errors import InvalidAction
 from core.models import (
     AIMode,
+    Campaign,
     Conversation,
     DeliveryStatus,
     Direction,
@@ -274,3 +276,26 @@ def test_tags_are_bounded_in_the_use_case_whatever_face_asks(db: Database):
     with pytest.raises(InvalidAction, match="at most 50 tags"):
         db.run(lambda s: do_set_tags(s, conversation_id, [f"v{i % 10}-{i}" for i in range(51)], actor=ana))
     assert len(load(db, conversation_id).tags) == 20
+
+
+def test_the_campaign_a_message_came_through_is_the_new_conversations_and_the_leads(db: Database):
+    first = dataclasses.replace(whatsapp_text("saw your ad", message_id="wamid.ad1"), campaign="Spring Sale")
+    conversation_id = receive(db, first).conversation_id
+    again = dataclasses.replace(
+        whatsapp_text("me again", message_id="wamid.ad2"), campaign="Another Ad", provider_thread_id="x"
+    )
+    other_id = receive(db, again).conversation_id
+    by_email = dataclasses.replace(
+        whatsapp_text("mail", message_id="wamid.ad3", wa_id="15550009999"), campaign="spring sale"
+    )
+    third_id = receive(db, by_email).conversation_id
+    with db.sessions() as session:
+        conversation = session.get_one(Conversation, conversation_id)
+        assert conversation.campaign is not None and conversation.campaign.name == "Spring Sale"
+        assert conversation.lead.campaign is not None and conversation.lead.campaign.name == "Spring Sale"
+        other = session.get_one(Conversation, other_id)  # same lead, another thread: its own campaign
+        assert other.campaign is not None and other.campaign.name == "Another Ad"
+        assert other.lead.campaign is not None and other.lead.campaign.name == "Spring Sale"
+        third = session.get_one(Conversation, third_id)  # names compare case-insensitively
+        assert third.campaign_id == conversation.campaign_id
+        assert session.scalar(select(func.count()).select_from(Campaign)) == 2
