@@ -9,9 +9,11 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from core.actions.common import LEAD, Received, campaign_named, queue, record
+from core.actions.common import LEAD, SYSTEM, Received, campaign_named, queue, record
 from core.actions.satisfaction import awaiting_rating, read_rating, record_rating
-from core.actions.transitions import set_status
+from core.actions.transitions import set_ai_mode, set_status, stop_waiting
+from core.errors import Deferred
+from core.identity import EMAIL, PHONE, normal_email, normal_phone
 from core.models import (
     AIMode,
     Author,
@@ -44,6 +46,9 @@ _CAMPAIGN = _length(Campaign.name)
 _NAME, _EMAIL, _PHONE, _URL = (
     _length(c) for c in (Lead.name, LeadIdentity.value, Lead.phone, Lead.profile_url)
 )
+# How long a message our own account wrote waits while one of our sends in its conversation is in
+# flight: it may be that send's echo, which the send's receipt will name (DESIGN §5, echoes).
+ECHO_WAIT_SECONDS = 5.0
 
 
 def do_receive(session: Session, inbound: Inbound, *, ai_available: bool) -> Received:
@@ -52,6 +57,12 @@ def do_receive(session: Session, inbound: Inbound, *, ai_available: bool) -> Rec
     `ai_available` says whether an AI agent runs on this server; without one, new conversations start
     manual rather than promising an answer nobody will give. Outside values that do not fit a column
     are cut with a mark (core.text), never a reason to lose the message.
+
+    A message our own account wrote on the provider's side (`Inbound.from_us`) is stored as our
+    outbound message, already sent: it answers the lead (ends the wait, pauses an active AI) and is
+    never sent again. While a send of ours in the conversation has no receipt yet, such a message may
+    be that send's echo: `Deferred` says to bring it back once the receipt is recorded, when it is
+    known by its provider id and dropped as a duplicate.
     """
     return do_receive_many(session, [inbound], ai_available=ai_available)[0]
 
@@ -71,8 +82,7 @@ def do_receive_many(session: Session, inbounds: Sequence[Inbound], *, ai_availab
     fresh = [(inbound, key) for inbound, key in zip(inbounds, ids, strict=True) if key not in known]
     created: set[str] = set()
     if fresh:
-        lead = _resolve_lead(session, first.channel, fresh[0][0].sender)
-        conversation = _find_or_start_conversation(session, lead, first, ai_available=ai_available)
+        conversation = _conversation_of(session, [inbound for inbound, _key in fresh], ai_available)
         now = utcnow()
         needs_answer = False
         said: list[Message] = []  # what the assignee is told about: not reactions, not ratings
@@ -82,6 +92,10 @@ def do_receive_many(session: Session, inbounds: Sequence[Inbound], *, ai_availab
             created.add(key)
             known[key] = _new_message(conversation, inbound, key, now)
             session.add(known[key])
+            if inbound.from_us:  # we answered, from the provider's own app
+                _answered_on_provider(session, conversation, now)
+                needs_answer = False
+                continue
             if inbound.kind == "reaction":  # a 👍 is not something waiting to be answered
                 continue
             score = read_rating(inbound.text) if awaiting_rating(conversation) else None
@@ -143,12 +157,58 @@ def thread_of(inbound: Inbound) -> tuple[str, str, str]:
     return (inbound.channel, inbound.channel_account, inbound.provider_thread_id)
 
 
+def _conversation_of(session: Session, fresh: list[Inbound], ai_available: bool) -> Conversation:
+    """The conversation new messages belong to, locked; messages we wrote wait for our sends in flight."""
+    first = fresh[0]
+    conversation = None
+    if all(inbound.from_us for inbound in fresh):
+        # Only we wrote: the lead's details come from their own messages, unless this one starts it all.
+        conversation = _find_conversation(session, first)
+    if conversation is None:
+        profile = next((inbound.sender for inbound in fresh if not inbound.from_us), first.sender)
+        lead = _resolve_lead(session, first.channel, profile)
+        conversation = _find_or_start_conversation(session, lead, first, ai_available=ai_available)
+    if any(inbound.from_us for inbound in fresh) and _send_in_flight(session, conversation):
+        raise Deferred(ECHO_WAIT_SECONDS, "a message our account wrote may be the echo of a send in flight")
+    return conversation
+
+
+def _send_in_flight(session: Session, conversation: Conversation) -> bool:
+    return (
+        session.scalar(
+            select(Message.id)
+            .where(
+                Message.conversation_id == conversation.id,
+                Message.direction == Direction.OUTBOUND,
+                Message.delivery_status == DeliveryStatus.SENDING,
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def _answered_on_provider(session: Session, conversation: Conversation, at: datetime) -> None:
+    """One of us answered the lead from the provider's own app: as a reply in the thread would."""
+    conversation.unread_count = 0
+    conversation.last_activity_at = at
+    stop_waiting(conversation)
+    if conversation.first_response_at is None:
+        conversation.first_response_at = at
+    if conversation.ai_mode == AIMode.ACTIVE:  # a person took over
+        set_ai_mode(session, conversation, AIMode.PAUSED, SYSTEM)
+    if conversation.status != Status.PENDING:
+        set_status(session, conversation, Status.PENDING, SYSTEM)
+
+
 def _new_message(conversation: Conversation, inbound: Inbound, key: str, now: datetime) -> Message:
+    ours = inbound.from_us
     return Message(
         conversation=conversation,
         channel=inbound.channel,
-        direction=Direction.INBOUND,
-        author=Author.LEAD,
+        direction=Direction.OUTBOUND if ours else Direction.INBOUND,
+        author=Author.MEMBER if ours else Author.LEAD,  # no member: written outside Slack
+        delivery_status=DeliveryStatus.SENT if ours else None,
         kind=fit(inbound.kind, _KIND),
         text=clean(inbound.text),
         html=None if inbound.html is None else clean(inbound.html),
@@ -237,10 +297,12 @@ def advance_delivery(message: Message, status: DeliveryStatus, error: str | None
 
 
 def _resolve_lead(session: Session, channel: str, profile: LeadProfile) -> Lead:
-    """The lead this person is: known by this channel's id for them, else by email; else a new lead."""
+    """The lead this person is: known by this channel's id for them, else by email address, else by
+    phone number (both normalised, core.identity); else a new lead."""
     identities = [(channel, fit_key(profile.provider_id, _EMAIL))]
-    if profile.email and profile.email.strip():
-        identities.append(("email", fit_key(profile.email.strip().casefold(), _EMAIL)))
+    for kind, value in ((EMAIL, normal_email(profile.email)), (PHONE, normal_phone(profile.phone))):
+        if value is not None and len(value) <= _EMAIL:
+            identities.append((kind, value))
     identities = list(dict.fromkeys(identities))  # the email channel's own id for a person is the address
     known = {
         (row.kind, row.value): row.lead_id
@@ -274,11 +336,9 @@ def _resolve_lead(session: Session, channel: str, profile: LeadProfile) -> Lead:
     return lead
 
 
-def _find_or_start_conversation(
-    session: Session, lead: Lead, inbound: Inbound, *, ai_available: bool
-) -> Conversation:
+def _find_conversation(session: Session, inbound: Inbound) -> Conversation | None:
     account, thread = fit_key(inbound.channel_account, _ACCOUNT), fit_key(inbound.provider_thread_id, _THREAD)
-    conversation = session.scalar(
+    return session.scalar(
         select(Conversation)
         .where(
             Conversation.channel == inbound.channel,
@@ -287,8 +347,15 @@ def _find_or_start_conversation(
         )
         .with_for_update(of=Conversation)
     )
+
+
+def _find_or_start_conversation(
+    session: Session, lead: Lead, inbound: Inbound, *, ai_available: bool
+) -> Conversation:
+    conversation = _find_conversation(session, inbound)
     if conversation is not None:
         return conversation
+    account, thread = fit_key(inbound.channel_account, _ACCOUNT), fit_key(inbound.provider_thread_id, _THREAD)
     conversation = Conversation(
         lead=lead,
         channel=inbound.channel,

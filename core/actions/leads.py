@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from core.actions.common import Actor, Changed, campaign_named, queue, record
 from core.actions.locks import lock_conversation
 from core.errors import InvalidAction
+from core.identity import EMAIL, PHONE, normal_email, normal_phone
 from core.models import Campaign, Conversation, Lead, LeadIdentity
 from core.outbox import JobKind
 from core.text import clean
@@ -100,8 +101,8 @@ def do_edit_lead(session: Session, conversation_id: int, edit: LeadEdit, *, acto
     campaign = campaign_named(session, edit.campaign) if edit.campaign else None
     lead.campaign = campaign
     conversation.campaign = campaign
-    if edit.email:
-        _recognise_email(session, lead, edit.email)
+    _recognise(session, lead, EMAIL, normal_email(edit.email))
+    _recognise(session, lead, PHONE, normal_phone(edit.phone))
     new = _snapshot(lead, conversation)
     if new == old:
         return Changed(conversation.id, changed=False)
@@ -119,11 +120,13 @@ def _snapshot(lead: Lead, conversation: Conversation) -> dict[str, Any]:
     return values
 
 
-def _recognise_email(session: Session, lead: Lead, email: str) -> None:
-    """Mail from this address joins this lead from now on — unless it already belongs to someone."""
-    value = email.casefold()
+def _recognise(session: Session, lead: Lead, kind: str, value: str | None) -> None:
+    """Messages from this address or number join this lead from now on — unless it already belongs
+    to someone."""
+    if value is None:
+        return
     taken = session.scalar(
-        select(LeadIdentity.id).where(LeadIdentity.kind == "email", LeadIdentity.value == value)
+        select(LeadIdentity.id).where(LeadIdentity.kind == kind, LeadIdentity.value == value)
     )
     if taken is None:
-        session.add(LeadIdentity(lead_id=lead.id, kind="email", value=value))
+        session.add(LeadIdentity(lead_id=lead.id, kind=kind, value=value))

@@ -18,7 +18,7 @@ from core.actions.inbound import do_receive
 from core.actions.leads import InvalidLeadEdit, LeadEdit, do_edit_lead
 from core.actions.replies import do_note
 from core.db import Database
-from core.models import Campaign, Conversation, Event, Lead, Outbox, OutboxStatus, Status, Tag
+from core.models import Campaign, Conversation, Event, Lead, LeadIdentity, Outbox, OutboxStatus, Status, Tag
 from core.outbox import JobKind, OutboxRunner
 from core.ports import Inbound, LeadProfile
 from core.queries.lead import OtherConversation, lead_view
@@ -193,6 +193,62 @@ def test_an_email_a_rep_records_brings_the_leads_mail_to_the_same_lead(db: Datab
             == session.get_one(Conversation, on_whatsapp).lead_id
         )
         assert session.query(Lead).count() == 1
+
+
+def linkedin_from(
+    provider_id: str, text: str, *, phone: str | None = None, email: str | None = None
+) -> Inbound:
+    return Inbound(
+        channel="linkedin",
+        channel_account="ACC1",
+        provider_thread_id=f"chat-{provider_id}",
+        provider_message_id=f"li-{provider_id}-{text}",
+        sender=LeadProfile(provider_id=provider_id, name="Jane D.", phone=phone, email=email),
+        sent_at=AT,
+        text=text,
+    )
+
+
+def test_a_number_a_rep_records_brings_the_leads_whatsapp_to_the_same_lead(db: Database):
+    by_mail = receive(db, email_from("li@acme.test", "Hello", thread="<t4@acme>", message_id="<m4@acme>"))
+    ana = member(db)
+    db.run(lambda s: do_edit_lead(s, by_mail, LeadEdit(name="Li", phone="+44 20 7946 0958"), actor=ana))
+    on_whatsapp = receive(db, whatsapp_text("Hi, Li here", message_id="wamid.x3", wa_id="442079460958"))
+    with db.sessions() as session:
+        assert (
+            session.get_one(Conversation, on_whatsapp).lead_id
+            == session.get_one(Conversation, by_mail).lead_id
+        )
+
+
+def test_one_person_on_three_channels_is_one_lead_with_a_conversation_each(db: Database):
+    on_whatsapp = receive(db, whatsapp_text("Hi", message_id="wamid.x1", wa_id="15551230001"))
+    # LinkedIn spells her number its own way, and also knows her address
+    on_linkedin = receive(
+        db, linkedin_from("ACoAAJ", "Hey", phone="+1 (555) 123-0001", email="Jane@Acme.test")
+    )
+    by_mail = receive(db, email_from("jane@acme.test", "Hello", thread="<t1@acme>", message_id="<m1@acme>"))
+    with db.sessions() as session:
+        conversations = [session.get_one(Conversation, c) for c in (on_whatsapp, on_linkedin, by_mail)]
+        assert {c.lead_id for c in conversations} == {conversations[0].lead_id}
+        assert [c.channel for c in conversations] == ["whatsapp", "linkedin", "email"]
+        assert session.query(Lead).count() == 1
+    assert len({on_whatsapp, on_linkedin, by_mail}) == 3  # each channel keeps its own conversation
+
+
+def test_when_address_and_number_name_two_leads_the_address_wins_and_nothing_is_merged(db: Database):
+    by_mail = receive(db, email_from("bo@acme.test", "Hello", thread="<t3@acme>", message_id="<m3@acme>"))
+    on_whatsapp = receive(db, whatsapp_text("Hi", message_id="wamid.x2", wa_id="4915112345678"))
+    both = receive(db, linkedin_from("ACoBO", "Hey", phone="+49 151 12345678", email="BO@acme.test"))
+    with db.sessions() as session:
+        lead_of = {c: session.get_one(Conversation, c).lead_id for c in (by_mail, on_whatsapp, both)}
+        phone_owner = session.scalar(
+            select(LeadIdentity.lead_id).where(
+                LeadIdentity.kind == "phone", LeadIdentity.value == "+4915112345678"
+            )
+        )
+    assert lead_of[both] == lead_of[by_mail] != lead_of[on_whatsapp]
+    assert phone_owner == lead_of[on_whatsapp]  # the number still recognises the WhatsApp lead
 
 
 def test_lead_view_counts_every_visible_conversation_and_hides_the_others(db: Database):

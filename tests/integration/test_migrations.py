@@ -131,3 +131,30 @@ def test_ai_work_queued_by_an_earlier_version_is_failed_and_its_conversations_tu
     engine.dispose()
     assert outbox[0] == "failed" and "no AI agent" in outbox[1]
     assert mode == "manual" and [tuple(row) for row in audit] == [("ai_mode", "system")]
+
+
+def test_phone_numbers_stored_before_recognise_their_lead_unless_two_leads_share_one(empty_url: str):
+    from sqlalchemy import text
+
+    engine = make_engine(empty_url)
+    migrate.upgrade(engine, "0006")
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO lead (id, name, phone, created_at) VALUES "
+                "(1, 'Jane', '+1 (555) 123-4567', CURRENT_TIMESTAMP), "
+                "(2, 'Li', '0044 20 7946 0958', CURRENT_TIMESTAMP), "
+                "(3, 'Bo', '+44 20 7946 0958', CURRENT_TIMESTAMP), "
+                "(4, 'Al', 'not a number', CURRENT_TIMESTAMP)"
+            )
+        )
+    migrate.upgrade(engine)
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT lead_id, value FROM lead_identity WHERE kind = 'phone'"))
+        identities = [tuple(row) for row in rows]
+    migrate.downgrade(engine, "0006")
+    with engine.connect() as connection:
+        left = connection.scalar(text("SELECT count(*) FROM lead_identity WHERE kind = 'phone'"))
+    engine.dispose()
+    assert identities == [(1, "+15551234567")]
+    assert left == 0
