@@ -25,14 +25,16 @@ from functools import partial
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.blocks.card import build_card, card_fingerprint
+from bot.blocks.card import Block, build_card, card_fingerprint
 from bot.blocks.thread import build_delivery_failure, build_thread_entry, delivery_reaction
 from core.actions.health import any_broken, do_mark_broken, do_mark_healthy
+from core.actions.leads import refresh_other_cards
 from core.actions.locks import lock_conversation, lock_message
 from core.db import Database
 from core.errors import Deferred
 from core.models import Conversation, DeliveryStatus, Direction, Message, utcnow
 from core.outbox import Job
+from core.queries.lead import other_threads
 from core.routing import Routes
 
 from .slack_client import WORKSPACE, SlackBroken, SlackGateway, SlackRefused
@@ -110,7 +112,7 @@ class Mirror:
             if conversation.slack_channel and conversation.slack_thread_ts:
                 return Thread(conversation.slack_channel, conversation.slack_thread_ts)
             channel = self._route(conversation)
-            text, blocks = build_card(conversation, ai_available=self.ai_available)
+            text, blocks = self._card(session, conversation)
             interrupted = conversation.slack_card_posting_at is not None
 
         ts = None
@@ -131,6 +133,10 @@ class Mirror:
         fingerprint = card_fingerprint(text, blocks)
         self.db.run(lambda session: _store_thread(session, conversation_id, channel, ts, fingerprint))
         return Thread(channel, ts)
+
+    def _card(self, session: Session, conversation: Conversation) -> tuple[str, list[Block]]:
+        elsewhere = other_threads(session, conversation)
+        return build_card(conversation, ai_available=self.ai_available, elsewhere=elsewhere)
 
     def _route(self, conversation: Conversation) -> str:
         """Decided once, when the card is first posted: a thread cannot move between channels."""
@@ -197,7 +203,7 @@ class Mirror:
     def _refresh_card(self, conversation_id: int, thread: Thread) -> None:
         with self.db.sessions() as session:
             conversation = session.get_one(Conversation, conversation_id)
-            text, blocks = build_card(conversation, ai_available=self.ai_available)
+            text, blocks = self._card(session, conversation)
             fingerprint = card_fingerprint(text, blocks)
             if fingerprint == conversation.slack_card_hash:
                 return
@@ -269,6 +275,7 @@ def _store_thread(session: Session, conversation_id: int, channel: str, ts: str,
     conversation.slack_channel = channel
     conversation.slack_thread_ts = ts
     conversation.slack_card_hash = fingerprint
+    refresh_other_cards(session, conversation)  # their cards link to this new thread
 
 
 def _store_card_hash(session: Session, conversation_id: int, fingerprint: str) -> None:

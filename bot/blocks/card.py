@@ -26,13 +26,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from datetime import UTC
 from typing import Any
 
 from bot.blocks import ids
-from bot.blocks.labels import channel_icon, channel_name
+from bot.blocks.labels import channel_icon, channel_name, thread_link
 from bot.mrkdwn import escape_clipped
 from core.models import AIMode, Conversation, Status
+from core.queries.lead import OtherConversation
 
 Block = dict[str, Any]
 
@@ -72,10 +74,13 @@ def ai_words(mode: AIMode) -> str:
     return f"AI: {mode.value}"
 
 
-def build_card(conversation: Conversation, *, ai_available: bool) -> tuple[str, list[Block]]:
+def build_card(
+    conversation: Conversation, *, ai_available: bool, elsewhere: Sequence[OtherConversation] = ()
+) -> tuple[str, list[Block]]:
     """(fallback text, blocks) for the conversation's card; the text says the same state in words.
 
-    Without an AI agent on the server (`ai_available` False), Resume AI is not offered.
+    Without an AI agent on the server (`ai_available` False), Resume AI is not offered. `elsewhere`:
+    the lead's other threads (other channels, earlier threads), linked under *Also*.
     """
     channel = channel_name(conversation.channel)
     status = STATUS_WORDS[conversation.status]
@@ -92,6 +97,8 @@ def build_card(conversation: Conversation, *, ai_available: bool) -> tuple[str, 
     ]
     if conversation.csat_score is not None:
         fields.append(f"*Satisfaction*\n{'⭐' * conversation.csat_score} {conversation.csat_score}/5")
+    if elsewhere:
+        fields.append(f"*Also*\n{_elsewhere(elsewhere)}")
     headline: Block = {"type": "section", "text": {"type": "mrkdwn", "text": _headline(conversation)}}
     picture = picture_of(conversation)
     if picture is not None:
@@ -185,6 +192,17 @@ def _fallback_text(conversation: Conversation, assignee: str) -> str:
         parts.append(f"Rated {conversation.csat_score}/5")
     parts.append(f"Last activity {_last_activity(conversation, slack_date=False)}")
     return " · ".join(parts)
+
+
+def _elsewhere(others: Sequence[OtherConversation]) -> str:
+    # A link names only the channel: a reader outside that Slack channel learns that a thread
+    # exists, not what it says (Slack shows it only to its members).
+    links = []
+    for other in others:
+        label = f"{channel_icon(other.channel)} {channel_name(other.channel)}"
+        link = thread_link(other.slack_channel, other.slack_thread_ts)
+        links.append(f"<{link}|{label}>" if link else label)
+    return " · ".join(links)
 
 
 def _assignee(conversation: Conversation) -> str:

@@ -3,6 +3,8 @@ with a generic icon, so a new channel needs nothing here to work."""
 
 from __future__ import annotations
 
+import re
+
 _LABELS = {
     "whatsapp": ("WhatsApp", ":speech_balloon:"),
     "email": ("Email", ":email:"),
@@ -10,6 +12,8 @@ _LABELS = {
     "sandbox": ("Sandbox", ":test_tube:"),
 }
 _GENERIC_ICON = ":incoming_envelope:"
+_SLACK_ID = re.compile(r"^[A-Z0-9]{1,32}$")
+_SLACK_TS = re.compile(r"^\d{1,12}\.\d{1,8}$")
 
 
 def channel_name(channel: str) -> str:
@@ -18,3 +22,10 @@ def channel_name(channel: str) -> str:
 
 def channel_icon(channel: str) -> str:
     return _LABELS.get(channel, ("", _GENERIC_ICON))[1]
+
+
+def thread_link(slack_channel: str | None, thread_ts: str | None) -> str | None:
+    """The thread's permalink, built here rather than asked of Slack once per line."""
+    if not (slack_channel and thread_ts and _SLACK_ID.match(slack_channel) and _SLACK_TS.match(thread_ts)):
+        return None
+    return f"https://slack.com/archives/{slack_channel}/p{thread_ts.replace('.', '')}"

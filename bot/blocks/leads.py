@@ -9,12 +9,11 @@ can never ping anyone and a page stays inside Slack's limits whatever the leads 
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from bot.blocks import ids
 from bot.blocks.card import STATUS_WORDS
-from bot.blocks.labels import channel_icon, channel_name
+from bot.blocks.labels import channel_icon, channel_name, thread_link
 from bot.mrkdwn import escape_clipped
 from core.models import AIMode
 from core.queries.search import PAGE_SIZE, LeadPage, LeadRow
@@ -26,16 +25,7 @@ NAME_LIMIT = 150
 DETAIL_LIMIT = 100  # a company
 PREVIEW_LIMIT = 200
 QUERY_LIMIT = 200  # the command, as echoed in the header
-_SLACK_ID = re.compile(r"^[A-Z0-9]{1,32}$")
-_SLACK_TS = re.compile(r"^\d{1,12}\.\d{1,8}$")
 _AI = {AIMode.ACTIVE: ":robot_face: AI active", AIMode.PAUSED: "AI paused", AIMode.MANUAL: "Manual"}
-
-
-def thread_link(slack_channel: str | None, thread_ts: str | None) -> str | None:
-    """The thread's permalink, built here rather than asked of Slack once per line."""
-    if not (slack_channel and thread_ts and _SLACK_ID.match(slack_channel) and _SLACK_TS.match(thread_ts)):
-        return None
-    return f"https://slack.com/archives/{slack_channel}/p{thread_ts.replace('.', '')}"
 
 
 def page_value(command_text: str, offset: int) -> str:

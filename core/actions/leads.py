@@ -113,6 +113,19 @@ def do_edit_lead(session: Session, conversation_id: int, edit: LeadEdit, *, acto
     return Changed(conversation.id, changed=True)
 
 
+def refresh_other_cards(session: Session, conversation: Conversation) -> None:
+    """Redraw the cards of the lead's other threads (each links to the lead's threads elsewhere)."""
+    others = session.scalars(
+        select(Conversation).where(
+            Conversation.lead_id == conversation.lead_id,
+            Conversation.id != conversation.id,
+            Conversation.slack_thread_ts.is_not(None),
+        )
+    )
+    for other in others:
+        queue(session, JobKind.MIRROR, other)
+
+
 def _snapshot(lead: Lead, conversation: Conversation) -> dict[str, Any]:
     values: dict[str, Any] = {field: getattr(lead, field) for field in ("name", "company", "title")}
     values |= {"email": lead.email, "phone": lead.phone, "lead_id": lead.id}

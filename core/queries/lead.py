@@ -55,6 +55,29 @@ def lead_channels(session: Session, conversation_id: int) -> list[str]:
     )
 
 
+def other_threads(session: Session, conversation: Conversation, *, limit: int = 5) -> list[OtherConversation]:
+    """The lead's other conversations that have a thread, newest activity first: what the card
+    links to, on other channels or other threads of the same channel."""
+    rows = session.execute(
+        select(
+            Conversation.id,
+            Conversation.channel,
+            Conversation.status,
+            Conversation.slack_channel,
+            Conversation.slack_thread_ts,
+            Conversation.last_activity_at,
+        )
+        .where(
+            Conversation.lead_id == conversation.lead_id,
+            Conversation.id != conversation.id,
+            Conversation.slack_thread_ts.is_not(None),
+        )
+        .order_by(Conversation.last_activity_at.desc(), Conversation.id.desc())
+        .limit(limit)
+    ).all()
+    return [OtherConversation(**row._asdict()) for row in rows]
+
+
 def lead_view(session: Session, conversation_id: int, *, channels: Collection[str]) -> LeadView:
     conversation = session.get(Conversation, conversation_id)
     if conversation is None:

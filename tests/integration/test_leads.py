@@ -93,6 +93,31 @@ def test_a_burst_of_changes_is_one_card_update(db: Database, slack: SlackStandIn
     assert len(slack.calls_to("chat.update")) == 1 and len(slack.messages(CHANNEL)) == 1
 
 
+def test_a_lead_on_a_second_channel_is_linked_from_both_cards(db: Database, slack: SlackStandIn):
+    runner = OutboxRunner(db, handlers({JobKind.MIRROR: make_mirror(db, slack)}))
+    receive(db, whatsapp_text("Hi", message_id="wamid.both", wa_id="15551230002"))
+    run_outbox(db, runner)
+    [first] = slack.messages(CHANNEL)
+    assert "Also" not in json.dumps(first["blocks"])
+
+    receive(db, linkedin_from("ACoBOTH", "Hey", phone="+15551230002"))
+    run_outbox(db, runner)  # the new thread is posted; its card links back, and the first card is redrawn
+    run_outbox(db, runner)
+    cards = {card["ts"]: slack.message(CHANNEL, card["ts"]) for card in slack.messages(CHANNEL)}
+    assert len(cards) == 2
+    with db.sessions() as session:
+        threads = {
+            c.channel: c.slack_thread_ts for c in session.scalars(select(Conversation)) if c.slack_thread_ts
+        }
+    whatsapp_card, linkedin_card = (
+        json.dumps(cards[threads["whatsapp"]]),
+        json.dumps(cards[threads["linkedin"]]),
+    )
+    assert f"p{threads['linkedin'].replace('.', '')}|:briefcase: LinkedIn>" in whatsapp_card
+    assert f"p{threads['whatsapp'].replace('.', '')}|:speech_balloon: WhatsApp>" in linkedin_card
+    assert pending_mirrors(db) == []  # settled: nothing keeps redrawing the other
+
+
 def test_a_conversation_with_500_tags_still_has_a_valid_card(db: Database, slack: SlackStandIn):
     # do_set_tags caps at 50: the 500 are put in directly, to prove the card copes whatever the data.
     conversation_id = receive(db, whatsapp_text("Hello", message_id="wamid.tags"))

@@ -201,6 +201,22 @@ def test_unassigned_untagged_card_says_so():
     assert "initial_user" not in select and select["placeholder"]["text"] == "Assign…"
 
 
+def test_the_card_links_the_leads_other_threads_by_channel_and_stays_valid_with_every_field():
+    others = [
+        OtherConversation(i, channel, Status.OPEN, "C0LEADS", f"17000000{i}.000100", AT)
+        for i, channel in enumerate(["email", "linkedin", "whatsapp", "sandbox", "fax"])
+    ]
+    full = conversation(status=Status.CLOSED)
+    full.csat_score = 5
+    text, blocks = build_card(full, ai_available=True, elsewhere=others)
+    assert "Rated 5/5" in text
+    rendered = json.dumps(valid_blocks(blocks), ensure_ascii=False)
+    assert "<https://slack.com/archives/C0LEADS/p170000000000100|:email: Email>" in rendered
+    assert ":briefcase: LinkedIn>" in rendered and "Fax>" in rendered
+    _, bare = build_card(conversation(), ai_available=True)
+    assert "*Also*" not in json.dumps(bare)
+
+
 def test_a_rated_conversation_shows_its_rating_and_an_unrated_one_does_not():
     rated = conversation(status=Status.CLOSED)
     rated.csat_score = 4

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from bot.blocks import ids
-from bot.blocks.leads import build_leads_list, build_stats, duration, page_value, thread_link
+from bot.blocks.labels import thread_link
+from bot.blocks.leads import build_leads_list, build_stats, duration, page_value
 from bot.leads_grammar import MAX_TEXT
 from core.models import AIMode, Status
 from core.queries.search import PAGE_SIZE, LeadPage, LeadRow
