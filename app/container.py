@@ -6,7 +6,7 @@ This is the one package that knows every room; core knows none of them.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -25,11 +25,11 @@ from core.actions.sla import do_queue_sla_reminders
 from core.coordination import Coordinator, LocalCoordinator, RedisCoordinator
 from core.db import Database
 from core.delivery import Deliverer
-from core.errors import SettingsError
+from core.errors import PermanentDelivery, SettingsError
 from core.inbox import InboxRunner
 from core.models import utcnow
 from core.outbox import Handler, JobKind, OutboxRunner
-from core.ports import ChannelAdapter, ChannelOff, ChannelPlugin
+from core.ports import ChannelAdapter, ChannelOff, ChannelPlugin, FetchedFile
 from core.settings import Settings, load_settings, secret
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,13 @@ class Channels:
 
     on: dict[str, ChannelAdapter] = field(default_factory=dict)
     off: list[ChannelOff] = field(default_factory=list)
+
+    def fetch_file(self, channel: str, ref: Mapping[str, str]) -> FetchedFile:
+        """A lead's file, from the adapter of the channel it came through (for the mirror's upload)."""
+        adapter = self.on.get(channel)
+        if adapter is None:
+            raise PermanentDelivery(f"the {channel} channel is not configured on this server")
+        return adapter.fetch_file(ref)
 
     def require_complete(self) -> None:
         """A half-configured channel is almost always a mistake: stop with one line, not run without it."""
@@ -109,7 +116,9 @@ def build_container(settings: Settings | None = None, channels: Channels | None 
         burst=settings.THREADLINE_SLACK_POST_BURST,
     )
     handlers: dict[JobKind, Handler] = {
-        JobKind.MIRROR: Mirror(db, slack, routes=routes, ai_available=AI_AVAILABLE),
+        JobKind.MIRROR: Mirror(
+            db, slack, routes=routes, ai_available=AI_AVAILABLE, fetch_file=channels.fetch_file
+        ),
         JobKind.DELIVER: Deliverer(db, channels.on),
         JobKind.NOTIFY_ASSIGNEE: AssigneeNotifier(db, slack),
         JobKind.NOTIFY_MESSAGE: MessageNotifier(db, slack),

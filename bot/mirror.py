@@ -4,7 +4,8 @@
 one mirror per conversation at a time (its lane). It
 1. posts the card if the conversation has no thread yet (exactly one thread per conversation, ever),
 2. updates the card when what it shows has changed,
-3. posts, in order, every message that belongs in the thread and has no Slack ts yet,
+3. posts, in order, every message that belongs in the thread and has no Slack ts yet, each followed
+   by its files (bot/thread_files.py; the ts is recorded once they are there, so order holds),
 4. shows each sent message's delivery status on its Slack message (a reaction; a notice with Retry on
    failure) and marks internal notes as such.
 Running it twice does nothing the second time. Slack calls happen outside any database transaction;
@@ -38,6 +39,7 @@ from core.queries.lead import other_threads
 from core.routing import Routes
 
 from .slack_client import WORKSPACE, SlackBroken, SlackGateway, SlackRefused
+from .thread_files import FetchFile, ThreadFiles, Where, no_channels, unsettled
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +67,13 @@ class Mirror:
         *,
         routes: Routes,
         ai_available: bool,
+        fetch_file: FetchFile = no_channels,
     ) -> None:
         self.db = db
         self.slack = slack
         self.routes = routes
         self.ai_available = ai_available
+        self.files = ThreadFiles(db, slack, fetch_file)
 
     def __call__(self, job: Job) -> None:
         assert job.conversation_id is not None, "mirror jobs name their conversation"
@@ -196,6 +200,8 @@ class Mirror:
                 ts = self.slack.post(
                     thread.channel, text=notice, thread_ts=thread.ts, metadata=metadata, paced=True
                 )
+        if unsettled(message):  # its files follow the entry before anything else in the thread
+            self.files.settle(message, Where(thread.channel, thread.ts))
         self.db.run(lambda session: _store_message_ts(session, message.id, thread.channel, ts))
 
     # --- 3. the card's state -------------------------------------------------------------------------

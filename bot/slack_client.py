@@ -19,6 +19,7 @@ import logging
 import threading
 from typing import Any
 
+import httpx
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
@@ -46,7 +47,15 @@ REFUSED = {
     "user_disabled",
     "cannot_dm_bot",
     "user_not_found",
+    # a file Slack will not keep: its type, its size, or uploads turned off in the workspace
+    "file_type_not_allowed",
+    "file_upload_size_restricted",
+    "file_uploads_disabled",
+    "file_uploads_except_images_disabled",
+    "storage_limit_reached",
+    "alt_txt_too_large",
 }
+UPLOAD_TIMEOUT = 120.0  # seconds for the bytes of one file (up to MAX_FILE_BYTES) to reach Slack
 
 
 class SlackRefused(Unrecoverable):
@@ -148,6 +157,46 @@ class SlackGateway:
             name=name,
             fine={"no_reaction", "message_not_found"},
         )
+
+    # --- files: Slack's upload flow (files.getUploadURLExternal → POST the bytes → complete) ---------
+
+    def start_upload(self, filename: str, length: int, *, alt_text: str | None = None) -> tuple[str, str]:
+        """Ask Slack where to send a file's bytes: (upload URL, the file's id)."""
+        answer = self._call(
+            "files_getUploadURLExternal", WORKSPACE, filename=filename, length=length, alt_txt=alt_text
+        )
+        return str(answer["upload_url"]), str(answer["file_id"])
+
+    def send_upload(self, upload_url: str, content: bytes) -> None:
+        """The file's bytes, to the URL `start_upload` gave; anything but 200 is retried by the caller."""
+        response = httpx.post(upload_url, content=content, timeout=UPLOAD_TIMEOUT)
+        if response.status_code != 200:
+            raise RuntimeError(f"Slack's upload URL answered {response.status_code}")
+
+    def complete_upload(
+        self, file_id: str, *, title: str, channel: str, thread_ts: str, comment: str | None = None
+    ) -> None:
+        """Share an uploaded file into a thread (a message of its own, with `comment` as its text)."""
+        self._call(
+            "files_completeUploadExternal",
+            channel,
+            files=[{"id": file_id, "title": title}],
+            channel_id=channel,
+            thread_ts=thread_ts,
+            initial_comment=comment,
+        )
+
+    def file_shared(self, file_id: str, channel: str, thread_ts: str) -> bool:
+        """Whether Slack shows the file in that thread (an upload whose completion we never heard of)."""
+        answer = self._call("files_info", channel, file=file_id, fine={"file_not_found", "file_deleted"})
+        if answer is None:
+            return False
+        shares = (answer.get("file") or {}).get("shares") or {}
+        for where in ("public", "private"):
+            for share in (shares.get(where) or {}).get(channel) or []:
+                if share.get("thread_ts") == thread_ts or share.get("ts") == thread_ts:
+                    return True
+        return False
 
     def _call(
         self, method: str, where: str, *, fine: frozenset[str] | set[str] = frozenset(), **args: Any

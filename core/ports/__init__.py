@@ -15,6 +15,7 @@ from core.ports.channel import (
     refuse,
 )
 from core.ports.messages import (
+    MAX_FILE_BYTES,
     AccountHealth,
     Attachment,
     DeliveryUpdate,
@@ -31,6 +32,7 @@ from core.ports.messages import (
 )
 
 __all__ = [
+    "MAX_FILE_BYTES",
     "Accept",
     "AccountHealth",
     "Attachment",

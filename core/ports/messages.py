@@ -45,6 +45,16 @@ class Attachment(TypedDict, total=False):
     size: int  # bytes, when the provider says
     caption: str
     slack_file_id: str
+    # The mirror's progress: the id Slack gave an upload not yet known to be shared into the thread
+    # (checked with files.info before uploading again), and why the file could not be shown, once a
+    # notice saying so is in the thread (never tried again).
+    slack_upload_id: str
+    slack_error: str
+
+
+# The largest file Threadline moves between a channel and Slack, either way (Slack takes 1 GB, WhatsApp
+# media goes up to 100 MB). A file is held in memory whole while it moves: this bounds that memory.
+MAX_FILE_BYTES = 100 * 1024 * 1024
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from tests.standins.server import StandInServer
 TEXT_LIMIT = 40_000
 MESSAGE_BLOCKS = 50
 VIEW_BLOCKS = 100
-JSON_ARGS = {"blocks", "view", "metadata", "attachments"}
+JSON_ARGS = {"blocks", "view", "metadata", "attachments", "files"}
 
 
 @cache
@@ -72,6 +72,7 @@ class Message:
     blocks: list[dict[str, Any]] | None = None
     metadata: dict[str, Any] | None = None
     reactions: dict[str, list[str]] = field(default_factory=dict)
+    files: list[dict[str, Any]] | None = None  # a file share: the files as Slack describes them
 
     def as_api(self, *, with_metadata: bool = False) -> dict[str, Any]:
         data: dict[str, Any] = {"type": "message", "ts": self.ts, "text": self.text, "user": self.user}
@@ -85,7 +86,28 @@ class Message:
             data["reactions"] = [{"name": n, "users": u, "count": len(u)} for n, u in self.reactions.items()]
         if with_metadata and self.metadata:
             data["metadata"] = self.metadata
+        if self.files:
+            data["subtype"] = "file_share"
+            data["files"] = self.files
+            data["upload"] = True
         return data
+
+
+@dataclass
+class StoredFile:
+    """A file in the workspace: uploaded by the app (getUploadURLExternal → bytes → complete) or by a
+    person (`add_file`)."""
+
+    id: str
+    name: str
+    length: int  # what getUploadURLExternal was told
+    user: str
+    title: str = ""
+    mimetype: str = "application/octet-stream"
+    content: bytes | None = None  # None until the bytes reach the upload URL
+    alt_txt: str | None = None
+    completed: bool = False
+    shares: dict[str, list[dict[str, str]]] = field(default_factory=dict)  # channel → shares
 
 
 class SlackApiFailure(Exception):
@@ -135,9 +157,14 @@ class SlackStandIn(StandInServer):
         self._used_triggers: set[str] = set()
         self._clock = itertools.count(1)
         self._view_ids = itertools.count(1)
+        self.files: dict[str, StoredFile] = {}
+        self._file_ids = itertools.count(1)
+        self.downloads: list[str] = []  # file ids whose private URL the app fetched
 
     def routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/api/{method}", self._handle)
+        app.router.add_route("*", "/upload/{file_id}", self._upload)
+        app.router.add_route("*", "/files-pri/{file_id}/{name}", self._download)
         app.router.add_get("/socket", self._socket)
         app.router.add_post("/response/{path:.*}", self._response)
 
@@ -198,6 +225,38 @@ class SlackStandIn(StandInServer):
             self._messages[(channel, message.ts)] = message
             self.changed.notify_all()
             return message.ts
+
+    def add_file(self, user: str, name: str, mimetype: str, content: bytes) -> dict[str, Any]:
+        """A person uploads a file (as a Slack client does); returns it as an event's `files` item."""
+        with self.changed:
+            stored = StoredFile(
+                self._file_id(), name, len(content), user, name, mimetype, content, completed=True
+            )
+            self.files[stored.id] = stored
+            return self._file_object(stored)
+
+    def post_file_as_user(
+        self, channel: str, user: str, text: str, files: list[dict[str, Any]], *, thread_ts: str
+    ) -> str:
+        """A person shares files (from `add_file`) in a thread, with `text`; returns the message ts."""
+        with self.changed:
+            message = Message(channel, self._next_ts(), text, user, thread_ts=thread_ts, files=files)
+            self._messages[(channel, message.ts)] = message
+            for item in files:
+                self.files[item["id"]].shares.setdefault(channel, []).append(
+                    {"ts": message.ts, "thread_ts": thread_ts}
+                )
+            self.changed.notify_all()
+            return message.ts
+
+    def thread_files(self, channel: str, thread_ts: str) -> list[tuple[dict[str, Any], StoredFile]]:
+        """Each file share in a thread, in order: (the message, the file with its bytes)."""
+        shown = []
+        for message in self.replies(channel, thread_ts):
+            for item in message.get("files") or []:
+                with self.changed:
+                    shown.append((message, self.files[item["id"]]))
+        return shown
 
     def set_outage(self, down: bool) -> None:
         """While down, every Web API call answers 503, as during a Slack incident."""
@@ -593,6 +652,128 @@ class SlackStandIn(StandInServer):
             "has_more": more,
             "response_metadata": {"next_cursor": str(start + limit) if more else ""},
         }
+
+    # --- files ---------------------------------------------------------------------------------------
+
+    def _file_id(self) -> str:
+        return f"F{next(self._file_ids):08d}"
+
+    def _file_object(self, stored: StoredFile) -> dict[str, Any]:
+        root = self.base_url.removesuffix("api/")
+        url = f"{root}files-pri/{stored.id}/{urllib.parse.quote(stored.name)}"
+        data: dict[str, Any] = {
+            "id": stored.id,
+            "name": stored.name,
+            "title": stored.title or stored.name,
+            "mimetype": stored.mimetype,
+            "size": len(stored.content or b""),
+            "user": stored.user,
+            "mode": "hosted",
+            "is_external": False,
+            "url_private": url,
+            "url_private_download": url + "?download=1",
+            "shares": {"public": {c: list(s) for c, s in stored.shares.items()}} if stored.shares else {},
+            "channels": sorted(stored.shares),
+        }
+        if stored.alt_txt:
+            data["alt_txt"] = stored.alt_txt
+        return data
+
+    def _files_getUploadURLExternal(self, args: dict[str, Any]) -> dict[str, Any]:
+        length = int(args["length"])
+        if length < 1:
+            raise SlackApiFailure("invalid_arguments", violation="files.getUploadURLExternal: length < 1")
+        stored = StoredFile(self._file_id(), args["filename"], length, self.bot_user_id, args["filename"])
+        stored.alt_txt = args.get("alt_txt")
+        self.files[stored.id] = stored
+        return {
+            "upload_url": self.base_url.removesuffix("api/") + f"upload/{stored.id}",
+            "file_id": stored.id,
+        }
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        """The upload URL: the file's bytes, exactly as many as getUploadURLExternal was told."""
+        raw = await request.read()
+        with self.changed:
+            stored = self.files.get(request.match_info["file_id"])
+            problem = None
+            if request.method != "POST":
+                problem = f"upload URL: {request.method}, expected POST"
+            elif stored is None or stored.completed:
+                problem = "upload URL: no upload is waiting for this file"
+            elif len(raw) != stored.length:
+                problem = f"upload URL: {len(raw)} bytes, getUploadURLExternal was told {stored.length}"
+            if problem is not None:
+                self.violations.append(problem)
+                self.changed.notify_all()
+                return web.Response(status=400, text=problem)
+            assert stored is not None
+            stored.content = raw
+            self.changed.notify_all()
+        return web.Response(text=f"OK - {len(raw)}")
+
+    async def _download(self, request: web.Request) -> web.Response:
+        """A file's private URL: only with the bot token, as Slack requires."""
+        with self.changed:
+            stored = self.files.get(request.match_info["file_id"])
+            if request.headers.get("Authorization") != f"Bearer {self.bot_token}":
+                self.violations.append("file download without the bot token")
+                self.changed.notify_all()
+                return web.Response(status=302, headers={"Location": "/signin"})  # Slack's login page
+            if stored is None or stored.content is None:
+                return web.Response(status=404)
+            self.downloads.append(stored.id)
+            self.changed.notify_all()
+            return web.Response(body=stored.content, content_type=stored.mimetype)
+
+    def _files_completeUploadExternal(self, args: dict[str, Any]) -> dict[str, Any]:
+        items = args["files"]
+        if not isinstance(items, list) or not items:
+            raise SlackApiFailure("invalid_arguments", violation="files.completeUploadExternal: files")
+        if "thread_ts" in args and "channel_id" not in args:
+            raise SlackApiFailure(
+                "invalid_arguments", violation="files.completeUploadExternal: thread_ts without channel_id"
+            )
+        stored_files = []
+        for item in items:
+            stored = self.files.get(item.get("id", ""))
+            if stored is None or stored.content is None or stored.completed:
+                raise SlackApiFailure("file_not_found")
+            stored_files.append(stored)
+        for item, stored in zip(items, stored_files, strict=True):
+            stored.completed = True
+            stored.title = item.get("title") or stored.name
+        channel_id = args.get("channel_id")
+        if channel_id:
+            channel = self._channel(channel_id, post=True)
+            thread_ts = args.get("thread_ts")
+            parent = self._messages.get((channel.id, thread_ts)) if thread_ts else None
+            if thread_ts and (parent is None or parent.thread_ts):
+                raise SlackApiFailure(
+                    "invalid_arguments",
+                    violation=f"files.completeUploadExternal: thread_ts {thread_ts} is not a thread's parent",
+                )
+            message = Message(
+                channel.id,
+                self._next_ts(),
+                args.get("initial_comment") or "",
+                self.bot_user_id,
+                self.bot_id,
+                thread_ts,
+            )
+            for stored in stored_files:
+                stored.shares.setdefault(channel.id, []).append(
+                    {"ts": message.ts, **({"thread_ts": thread_ts} if thread_ts else {})}
+                )
+            message.files = [self._file_object(stored) for stored in stored_files]
+            self._messages[(channel.id, message.ts)] = message
+        return {"files": [{"id": f.id, "title": f.title} for f in stored_files]}
+
+    def _files_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        stored = self.files.get(args["file"])
+        if stored is None or not stored.completed:
+            raise SlackApiFailure("file_not_found")
+        return {"file": self._file_object(stored), "comments": []}
 
     def _views_open(self, args: dict[str, Any]) -> dict[str, Any]:
         self._use_trigger("views.open", args)
