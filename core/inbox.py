@@ -6,7 +6,9 @@ committed before the provider gets its 200. `InboxRunner` then takes each delive
   transaction with each delivery in its own savepoint;
 - a delivery of another source (Slack's message events) goes to that source's handler, which calls
   whatever it needs (Slack, to know who wrote) and runs its own use-cases.
-One delivery our code cannot process is *parked* with its reason and the rest of the batch goes on.
+One delivery our code cannot process is *parked* with its reason and the rest of the batch goes on;
+one whose parser or use-case says "not yet" (`Deferred`) is taken again then, and parked only after
+MAX_DEFERRALS such answers.
 `replay` sends parked deliveries through again once the cause is fixed.
 """
 
@@ -176,12 +178,14 @@ class InboxRunner:
     def _process(self, claimed: list[_Claimed]) -> int:
         """Lead deliveries first (one batch transaction), then those of handled sources, in order."""
         parsed: list[tuple[_Claimed, Parsed]] = []
-        parked: dict[int, str] = {}
+        parked: dict[int, str | Deferred] = {}  # why each delivery is parked, or when it is taken again
         for item in claimed:
             if item.source in self.handlers:
                 continue
             try:
                 parsed.append((item, self._parse(item)))
+            except Deferred as exc:  # the parser needs something that did not answer yet
+                parked[item.id] = exc
             except Exception as exc:
                 parked[item.id] = _reason(exc)
         try:
@@ -198,8 +202,11 @@ class InboxRunner:
                 except DBAPIError as exc:  # this delivery's data: parked, with the database's reason
                     parked[one[0].id] = _reason(exc)
         for item in claimed:
-            if item.id in parked:
-                self._park(item, parked[item.id])
+            outcome = parked.get(item.id)
+            if isinstance(outcome, Deferred):
+                self._put_off(item, outcome)
+            elif outcome is not None:
+                self._park(item, outcome)
         for item in claimed:
             if item.source in self.handlers:
                 self._handle(item)
@@ -216,16 +223,19 @@ class InboxRunner:
         except DBAPIError:
             raise  # the database is away: the lease runs out and the delivery is taken again
         except Deferred as exc:
-            if item.token < MAX_DEFERRALS:
-                self._defer(item, exc.seconds)
-            else:
-                self._park(item, f"gave up after {item.token} tries: {exc.reason}")
+            self._put_off(item, exc)
             return
         except Exception as exc:
             self._park(item, _reason(exc))
             return
         with self.db.transaction() as session:
             _mark_done(session, item)
+
+    def _put_off(self, item: _Claimed, exc: Deferred) -> None:
+        if item.token < MAX_DEFERRALS:
+            self._defer(item, exc.seconds)
+        else:
+            self._park(item, f"gave up after {item.token} tries: {exc.reason}")
 
     def _defer(self, item: _Claimed, seconds: float, *, counted: bool = True) -> None:
         """Not yet (a lookup its handler needs did not answer): hold it until then, then take it again."""
@@ -269,13 +279,16 @@ class InboxRunner:
             raise LookupError(f"no channel named {item.source!r} is on: turn it on, then replay")
         return parser(item.body)
 
-    def _apply(self, session: Session, batch: list[tuple[_Claimed, Parsed]]) -> dict[int, str]:
-        """Run every delivery's use-cases in this one transaction, each in its own savepoint."""
-        parked: dict[int, str] = {}
+    def _apply(self, session: Session, batch: list[tuple[_Claimed, Parsed]]) -> dict[int, str | Deferred]:
+        """Run every delivery's use-cases in this one transaction, each in its own savepoint.
+
+        Returns the deliveries not done: why each is parked, or (`Deferred`) when to take it again.
+        """
+        parked: dict[int, str | Deferred] = {}
         seen: set[tuple[str, str]] = set()
         for item, result in batch:
             outcome = self._apply_in_savepoint(session, item, result)
-            if isinstance(outcome, str):
+            if isinstance(outcome, str | Deferred):
                 parked[item.id] = outcome
                 continue
             for stored, channel, account in outcome:
@@ -288,8 +301,8 @@ class InboxRunner:
 
     def _apply_in_savepoint(
         self, session: Session, item: _Claimed, result: Parsed
-    ) -> list[tuple[str, str, str]] | str:
-        """The delivery's outcomes, or why it is parked."""
+    ) -> list[tuple[str, str, str]] | str | Deferred:
+        """The delivery's outcomes, why it is parked, or when to take it again."""
         for attempt in range(1, SAVEPOINT_RETRIES + 1):
             try:
                 with session.begin_nested():
@@ -300,6 +313,8 @@ class InboxRunner:
                 return outcomes
             except _LeaseLost:
                 return []  # another runner took it over and records it
+            except Deferred as exc:  # rolled back: nothing of it is kept until it is taken again
+                return exc
             except IntegrityError as exc:  # a concurrent runner took a key first: read it, go again
                 if attempt == SAVEPOINT_RETRIES:
                     return _reason(exc)

@@ -84,6 +84,10 @@ class Inbound:
     # The campaign the message came through (a click-to-WhatsApp ad, an email plus-tag): a new
     # conversation takes it, and so does a lead who has none yet.
     campaign: str | None = None
+    # Written by our own account on the provider's side (a teammate typing in the provider's app), not
+    # by the lead: kept as our outbound message, never sent again, never the lead answering. `sender`
+    # is still the lead (the other party of the conversation), as far as the provider says.
+    from_us: bool = False
 
 
 @dataclass(frozen=True)
