@@ -11,7 +11,8 @@ ThreadlineError
 ├── Unrecoverable          work that can never succeed as it is (a provider refuses its content): failed
 └── DeliveryError          a provider refused or failed a send
     ├── RetryableDelivery  try again later (network, 5xx, rate limit)
-    ├── PermanentDelivery  will never succeed as is (outside the 24 h window, bad number…)
+    ├── PermanentDelivery  will never succeed as is (bad number, content refused…)
+    │   └── NeedsTemplate  the channel takes only a pre-approved template now (WhatsApp's 24 h window)
     └── ChannelBroken      the channel itself needs a person (token revoked, account disconnected)
 """
 
@@ -75,6 +76,11 @@ class RetryableDelivery(DeliveryError):
 
 class PermanentDelivery(DeliveryError):
     pass
+
+
+class NeedsTemplate(PermanentDelivery):
+    """The lead's channel no longer takes free text from us, only a pre-approved template (WhatsApp's
+    24-hour window). The rep is offered the channel's templates instead of a plain Retry."""
 
 
 class ChannelBroken(DeliveryError):

@@ -21,6 +21,7 @@ from core.ports import (
     Poller,
     Reply,
     SendReceipt,
+    Template,
     Verified,
     Webhook,
     WebhookRequest,
@@ -43,6 +44,7 @@ class WhatsAppChannel:
             phone_number_id=settings.WHATSAPP_PHONE_NUMBER_ID or "",
             access_token=secret(settings.WHATSAPP_ACCESS_TOKEN),
             client=self._client,
+            templates=settings.templates,
         )
 
     # --- inbound -------------------------------------------------------------------------------------
@@ -78,6 +80,10 @@ class WhatsAppChannel:
 
     def send(self, message: Outbound, on_part: PartSent = ignore_part) -> SendReceipt:
         return self._sender.send(message, on_part)
+
+    def templates(self) -> Sequence[Template]:
+        """WHATSAPP_TEMPLATES: what a rep is offered once the 24-hour window is closed."""
+        return self._sender.templates
 
     # --- health --------------------------------------------------------------------------------------
 

@@ -129,8 +129,12 @@ def _inbound(message: dict[str, Any], account: str, names: dict[str, str | None]
     wa_id = _str(message, "from")
     kind = _str(message, "type")
     text, attachments, reply_to = _describe(kind, message)
+    context = _dict(message.get("context") or {})
     if reply_to is None:
-        reply_to = _opt_str(_dict(message.get("context") or {}), "id")
+        reply_to = _opt_str(context, "id")
+    referral = _dict(message.get("referral") or {})
+    if kind != "reaction":  # a reaction's text is its emoji, nothing else (core.ports.Inbound)
+        text = "\n".join([*_context_lines(context), text, *_referral_lines(referral)])
     return Inbound(
         channel=CHANNEL,
         channel_account=account,
@@ -142,7 +146,36 @@ def _inbound(message: dict[str, Any], account: str, names: dict[str, str | None]
         text=text,
         attachments=attachments,
         reply_to_provider_id=reply_to,
+        campaign=_opt_str(referral, "headline") or _opt_str(referral, "source_id"),
     )
+
+
+def _context_lines(context: dict[str, Any]) -> list[str]:
+    """What WhatsApp says about where a message came from: forwarded, or asking about a product."""
+    lines = []
+    if context.get("frequently_forwarded") is True:
+        lines.append("[forwarded many times]")
+    elif context.get("forwarded") is True:
+        lines.append("[forwarded]")
+    product = _dict(context.get("referred_product") or {})
+    if product:
+        lines.append(f"[asking about product {_opt_str(product, 'product_retailer_id') or '(unnamed)'}]")
+    return lines
+
+
+def _referral_lines(referral: dict[str, Any]) -> list[str]:
+    """A click-to-WhatsApp ad the lead came through: which one, in a line after what they wrote."""
+    if not referral:
+        return []
+    kind = _opt_str(referral, "source_type") or "ad"
+    said = [
+        part
+        for key in ("headline", "body", "source_url")
+        if (part := _opt_str(referral, key)) and part.strip()
+    ]
+    if not said:
+        said = [f"id {_opt_str(referral, 'source_id') or 'unknown'}"]
+    return [f"[came from a click-to-WhatsApp {kind}: {' — '.join(said)}]"]
 
 
 def _describe(kind: str, message: dict[str, Any]) -> tuple[str, list[Attachment], str | None]:
@@ -169,36 +202,102 @@ def _describe(kind: str, message: dict[str, Any]) -> tuple[str, list[Attachment]
             attachment["caption"] = caption
         return (f"[{label}] {caption}" if caption else f"[{label}]"), [attachment], None
     if kind == "reaction":
-        emoji = _opt_str(body, "emoji")
-        return (f"[reaction {emoji}]" if emoji else "[reaction removed]"), [], _opt_str(body, "message_id")
-    if kind == "location":
-        place = ", ".join(text for key in ("name", "address") if (text := _opt_str(body, key)))
-        where = f"{_number(body, 'latitude')}, {_number(body, 'longitude')}"
-        return f"[location: {place} ({where})]" if place else f"[location: {where}]", [], None
-    if kind == "contacts":
-        cards = []
-        contacts = raw_body if isinstance(raw_body, list) else _list(message, "contacts")
-        for contact in map(_dict, contacts):
-            name = _opt_str(_dict(contact.get("name") or {}), "formatted_name") or "contact"
-            phones = ", ".join(
-                phone for item in _list(contact, "phones") if (phone := _opt_str(_dict(item), "phone"))
-            )
-            cards.append(f"{name}, {phones}" if phones else name)
-        return f"[contact card: {'; '.join(cards)}]", [], None
-    if kind == "interactive":
-        reply = _dict(body.get(_opt_str(body, "type") or "") or {})
-        return _opt_str(reply, "title") or "[interactive reply]", [], None
-    if kind == "button":
-        return _opt_str(body, "text") or _opt_str(body, "payload") or "[button]", [], None
-    if kind == "order":
-        items = len(_list(body, "product_items"))
-        note = _opt_str(body, "text")
-        return f"[order: {items} item{'s' if items != 1 else ''}]" + (f" {note}" if note else ""), [], None
-    if kind == "system":
-        return f"[system: {_opt_str(body, 'body') or _opt_str(body, 'type') or 'update'}]", [], None
+        # The emoji itself ("" when the lead took their reaction back): the mirror puts it on the entry.
+        return _opt_str(body, "emoji") or "", [], _str(body, "message_id")
+    describe = _DESCRIBERS.get(kind)
+    if describe is not None:
+        return describe(raw_body), [], None
+    return _unsupported(kind, message), [], None
+
+
+def _location(body: Any) -> str:
+    body = _dict(body)
+    lat, lon = _number(body, "latitude"), _number(body, "longitude")
+    place = " — ".join(text for key in ("name", "address") if (text := _opt_str(body, key)))
+    lines = [f"[location] {place}" if place else "[location]"]
+    lines.append(f"https://www.google.com/maps/search/?api=1&query={lat},{lon}")
+    if url := _opt_str(body, "url"):
+        lines.append(url)
+    return "\n".join(lines)
+
+
+def _contacts(body: Any) -> str:
+    cards = []
+    for contact in map(_dict, body if isinstance(body, list) else []):
+        name = _dict(contact.get("name") or {})
+        full = _opt_str(name, "formatted_name") or " ".join(
+            part for key in ("first_name", "last_name") if (part := _opt_str(name, key))
+        )
+        company = _opt_str(_dict(contact.get("org") or {}), "company")
+        card = (full or "(no name)") + (f" ({company})" if company else "")
+        phones = [phone for item in _list(contact, "phones") if (phone := _opt_str(_dict(item), "phone"))]
+        emails = [mail for item in _list(contact, "emails") if (mail := _opt_str(_dict(item), "email"))]
+        if phones:
+            card += f" — phone: {', '.join(phones)}"
+        if emails:
+            card += f" — email: {', '.join(emails)}"
+        cards.append(card)
+    if not cards:
+        return "[contact card] (empty)"
+    return "\n".join(f"[contact card] {card}" for card in cards)
+
+
+def _interactive(body: Any) -> str:
+    body = _dict(body)
+    kind = _opt_str(body, "type") or "reply"
+    reply = _dict(body.get(kind) or {})
+    if kind == "nfm_reply":  # a WhatsApp Flow's form, answered
+        title = _opt_str(reply, "body") or _opt_str(reply, "name") or "form sent"
+        return f"[form reply] {title}"
+    label = {"button_reply": "button reply", "list_reply": "list reply"}.get(kind, kind.replace("_", " "))
+    title = _opt_str(reply, "title") or _opt_str(reply, "id") or "(no title)"
+    description = _opt_str(reply, "description")
+    return f"[{label}] {title}" + (f" — {description}" if description else "")
+
+
+def _button(body: Any) -> str:
+    body = _dict(body)
+    return f"[quick reply] {_opt_str(body, 'text') or _opt_str(body, 'payload') or '(no text)'}"
+
+
+def _order(body: Any) -> str:
+    body = _dict(body)
+    items = [_dict(item) for item in _list(body, "product_items")]
+    lines = [f"[order] {len(items)} item{'s' if len(items) != 1 else ''}"]
+    for item in items:
+        price = _opt_number(item, "item_price")
+        currency = _opt_str(item, "currency") or ""
+        each = f" at {price} {currency}".rstrip() if price is not None else ""
+        lines.append(
+            f"• {_opt_number(item, 'quantity') or 1} × {_opt_str(item, 'product_retailer_id')}{each}"
+        )
+    if note := _opt_str(body, "text"):
+        lines.append(note)
+    return "\n".join(lines)
+
+
+def _system(body: Any) -> str:
+    body = _dict(body)
+    return f"[system] {_opt_str(body, 'body') or _opt_str(body, 'type') or 'update'}"
+
+
+_DESCRIBERS: dict[str, Callable[[Any], str]] = {
+    "location": _location,
+    "contacts": _contacts,
+    "interactive": _interactive,
+    "button": _button,
+    "order": _order,
+    "system": _system,
+}
+
+
+def _unsupported(kind: str, message: dict[str, Any]) -> str:
+    """Never silence: what arrived, and that it cannot be shown here."""
     first = _dict((_list(message, "errors") or [{}])[0])
-    detail = _opt_str(_dict(first.get("error_data") or {}), "details") or _opt_str(first, "title") or kind
-    return f"[unsupported message: {detail}]", [], None
+    detail = _opt_str(_dict(first.get("error_data") or {}), "details") or _opt_str(first, "title")
+    what = "a message WhatsApp does not support" if kind == "unsupported" else f"a WhatsApp {kind} message"
+    notice = f"[unsupported] The lead sent {what}; it cannot be shown here."
+    return notice + (f" (WhatsApp: {detail})" if detail else "")
 
 
 def _update(status: dict[str, Any]) -> DeliveryUpdate | None:
@@ -250,6 +349,10 @@ def _str(container: dict[str, Any], key: str) -> str:
 
 def _opt_str(container: dict[str, Any], key: str) -> str | None:
     return None if container.get(key) is None else _str(container, key)
+
+
+def _opt_number(container: dict[str, Any], key: str) -> str | None:
+    return None if container.get(key) is None else _number(container, key)
 
 
 def _number(container: dict[str, Any], key: str) -> str:

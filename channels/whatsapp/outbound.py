@@ -1,29 +1,70 @@
 """Sending through the Graph API, and Graph's errors mapped to core's kinds.
 
-| Graph says | core kind |
-|---|---|
-| throttled (130429, 80007…), 5xx, temporary (131000…) | `RetryableDelivery`, after any `Retry-After` |
-| 131047: more than 24 h since the lead wrote | `PermanentDelivery` (a template is needed) |
-| 190: token invalid or expired | `ChannelBroken` (every send would fail until it is replaced) |
-| anything else | `PermanentDelivery` with Graph's reason |
-| connection refused | `RetryableDelivery` (nothing reached Meta) |
-| connection lost after sending | `PermanentDelivery` "outcome unknown": sending again could double it |
+- 429, throttling (4, 80007, 130429, 131048, 131056), 5xx, temporary (1, 2, 131016, 133004)
+  → `RetryableDelivery`, honouring any `Retry-After`;
+- 131047, more than 24 h since the lead wrote → `NeedsTemplate` (the rep is offered WHATSAPP_TEMPLATES);
+- 401, 190 (token), 0 with OAuthException, 10 and 200-299 (permission), 131031, 131042, 133010, 368
+  (the account) → `ChannelBroken`, saying what to fix;
+- anything else (131026, 131051, 100, 131000…) → `PermanentDelivery` with the reason in words;
+- connection refused, connect/write/pool timeout → `RetryableDelivery` (nothing reached Meta);
+- connection lost or read timeout after sending → `PermanentDelivery` "outcome unknown": sending again
+  could give the lead the message twice, so a person decides (Retry).
+
+The 24-hour window is also checked before calling Graph when core says when the lead last wrote
+(`Outbound.last_inbound_at`): free text after it raises `NeedsTemplate` without a doomed request.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any
+
 import httpx
 
-from core.errors import ChannelBroken, PermanentDelivery, RetryableDelivery
-from core.ports import Outbound, PartSent, SendReceipt, ignore_part
+from core.errors import ChannelBroken, NeedsTemplate, PermanentDelivery, RetryableDelivery
+from core.ports import Outbound, PartSent, SendReceipt, Template, ignore_part
 
 TEXT_LIMIT = 4096  # WhatsApp's maximum text body
 UNKNOWN_OUTCOME = (
     "No answer from WhatsApp; the message may or may not have been delivered. Retry to send it again."
 )
-_RETRYABLE_CODES = {1, 2, 4, 80007, 130429, 131000, 131016, 131048, 131056, 133004}
+REPLY_WINDOW = timedelta(hours=24)  # WhatsApp's customer service window after the lead's last message
+_THROTTLED = {4, 80007, 130429, 131048, 131056}
+_TEMPORARY = {1, 2, 131016, 133004}
 _OUT_OF_WINDOW = 131047
 _BAD_TOKEN = 190
+_NO_PERMISSION = {10, 200, 299}  # 200-299 are all permission errors
+# Graph's codes in words a rep can read, for the failure notice in the thread.
+_REASONS = {
+    100: "WhatsApp rejected a parameter of the message",
+    131000: "WhatsApp failed to send it for an unknown reason",
+    131008: "a required parameter is missing",
+    131009: "a parameter value is not valid",
+    131021: "the lead's number is our own number",
+    131026: (
+        "WhatsApp could not deliver it: the number may not be on WhatsApp, or the lead has not "
+        "accepted WhatsApp's latest terms or uses an old app version"
+    ),
+    131049: "WhatsApp chose not to deliver it (Meta limits how many marketing messages a person gets)",
+    131051: "WhatsApp does not support this message type",
+    131053: "WhatsApp could not read the file",
+    132000: "the template's parameters do not match the approved template",
+    132001: "the template does not exist in that language, or is not approved yet",
+    132005: "the template's text is too long once filled in",
+    132007: "the template's content breaks WhatsApp's policy",
+    132012: "the template's parameters are of the wrong kind",
+    132015: "the template is paused because of low quality",
+    132016: "the template is disabled because of low quality",
+    130472: "WhatsApp is holding messages to this number back (an experiment Meta runs)",
+}
+_ACCOUNT_BROKEN = {
+    131031: "the WhatsApp Business account is locked or restricted",
+    131042: "the WhatsApp Business account has a payment problem: fix its payment method",
+    133010: "the phone number is not registered with the Cloud API: register WHATSAPP_PHONE_NUMBER_ID",
+    368: "the WhatsApp Business account is temporarily blocked for policy violations",
+}
 
 
 class WhatsAppSender:
@@ -35,10 +76,12 @@ class WhatsAppSender:
         access_token: str,
         client: httpx.Client | None = None,
         timeout: float = 15.0,
+        templates: Sequence[Template] = (),
     ) -> None:
         self._url = f"{api_url.rstrip('/')}/{phone_number_id}/messages"
         self._headers = {"Authorization": f"Bearer {access_token}"}
         self._client = client or httpx.Client(timeout=timeout)
+        self.templates = tuple(templates)
 
     def send(self, message: Outbound, on_part: PartSent = ignore_part) -> SendReceipt:
         """Send a text; longer than WhatsApp allows, it goes as several messages (the receipt is the last).
@@ -46,8 +89,11 @@ class WhatsAppSender:
         Each part taken by Graph is reported through `on_part` before the next is sent, and parts an
         earlier attempt already sent are skipped: a retry after part 2 failed never repeats part 1.
         """
-        if message.files or message.template:
-            raise PermanentDelivery("Files and templates cannot be sent to WhatsApp leads yet; send text.")
+        if message.template is not None:
+            return self._send_template(message.to, message.template)
+        if message.files:
+            raise PermanentDelivery("Files cannot be sent to WhatsApp leads yet; send text.")
+        self._check_window(message)
         parts = split_text(message.text)
         if not parts:
             raise PermanentDelivery("The message is empty: nothing to send.")
@@ -59,55 +105,132 @@ class WhatsAppSender:
             raise PermanentDelivery("Every part of this message was sent already.")
         return receipt
 
+    def _check_window(self, message: Outbound) -> None:
+        """Free text more than 24 hours after the lead last wrote: WhatsApp would refuse it (131047)."""
+        last = message.last_inbound_at
+        if last is not None and datetime.now(UTC) - last > REPLY_WINDOW:
+            raise self.window_closed()
+
+    def window_closed(self) -> NeedsTemplate:
+        said = "More than 24 hours since the lead last wrote: WhatsApp only takes an approved template now."
+        if self.templates:
+            return NeedsTemplate(f"{said} Pick one below to send it.", code=str(_OUT_OF_WINDOW))
+        return NeedsTemplate(
+            f"{said} None is configured here: set WHATSAPP_TEMPLATES (name:language, e.g. "
+            "follow_up:en_US, comma-separated) to offer your approved templates in the thread.",
+            code=str(_OUT_OF_WINDOW),
+        )
+
+    def _send_template(self, to: str, template: Template) -> SendReceipt:
+        if template not in self.templates:
+            raise PermanentDelivery(
+                f"The template {template.name} ({template.language}) is not in WHATSAPP_TEMPLATES."
+            )
+        language = {"policy": "deterministic", "code": template.language}
+        return self._post(
+            {
+                "messaging_product": "whatsapp",
+                "recipient_type": "individual",
+                "to": to,
+                "type": "template",
+                "template": {"name": template.name, "language": language},
+            }
+        )
+
     def _send_text(self, to: str, body: str) -> SendReceipt:
-        payload = {
-            "messaging_product": "whatsapp",
-            "recipient_type": "individual",
-            "to": to,
-            "type": "text",
-            "text": {"preview_url": False, "body": body},
-        }
+        return self._post(
+            {
+                "messaging_product": "whatsapp",
+                "recipient_type": "individual",
+                "to": to,
+                "type": "text",
+                "text": {"preview_url": False, "body": body},
+            }
+        )
+
+    def _post(self, payload: dict[str, Any]) -> SendReceipt:
         try:
             response = self._client.post(self._url, json=payload, headers=self._headers)
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.WriteTimeout, httpx.PoolTimeout) as exc:
+            # The request never got (wholly) to Meta: nothing was sent, so sending again is safe.
             raise RetryableDelivery(f"WhatsApp could not be reached ({type(exc).__name__})") from exc
         except httpx.TransportError as exc:
             # The request may have arrived; sending again could give the lead the message twice.
             raise PermanentDelivery(UNKNOWN_OUTCOME, code="unknown_outcome") from exc
         if response.is_success:
             return SendReceipt(str(response.json()["messages"][0]["id"]))
-        raise graph_error(response)
+        error = graph_error(response)
+        if isinstance(error, NeedsTemplate):
+            raise self.window_closed() from error
+        raise error
 
 
 def graph_error(response: httpx.Response) -> Exception:
-    try:
-        error = response.json().get("error") or {}
-    except ValueError:
-        error = {}
-    code = error.get("code")
-    details = (error.get("error_data") or {}).get("details")
-    said = error.get("message") or f"HTTP {response.status_code}"
-    reason = f"{said} — {details}" if details and details not in said else said
+    """Graph's answer to a failed send, as the core kind that says what happens next."""
+    error = _error_of(response)
+    code = error.get("code") if isinstance(error.get("code"), int) else None
+    data = error.get("error_data")
+    details = data.get("details") if isinstance(data, dict) else None
+    message = error.get("message")
+    said = message if isinstance(message, str) and message else f"HTTP {response.status_code}"
+    details = details if isinstance(details, str) else None
+    graph_said = f"{said} — {details}" if details and details not in said else said
+    reason = f"{_REASONS[code]} (WhatsApp: {graph_said})" if code in _REASONS else graph_said
+    label = str(code if code is not None else response.status_code)
     if code == _OUT_OF_WINDOW:
-        return PermanentDelivery(
-            "More than 24 hours since the lead last wrote: WhatsApp only allows a template message now.",
-            code=str(code),
+        return NeedsTemplate(
+            "More than 24 hours since the lead last wrote: WhatsApp only takes an approved template now.",
+            code=label,
         )
-    if code == _BAD_TOKEN:
-        return ChannelBroken(
-            "WhatsApp refused the access token (invalid or expired): replace WHATSAPP_ACCESS_TOKEN.",
-            code=str(code),
-        )
-    if code in _RETRYABLE_CODES or response.status_code == 429 or response.status_code >= 500:
-        retry_after = response.headers.get("Retry-After")
+    broken = _broken(response.status_code, code, error.get("type"), graph_said)
+    if broken is not None:
+        return ChannelBroken(broken, code=label)
+    if code in _THROTTLED or code in _TEMPORARY or response.status_code == 429 or response.status_code >= 500:
         return RetryableDelivery(
-            f"WhatsApp: {reason}",
-            code=str(code or response.status_code),
-            retry_after=float(retry_after) if retry_after and retry_after.isdigit() else None,
+            f"WhatsApp: {reason}", code=label, retry_after=_retry_after(response.headers.get("Retry-After"))
         )
-    return PermanentDelivery(
-        f"WhatsApp refused the message: {reason}", code=str(code or response.status_code)
-    )
+    return PermanentDelivery(f"WhatsApp refused the message: {reason}", code=label)
+
+
+def _broken(status: int, code: int | None, kind: object, said: str) -> str | None:
+    """Why every send would fail until a person acts (the token, the permissions, the account)."""
+    if code == _BAD_TOKEN or status == 401 or (code == 0 and kind == "OAuthException"):
+        return (
+            "WhatsApp refused the access token (expired, revoked or invalid): create a new one in Meta's "
+            f"Business settings and set WHATSAPP_ACCESS_TOKEN. (WhatsApp: {said})"
+        )
+    if code in _NO_PERMISSION or (code is not None and 200 <= code <= 299):
+        return (
+            "The access token lacks permission to send for this number: give it whatsapp_business_messaging "
+            f"for WHATSAPP_PHONE_NUMBER_ID, then set WHATSAPP_ACCESS_TOKEN. (WhatsApp: {said})"
+        )
+    if code in _ACCOUNT_BROKEN:
+        return f"{_ACCOUNT_BROKEN[code][0].upper()}{_ACCOUNT_BROKEN[code][1:]}. (WhatsApp: {said})"
+    return None
+
+
+def _error_of(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    error = body.get("error") if isinstance(body, dict) else None
+    return error if isinstance(error, dict) else {}
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds to wait, from `Retry-After` (seconds or an HTTP date); None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    return max(0.0, min(seconds, 3600.0)) if seconds == seconds else None
 
 
 def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:

@@ -13,7 +13,9 @@ An adapter provides:
   a person; every send would fail the same way);
 - `fetch_file(ref)`: the bytes of an inbound attachment (`Attachment.ref`), for the mirror to upload
   into the thread; same failure kinds as `send`;
-- `health()`: lines for `threadline check`.
+- `health()`: lines for `threadline check`;
+- optionally `templates()` (`OffersTemplates`): a channel with a reply window names the pre-approved
+  templates a rep may send once it is closed (the send raised `NeedsTemplate`).
 Adapters never touch the database, and nothing here talks HTTP frameworks: requests and answers are
 plain values, so an adapter is tested without a server.
 """
@@ -24,9 +26,17 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
-from core.ports.messages import FetchedFile, Outbound, Parsed, PartSent, SendReceipt, ignore_part
+from core.ports.messages import (
+    FetchedFile,
+    Outbound,
+    Parsed,
+    PartSent,
+    SendReceipt,
+    Template,
+    ignore_part,
+)
 
 
 @dataclass(frozen=True)
@@ -110,6 +120,14 @@ class ChannelAdapter(Sender, Protocol):
     def fetch_file(self, ref: Mapping[str, str]) -> FetchedFile: ...
 
     def health(self) -> Sequence[Health]: ...
+
+
+@runtime_checkable
+class OffersTemplates(Protocol):
+    """A channel whose reply window closes (WhatsApp: 24 hours after the lead last wrote): after that
+    only these pre-approved templates go out, sent as `Outbound.template`."""
+
+    def templates(self) -> Sequence[Template]: ...
 
 
 @dataclass(frozen=True)

@@ -77,7 +77,7 @@ class Inbound:
     sender: LeadProfile
     sent_at: datetime
     kind: str = "text"  # text, image, audio, video, document, sticker, reaction, location, contacts…
-    text: str = ""
+    text: str = ""  # for a reaction: the emoji itself, "" when the lead took it back
     html: str | None = None
     attachments: list[Attachment] = field(default_factory=list)
     reply_to_provider_id: str | None = None  # e.g. the message a reaction reacts to
@@ -151,6 +151,9 @@ class Outbound:
     files: tuple[OutboundFile, ...] = ()
     template: Template | None = None
     parts_sent: int = 0  # of a message the channel sends in parts, those that already reached the provider
+    # When the lead last wrote in this conversation: a channel with a reply window (WhatsApp's 24 hours)
+    # refuses free text after it with NeedsTemplate, before asking the provider.
+    last_inbound_at: datetime | None = None
 
 
 PartSent = Callable[[int, str], None]  # (parts sent so far, the provider's id of the last one)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -14,14 +17,24 @@ from channels.whatsapp import (
     split_text,
     verify_signature,
 )
-from core.errors import ChannelBroken, MalformedDelivery, PermanentDelivery, RetryableDelivery
+from channels.whatsapp.settings import parse_templates
+from core.errors import (
+    ChannelBroken,
+    DeliveryError,
+    MalformedDelivery,
+    NeedsTemplate,
+    PermanentDelivery,
+    RetryableDelivery,
+)
 from core.models import DeliveryStatus
-from core.ports import Outbound
+from core.ports import Outbound, Template
 from tests.conftest import SPECS
 from tests.standins import meta_webhooks as meta
+from tests.standins.graph_api import GraphStandIn
 
 SPEC = SPECS / "whatsapp" / "business-messaging-api_v23.0.yaml"
 EXAMPLES = meta.spec_webhook_examples(SPEC)
+GRAPH = GraphStandIn(SPEC, access_token="tok", phone_number_id="PN1")  # only its spec check is used
 MESSAGE_EXAMPLES = {
     name: payload
     for name, payload in EXAMPLES.items()
@@ -43,13 +56,135 @@ def test_text_and_kinds_read_as_a_person_would():
     texts = {name: parse_webhook(p).messages[0].text for name, p in MESSAGE_EXAMPLES.items()}
     assert texts["Text Message"] == "Does it come in another color?"
     assert texts["Image Message"] == "[image] Taj Mahal"
-    assert "Philz Coffee" in texts["Location Message"] and "location" in texts["Location Message"]
-    assert "Lucía Gómez" in texts["Contact Sharing Message"]
-    assert texts["Interactive List Reply Message"] == "Priority Mail Express"
-    assert texts["Button Message"] == "Unsubscribe"
-    assert "not supported" in texts["Unsupported Message"]
+    assert texts["Location Message"] == (
+        "[location] Philz Coffee — 101 Forest Ave, Palo Alto, CA 94301\n"
+        "https://www.google.com/maps/search/?api=1&query=37.44221496582,-122.16165924072\n"
+        "https://philzcoffee.com/"
+    )
+    assert texts["Contact Sharing Message"] == (
+        "[contact card] Lucía Gómez (Google) — phone: +1 (983) 555-2319"
+    )
+    assert (
+        texts["Interactive List Reply Message"] == "[list reply] Priority Mail Express — Next Day to 2 Days"
+    )
+    assert texts["Interactive Button Reply Message"] == "[button reply] Cancel"
+    assert texts["Button Message"] == "[quick reply] Unsubscribe"
+    assert texts["Order Message"] == "[order] 2 items\n• 2 × di9ozbzfi4 at 30 USD\n• 1 × nqryix03ez at 25 USD"
+    assert texts["System Message"] == "[system] User Sheena Nelson changed from 16505551234 to 12195555358"
+    assert texts["Unsupported Message"] == (
+        "[unsupported] The lead sent a message WhatsApp does not support; it cannot be shown here. "
+        "(WhatsApp: Message type is currently not supported.)"
+    )
+    assert texts["Text Message with Context (Product Inquiry)"] == (
+        "[asking about product di9ozbzfi4]\nIs this still available?"
+    )
     reaction = parse_webhook(MESSAGE_EXAMPLES["Reaction Message"]).messages[0]
-    assert reaction.kind == "reaction" and reaction.reply_to_provider_id.startswith("wamid.")
+    assert reaction.kind == "reaction" and reaction.text == "👍"
+    assert reaction.reply_to_provider_id == "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBI0RTJEOTc2ODVERUY5RDlGNkYA"
+
+
+def test_a_reply_names_the_message_it_answers():
+    button = parse_webhook(MESSAGE_EXAMPLES["Interactive Button Reply Message"]).messages[0]
+    assert button.reply_to_provider_id == "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBI3MEM2RUJFNkI0RENGQTVDRjUA"
+    assert parse_webhook(MESSAGE_EXAMPLES["Text Message"]).messages[0].reply_to_provider_id is None
+
+
+def test_a_click_to_whatsapp_ad_is_the_campaign_and_shows_in_the_entry():
+    inbound = parse_webhook(MESSAGE_EXAMPLES["Text Message from Click to WhatsApp Ad"]).messages[0]
+    assert inbound.campaign == "Chat with us"
+    assert inbound.text == (
+        "Hello! Can I get more info on this?\n[came from a click-to-WhatsApp ad: Chat with us — "
+        "Summer Succulents are here! — https://fb.me/3cr4Wqqkv]"
+    )
+    payload = json.loads(json.dumps(MESSAGE_EXAMPLES["Text Message from Click to WhatsApp Ad"]))
+    referral = payload["entry"][0]["changes"][0]["value"]["messages"][0]["referral"]
+    del referral["headline"]
+    assert parse_webhook(payload).messages[0].campaign == "120226305854810726"  # no headline: the ad's id
+    assert parse_webhook(MESSAGE_EXAMPLES["Text Message"]).messages[0].campaign is None
+
+
+def one_message(kind: str, content: object, **extra: object) -> dict[str, Any]:
+    payload = meta.text_message(wa_id="1555", name="Ann", text="x", phone_number_id="P")
+    message = payload["entry"][0]["changes"][0]["value"]["messages"][0]
+    del message["text"]
+    message.update({"type": kind, kind: content, **extra})
+    return payload
+
+
+def text_of(kind: str, content: object, **extra: object) -> str:
+    return parse_webhook(one_message(kind, content, **extra)).messages[0].text
+
+
+@pytest.mark.parametrize(
+    ("context", "first_line"),
+    [
+        ({"forwarded": True}, "[forwarded]"),
+        ({"frequently_forwarded": True, "forwarded": True}, "[forwarded many times]"),
+    ],
+)
+def test_forwarded_messages_say_so(context: dict[str, object], first_line: str):
+    assert text_of("text", {"body": "look at this"}, context=context) == f"{first_line}\nlook at this"
+
+
+def test_a_reaction_taken_back_is_an_empty_reaction():
+    inbound = parse_webhook(one_message("reaction", {"message_id": "wamid.OURS", "emoji": ""})).messages[0]
+    assert (inbound.kind, inbound.text, inbound.reply_to_provider_id) == ("reaction", "", "wamid.OURS")
+
+
+def test_a_reaction_without_the_message_it_reacts_to_is_malformed():
+    with pytest.raises(MalformedDelivery):
+        parse_webhook(one_message("reaction", {"emoji": "👍"}))
+
+
+def test_contacts_show_every_name_phone_and_email():
+    cards = [
+        {
+            "name": {"first_name": "Ann", "last_name": "Lee"},
+            "phones": [{"phone": "+351 912 345 678"}, {"phone": "+1 555 0100"}],
+            "emails": [{"email": "ann@example.com", "type": "WORK"}],
+        },
+        {"name": {"formatted_name": "Bo"}, "org": {"company": "Acme"}},
+        {},
+    ]
+    assert text_of("contacts", cards) == (
+        "[contact card] Ann Lee — phone: +351 912 345 678, +1 555 0100 — email: ann@example.com\n"
+        "[contact card] Bo (Acme)\n"
+        "[contact card] (no name)"
+    )
+
+
+def test_a_location_without_a_name_still_links_the_map():
+    assert text_of("location", {"latitude": 38.7, "longitude": -9.1}) == (
+        "[location]\nhttps://www.google.com/maps/search/?api=1&query=38.7,-9.1"
+    )
+
+
+@pytest.mark.parametrize(
+    ("kind", "content", "text"),
+    [
+        (
+            "interactive",
+            {"type": "nfm_reply", "nfm_reply": {"body": "Sent", "response_json": "{}"}},
+            "[form reply] Sent",
+        ),
+        (
+            "interactive",
+            {"type": "call_permission_reply", "call_permission_reply": {}},
+            "[call permission reply] (no title)",
+        ),
+        ("button", {"payload": "STOP"}, "[quick reply] STOP"),
+        ("order", {"catalog_id": "1", "product_items": [], "text": "asap"}, "[order] 0 items\nasap"),
+        ("system", {"type": "customer_identity_changed"}, "[system] customer_identity_changed"),
+    ],
+)
+def test_other_kinds_read_as_a_person_would(kind: str, content: object, text: str):
+    assert text_of(kind, content) == text
+
+
+@pytest.mark.parametrize("kind", ["request_welcome", "ephemeral", "poll", "brand_new_kind"])
+def test_a_kind_we_do_not_know_is_a_visible_notice_never_silence(kind: str):
+    text = text_of(kind, {"whatever": 1})
+    assert text == f"[unsupported] The lead sent a WhatsApp {kind} message; it cannot be shown here."
 
 
 def test_group_and_account_updates_are_not_conversations():
@@ -146,7 +281,7 @@ def test_signature():
     assert not verify_signature("s3cret", raw, "sha1=abc")
 
 
-def sender_with(handler) -> WhatsAppSender:  # type: ignore[no-untyped-def]
+def sender_with(handler: Callable[[httpx.Request], httpx.Response]) -> WhatsAppSender:
     return WhatsAppSender(
         api_url="https://graph.test/v23.0",
         phone_number_id="PN1",
@@ -187,22 +322,151 @@ def graph_error(code: int, status: int = 400, headers: dict[str, str] | None = N
     return httpx.Response(status, json=body, headers=headers)
 
 
+def oauth_error(code: int, status: int = 400) -> httpx.Response:
+    return httpx.Response(status, json={"error": {"message": "nope", "type": "OAuthException", "code": code}})
+
+
 @pytest.mark.parametrize(
     ("response", "kind", "words"),
     [
-        (graph_error(131047), PermanentDelivery, "24 hours"),
-        (graph_error(190, 401), ChannelBroken, "access token"),
-        (graph_error(100), PermanentDelivery, "refused"),
+        (graph_error(131047), NeedsTemplate, "24 hours"),
+        (graph_error(190, 401), ChannelBroken, "WHATSAPP_ACCESS_TOKEN"),
+        (oauth_error(0, 401), ChannelBroken, "expired, revoked or invalid"),
+        (oauth_error(0, 400), ChannelBroken, "expired, revoked or invalid"),
+        (httpx.Response(401, text="Unauthorized"), ChannelBroken, "access token"),
+        (oauth_error(10, 403), ChannelBroken, "lacks permission"),
+        (oauth_error(200, 403), ChannelBroken, "lacks permission"),
+        (graph_error(131031), ChannelBroken, "locked or restricted"),
+        (graph_error(131042), ChannelBroken, "payment"),
+        (graph_error(100), PermanentDelivery, "rejected a parameter .*boom — why"),
+        (graph_error(131026), PermanentDelivery, "could not deliver it: the number may not be on WhatsApp"),
+        (graph_error(131051), PermanentDelivery, "does not support this message type"),
+        (graph_error(131000), PermanentDelivery, "unknown reason"),
+        (graph_error(132001), PermanentDelivery, "does not exist in that language"),
+        (graph_error(999999), PermanentDelivery, "refused the message: boom — why"),
+        (graph_error(4), RetryableDelivery, "boom"),
+        (graph_error(80007), RetryableDelivery, "boom"),
         (graph_error(130429, 429, {"Retry-After": "7"}), RetryableDelivery, "boom"),
-        (graph_error(131000, 500), RetryableDelivery, "boom"),
+        (graph_error(131056), RetryableDelivery, "boom"),
+        (graph_error(131000, 500), RetryableDelivery, "unknown reason"),
         (httpx.Response(502, text="bad gateway"), RetryableDelivery, "HTTP 502"),
+        (httpx.Response(503, json=["not", "an", "object"]), RetryableDelivery, "HTTP 503"),
+        (httpx.Response(429, headers={"Retry-After": "2.5"}), RetryableDelivery, "HTTP 429"),
     ],
 )
 def test_graph_errors_become_core_kinds(response: httpx.Response, kind: type[Exception], words: str):
-    with pytest.raises(kind, match=words) as caught:
+    with pytest.raises(DeliveryError, match=words) as caught:
         sender_with(lambda request: response).send(OUT)
-    if response.status_code == 429:
-        assert caught.value.retry_after == 7  # type: ignore[attr-defined]
+    assert type(caught.value) is kind
+    if "Retry-After" in response.headers:
+        assert isinstance(caught.value, RetryableDelivery)
+        assert caught.value.retry_after == float(response.headers["Retry-After"])
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [(None, None), ("", None), ("soon", None), ("120", 120.0), ("99999", 3600.0), ("-5", 0.0), ("nan", None)],
+)
+def test_retry_after_is_honoured_within_reason(header: str | None, seconds: float | None):
+    headers = {"Retry-After": header} if header is not None else {}
+    response = graph_error(130429, 429, headers)
+    with pytest.raises(RetryableDelivery) as caught:
+        sender_with(lambda request: response).send(OUT)
+    assert caught.value.retry_after == seconds
+
+
+def test_retry_after_as_an_http_date():
+    from email.utils import format_datetime
+
+    when = format_datetime(datetime.now(UTC) + timedelta(seconds=60), usegmt=True)
+    with pytest.raises(RetryableDelivery) as caught:
+        sender_with(lambda request: graph_error(80007, 429, {"Retry-After": when})).send(OUT)
+    assert 50 <= (caught.value.retry_after or 0) <= 60
+
+
+def test_the_access_token_is_never_in_an_error():
+    for response in (oauth_error(190, 401), graph_error(100), graph_error(131047)):
+        with pytest.raises(DeliveryError) as caught:
+            sender_with(lambda request, r=response: r).send(OUT)
+        assert "tok" not in str(caught.value).replace("token", "")
+
+
+TEMPLATES = (Template("follow_up", "en_US"), Template("reminder", "pt_BR"))
+
+
+def test_free_text_after_the_window_needs_a_template_and_graph_is_not_asked():
+    calls: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        return httpx.Response(500)
+
+    sender = sender_with(handler)
+    sender.templates = TEMPLATES
+    late = replace(OUT, last_inbound_at=datetime.now(UTC) - timedelta(hours=24, minutes=1))
+    with pytest.raises(NeedsTemplate, match="Pick one below"):
+        sender.send(late)
+    assert calls == []
+
+
+def test_without_templates_configured_the_rep_is_told_what_to_set():
+    sender = sender_with(lambda request: graph_error(131047))
+    with pytest.raises(NeedsTemplate, match="set WHATSAPP_TEMPLATES"):
+        sender.send(OUT)
+
+
+def test_inside_the_window_text_goes_to_graph():
+    sender = sender_with(lambda request: httpx.Response(200, json={"messages": [{"id": "wamid.IN"}]}))
+    recent = replace(OUT, last_inbound_at=datetime.now(UTC) - timedelta(hours=23, minutes=59))
+    assert sender.send(recent).provider_message_id == "wamid.IN"
+
+
+def test_a_template_goes_out_as_the_spec_wants_even_after_the_window():
+    seen: list[dict[str, Any]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(json.loads(request.content))
+        return httpx.Response(200, json={"messages": [{"id": "wamid.T"}]})
+
+    sender = sender_with(handler)
+    sender.templates = TEMPLATES
+    old = datetime.now(UTC) - timedelta(days=3)
+    message = replace(OUT, text="", template=Template("reminder", "pt_BR"), last_inbound_at=old)
+    assert sender.send(message).provider_message_id == "wamid.T"
+    assert seen == [
+        {
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": "15551234567",
+            "type": "template",
+            "template": {"name": "reminder", "language": {"policy": "deterministic", "code": "pt_BR"}},
+        }
+    ]
+    assert GRAPH.check_send(seen[0]) is None
+
+
+def test_a_template_not_configured_is_refused_before_graph():
+    sender = sender_with(lambda request: httpx.Response(500))
+    with pytest.raises(PermanentDelivery, match="not in WHATSAPP_TEMPLATES"):
+        sender.send(replace(OUT, template=Template("made_up", "en")))
+
+
+@pytest.mark.parametrize(
+    ("value", "templates"),
+    [
+        ("follow_up:en_US", (Template("follow_up", "en_US"),)),
+        (" follow_up:en_US , reminder:pt_BR,,follow_up:en_US ", TEMPLATES),
+        ("promo_2:es_419", (Template("promo_2", "es_419"),)),
+    ],
+)
+def test_whatsapp_templates_setting(value: str, templates: tuple[Template, ...]):
+    assert parse_templates(value) == templates
+
+
+@pytest.mark.parametrize("value", ["follow_up", "Follow Up:en_US", "follow_up:", ":en_US", "a:b:c"])
+def test_a_bad_whatsapp_templates_setting_says_what_it_should_look_like(value: str):
+    with pytest.raises(ValueError, match="name:language"):
+        parse_templates(value)
 
 
 def test_network_failures_before_and_after_sending():
