@@ -18,7 +18,7 @@ from bot.context import BotContext
 from bot.inbound import SOURCE as SLACK_EVENTS
 from bot.inbound import SlackEvents
 from bot.mirror import Mirror
-from bot.notify import AssigneeNotifier, MessageNotifier, SlaReminder
+from bot.notify import AssigneeNotifier, ChannelHealthNotice, MessageNotifier, SlaReminder
 from bot.slack_client import SlackGateway
 from core import inbox
 from core.actions.sla import do_queue_sla_reminders
@@ -123,6 +123,7 @@ def build_container(settings: Settings | None = None, channels: Channels | None 
         JobKind.NOTIFY_ASSIGNEE: AssigneeNotifier(db, slack),
         JobKind.NOTIFY_MESSAGE: MessageNotifier(db, slack),
         JobKind.REMIND_SLA: SlaReminder(db, slack),
+        JobKind.CHANNEL_HEALTH: ChannelHealthNotice(slack, routes),
     }
 
     def keep(source: str, body: bytes, key: str | None) -> None:

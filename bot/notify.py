@@ -1,5 +1,5 @@
-"""Telling teammates: the outbox handlers for `notify_assignee` and `notify_message` (a DM) and
-`remind_sla` (a reminder in the conversation's thread).
+"""Telling teammates: the outbox handlers for `notify_assignee` and `notify_message` (a DM),
+`remind_sla` (a reminder in the conversation's thread) and `channel_health` (a lead channel broke).
 
 Each reads the state afresh when it runs, so a conversation reassigned, answered or closed since the
 work was queued — or a teammate who turned these DMs off meanwhile — gets nothing.
@@ -12,10 +12,16 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from bot.blocks.notifications import build_assignment_dm, build_message_dm, build_sla_reminder
+from bot.blocks.notifications import (
+    build_assignment_dm,
+    build_channel_health,
+    build_message_dm,
+    build_sla_reminder,
+)
 from core.db import Database
 from core.models import Conversation, Member, Message, Status, utcnow
 from core.outbox import Job
+from core.routing import Routes
 
 from .slack_client import SlackGateway
 
@@ -104,3 +110,25 @@ class SlaReminder(_Notifier):
         text = build_sla_reminder(conversation, assignee, waiting_since, utcnow())
         self.slack.pace(channel, urgent=False)  # new cards and replies to leads go first
         self.slack.post(channel, text=text, thread_ts=thread_ts, metadata=metadata, paced=True)
+
+
+class ChannelHealthNotice:
+    """Says in the lead channel's Slack channel (its route, else SLACK_CHANNEL) that it broke or
+    works again; queued once per change (core.actions.health)."""
+
+    def __init__(self, slack: SlackGateway, routes: Routes) -> None:
+        self.slack = slack
+        self.routes = routes
+
+    def __call__(self, job: Job) -> None:
+        channel, account = str(job.payload.get("channel")), str(job.payload.get("account"))
+        reason = job.payload.get("reason")
+        text = build_channel_health(
+            channel,
+            account,
+            ok=job.payload.get("ok") is True,
+            reason=reason if isinstance(reason, str) else None,
+        )
+        where = self.routes.channel_for(campaign=None, lead_channel=channel)
+        self.slack.pace(where, urgent=True)
+        self.slack.post(where, text=text, paced=True)

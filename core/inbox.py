@@ -29,6 +29,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
 
+from core.actions.health import do_record_account_health
 from core.actions.inbound import do_receive_many, do_record_delivery, thread_of
 from core.db import Database
 from core.errors import Deferred
@@ -336,6 +337,8 @@ class InboxRunner:
                 outcomes.append((outcome, inbound.channel, inbound.channel_account))
         for status in result.updates:
             do_record_delivery(session, status)
+        for health in result.health:
+            do_record_account_health(session, health)
         if not _mark_done(session, item):
             raise _LeaseLost()
         return outcomes

@@ -47,6 +47,7 @@ class JobKind(enum.StrEnum):
     NOTIFY_ASSIGNEE = "notify_assignee"  # DM the teammate a conversation was assigned to (bot.notify)
     NOTIFY_MESSAGE = "notify_message"  # DM the assignee that their lead wrote (bot.notify)
     REMIND_SLA = "remind_sla"  # remind the thread that a lead has waited too long (bot.notify)
+    CHANNEL_HEALTH = "channel_health"  # say in Slack that a lead channel broke or works again (bot.notify)
 
 
 LANES = {JobKind.MIRROR, JobKind.DELIVER}  # one at a time per conversation
@@ -267,7 +268,7 @@ class OutboxRunner:
 def queue(
     session: Session,
     kind: JobKind,
-    conversation_id: int,
+    conversation_id: int | None,
     *,
     message_id: int | None = None,
     payload: dict[str, object] | None = None,

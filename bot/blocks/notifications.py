@@ -79,3 +79,15 @@ def _duration(seconds: float) -> str:
     if hours < 48:
         return f"{hours} hour{'s' if hours != 1 else ''}"
     return f"{hours // 24} days"
+
+
+def build_channel_health(channel: str, account: str, *, ok: bool, reason: str | None) -> str:
+    """The channel-wide word that a lead channel broke or works again (the provider's reason escaped)."""
+    name = f"*{channel_name(channel)}* ({escape_clipped(account, WHO_LIMIT)})"
+    if ok:
+        return f":white_check_mark: {name} works again: replies that waited for it are going out now."
+    why = escape_clipped(reason or "no reason given", PREVIEW_LIMIT)
+    return (
+        f":warning: {name} is not connected: {why}. Replies to its leads wait and go out once it works "
+        "again; `threadline check` shows its state. Someone with access to the account needs to fix it."
+    )

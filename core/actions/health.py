@@ -7,7 +7,10 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core import outbox
 from core.models import ChannelAccount, Health, utcnow
+from core.outbox import JobKind
+from core.ports import AccountHealth
 
 
 def do_mark_broken(session: Session, channel: str, account: str, reason: str) -> bool:
@@ -36,6 +39,25 @@ def do_mark_healthy(session: Session, channel: str, accounts: Sequence[str]) -> 
         row.health, row.reason, row.broken_since = Health.OK, None, None
         healed.append(row.account)
     return healed
+
+
+def do_record_account_health(session: Session, health: AccountHealth) -> bool:
+    """A lead channel's account is broken or works again, as its provider (or a send) says. A change
+    is said once in Slack (`channel_health`); returns whether it changed."""
+    if health.ok:
+        changed = bool(do_mark_healthy(session, health.channel, [health.account]))
+    else:
+        reason = health.reason or "the provider says this account is not connected"
+        changed = do_mark_broken(session, health.channel, health.account, reason)
+    if changed:
+        payload: dict[str, object] = {
+            "channel": health.channel,
+            "account": health.account,
+            "ok": health.ok,
+            "reason": health.reason,
+        }
+        outbox.queue(session, JobKind.CHANNEL_HEALTH, None, payload=payload, priority=0)
+    return changed
 
 
 def any_broken(session: Session, channel: str) -> bool:
