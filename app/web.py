@@ -107,9 +107,24 @@ def _work_metrics(db: Database) -> bytes:
     health = GaugeMetricFamily(
         "threadline_connection_broken", "1 when a connection needs a person", labels=["channel", "account"]
     )
+    broken_since = GaugeMetricFamily(
+        "threadline_connection_broken_since_seconds",
+        "Unix time a broken connection broke (absent while it works)",
+        labels=["channel", "account"],
+    )
+    last_message = GaugeMetricFamily(
+        "threadline_connection_last_message_seconds",
+        "Unix time a lead channel's account last received a lead's message",
+        labels=["channel", "account"],
+    )
     for connection in summary.connections:
-        health.add_metric([connection.channel, connection.account], 1 if connection.broken else 0)
-    families.append(health)
+        labels = [connection.channel, connection.account]
+        health.add_metric(labels, 1 if connection.broken else 0)
+        if connection.broken and connection.since is not None:
+            broken_since.add_metric(labels, connection.since.timestamp())
+        if connection.last_message_at is not None:
+            last_message.add_metric(labels, connection.last_message_at.timestamp())
+    families += [health, broken_since, last_message]
     registry = CollectorRegistry()
     registry.register(_Fixed(families))
     return generate_latest(registry)

@@ -146,6 +146,9 @@ def test_poison_webhooks_get_200_and_are_stored_or_parked_then_replayed(
     assert "2 parked" in check.stdout and "replay --parked" in check.stdout
     metrics = httpx.get(f"{app.url}/metrics").text
     assert 'threadline_inbox_deliveries{status="parked"} 2.0' in metrics
+    seen = f'threadline_connection_last_message_seconds{{account="{PHONE_NUMBER_ID}",channel="whatsapp"}}'
+    assert seen in metrics and "last message" in check.stdout
+    assert f'threadline_connection_broken{{account="{PHONE_NUMBER_ID}",channel="whatsapp"}} 0.0' in metrics
 
     replay = run_cli("replay", "--parked", env=app_env, cwd=tmp_path)
     assert replay.returncode == 1 and "2 parked again" in replay.stdout  # nothing fixed: kept, not lost
