@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from channels import sandbox, whatsapp
+from channels import linkedin, sandbox, whatsapp
 from core.ports import ChannelPlugin
 
 PLUGINS: tuple[ChannelPlugin, ...] = (
     whatsapp.PLUGIN,
+    linkedin.PLUGIN,
     sandbox.PLUGIN,
 )
