@@ -10,7 +10,6 @@ import httpx
 from channels.whatsapp.inbound import CHANNEL, parse_webhook, shape_problem, verify_signature
 from channels.whatsapp.outbound import WhatsAppSender
 from channels.whatsapp.settings import REQUIRED, WhatsAppSettings
-from core.errors import PermanentDelivery
 from core.ports import (
     ChannelOff,
     FetchedFile,
@@ -85,10 +84,11 @@ class WhatsAppChannel:
         """WHATSAPP_TEMPLATES: what a rep is offered once the 24-hour window is closed."""
         return self._sender.templates
 
-    # --- health --------------------------------------------------------------------------------------
-
     def fetch_file(self, ref: Mapping[str, str]) -> FetchedFile:
-        raise PermanentDelivery("downloading WhatsApp media is not built yet")  # issue 8, in progress
+        """A lead's media (`ref` {"media_id": …}), from Graph (channels/whatsapp/media.py)."""
+        return self._sender.media.fetch(ref)
+
+    # --- health --------------------------------------------------------------------------------------
 
     def health(self) -> Sequence[Health]:
         """Ask Graph about our number with our token: proves the URL, the number id and the token."""

@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 
+from channels.whatsapp.media import WhatsAppMedia, media_message, reply_parts
 from core.errors import ChannelBroken, NeedsTemplate, PermanentDelivery, RetryableDelivery
 from core.ports import Outbound, PartSent, SendReceipt, Template, ignore_part
 
@@ -82,6 +83,13 @@ class WhatsAppSender:
         self._headers = {"Authorization": f"Bearer {access_token}"}
         self._client = client or httpx.Client(timeout=timeout)
         self.templates = tuple(templates)
+        self.media = WhatsAppMedia(
+            api_url=api_url.rstrip("/"),
+            phone_number_id=phone_number_id,
+            access_token=access_token,
+            client=self._client,
+            error_of=graph_error,
+        )
 
     def send(self, message: Outbound, on_part: PartSent = ignore_part) -> SendReceipt:
         """Send a text; longer than WhatsApp allows, it goes as several messages (the receipt is the last).
@@ -91,15 +99,32 @@ class WhatsAppSender:
         """
         if message.template is not None:
             return self._send_template(message.to, message.template)
-        if message.files:
-            raise PermanentDelivery("Files cannot be sent to WhatsApp leads yet; send text.")
         self._check_window(message)
+        if message.files:
+            return self._send_files(message, on_part)
         parts = split_text(message.text)
         if not parts:
             raise PermanentDelivery("The message is empty: nothing to send.")
         receipt = None
         for number, part in enumerate(parts[message.parts_sent :], start=message.parts_sent + 1):
             receipt = self._send_text(message.to, part)
+            on_part(number, receipt.provider_message_id)
+        if receipt is None:
+            raise PermanentDelivery("Every part of this message was sent already.")
+        return receipt
+
+    def _send_files(self, message: Outbound, on_part: PartSent) -> SendReceipt:
+        """Each file uploaded, then sent as a media message by its id (media.reply_parts: the text as
+        the first caption where it fits); parts taken are reported and skipped on a retry, as for text."""
+        parts = reply_parts(message.text, message.files, split_text)
+        receipt = None
+        for number, part in enumerate(parts[message.parts_sent :], start=message.parts_sent + 1):
+            if part.file is None:
+                receipt = self._send_text(message.to, part.text)
+            else:
+                media_id = self.media.upload(part.file)
+                body = media_message(message.to, part.kind, media_id, name=part.file.name, caption=part.text)
+                receipt = self._post(body)
             on_part(number, receipt.provider_message_id)
         if receipt is None:
             raise PermanentDelivery("Every part of this message was sent already.")

@@ -10,7 +10,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from core.errors import NotFound
@@ -55,18 +55,23 @@ def lead_channels(session: Session, conversation_id: int) -> list[str]:
     )
 
 
+def _others() -> Select[int, str, Status, str | None, str | None, datetime]:
+    """The columns of an OtherConversation."""
+    return select(
+        Conversation.id,
+        Conversation.channel,
+        Conversation.status,
+        Conversation.slack_channel,
+        Conversation.slack_thread_ts,
+        Conversation.last_activity_at,
+    )
+
+
 def other_threads(session: Session, conversation: Conversation, *, limit: int = 5) -> list[OtherConversation]:
     """The lead's other conversations that have a thread, newest activity first: what the card
     links to, on other channels or other threads of the same channel."""
     rows = session.execute(
-        select(
-            Conversation.id,
-            Conversation.channel,
-            Conversation.status,
-            Conversation.slack_channel,
-            Conversation.slack_thread_ts,
-            Conversation.last_activity_at,
-        )
+        _others()
         .where(
             Conversation.lead_id == conversation.lead_id,
             Conversation.id != conversation.id,
@@ -104,14 +109,7 @@ def lead_view(session: Session, conversation_id: int, *, channels: Collection[st
     ).one()
     total = session.scalar(select(func.count()).select_from(Conversation).where(of_lead)) or 0
     rows = session.execute(
-        select(
-            Conversation.id,
-            Conversation.channel,
-            Conversation.status,
-            Conversation.slack_channel,
-            Conversation.slack_thread_ts,
-            Conversation.last_activity_at,
-        )
+        _others()
         .where(of_lead, visible, Conversation.id != conversation.id)
         .order_by(Conversation.last_activity_at.desc(), Conversation.id.desc())
     ).all()

@@ -23,6 +23,7 @@ from aiohttp import web
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from tests.standins.graph_media import GraphMedia
 from tests.standins.server import StandInServer
 
 SEND_PATH = "/{Version}/{Phone-Number-ID}/messages"
@@ -50,7 +51,7 @@ class Call:
     status: int
 
 
-class GraphStandIn(StandInServer):
+class GraphStandIn(StandInServer, GraphMedia):
     name = "graph-standin"
 
     def __init__(
@@ -71,6 +72,7 @@ class GraphStandIn(StandInServer):
             "spec", Resource.from_contents(self.spec, default_specification=DRAFT202012)
         )
         self._registry = registry
+        self.init_media()
 
     def routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/{tail:.*}", self._handle)
@@ -111,6 +113,8 @@ class GraphStandIn(StandInServer):
         if drop:
             request.transport.close()  # type: ignore[union-attr]
             return web.Response(status=500)
+        if self.is_media_request(request):
+            return await self.media_answer(request, raw)
         status, body, parsed = self._answer(request, raw)
         with self.changed:
             self.calls.append(Call(request.method, request.path, parsed, status))
@@ -221,6 +225,9 @@ class GraphStandIn(StandInServer):
             return f"{where}: {errors[0].message}"
         if body["type"] == "text" and not (body.get("text") or {}).get("body"):
             return "text/body is required"  # Graph answers "Param text['body'] is required"
+        media_problem = self.check_media_send(body)
+        if media_problem:
+            return media_problem
         return None
 
     def _violation(
