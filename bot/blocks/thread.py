@@ -20,7 +20,7 @@ from typing import Any
 from bot.blocks import ids
 from bot.blocks.labels import channel_name
 from bot.mrkdwn import escape, escape_clipped
-from core.models import Author, DeliveryStatus, Message
+from core.models import Author, DeliveryStatus, Direction, Message
 
 Block = dict[str, Any]
 
@@ -60,6 +60,15 @@ def sender_label(message: Message, lead_name: str) -> str:
     return "Threadline"
 
 
+def written_on_provider(message: Message) -> bool:
+    """Our message typed in the provider's own app (a rep writing in LinkedIn itself), not in Slack."""
+    return (
+        message.direction == Direction.OUTBOUND
+        and message.author == Author.MEMBER
+        and message.member_id is None
+    )
+
+
 def slack_time(at: datetime) -> str:
     """A time every reader sees in their own time zone; the fallback is UTC."""
     at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)  # naive means UTC here
@@ -74,9 +83,13 @@ def build_thread_entry(message: Message, lead_name: str) -> tuple[str, list[Bloc
     """
     sender = escape_clipped(sender_label(message, lead_name), SENDER_LIMIT)
     about = [f"*{sender}*"]
-    if message.author in _ROLES:
-        about.append(_ROLES[message.author])
-    about.append(channel_name(message.channel))
+    elsewhere = written_on_provider(message)
+    if elsewhere:  # ours, but typed in the provider's own app: the lead has it, nothing to send
+        about.append(f"sent from {channel_name(message.channel)}")
+    else:
+        if message.author in _ROLES:
+            about.append(_ROLES[message.author])
+        about.append(channel_name(message.channel))
     at = message.provider_sent_at or message.created_at
     if at is not None:  # unset only on a message that was never stored
         about.append(slack_time(at))
@@ -96,7 +109,8 @@ def build_thread_entry(message: Message, lead_name: str) -> tuple[str, list[Bloc
         shown_until = end
 
     preview = escape(body[:FALLBACK_PREVIEW]) + ("…" if len(body) > FALLBACK_PREVIEW else "")
-    return f"{sender}: {preview}", [context, *sections]
+    said = f"{sender} (sent from {channel_name(message.channel)})" if elsewhere else sender
+    return f"{said}: {preview}", [context, *sections]
 
 
 def build_delivery_failure(message: Message, reason: str) -> tuple[str, list[Block]]:
