@@ -29,7 +29,7 @@ from core.errors import PermanentDelivery, SettingsError
 from core.inbox import InboxRunner
 from core.models import utcnow
 from core.outbox import Handler, JobKind, OutboxRunner
-from core.ports import ChannelAdapter, ChannelOff, ChannelPlugin, FetchedFile
+from core.ports import ChannelAdapter, ChannelOff, ChannelPlugin, FetchedFile, OffersTemplates, Template
 from core.settings import Settings, load_settings, secret
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,14 @@ class Channels:
         if adapter is None:
             raise PermanentDelivery(f"the {channel} channel is not configured on this server")
         return adapter.fetch_file(ref)
+
+    def templates(self) -> dict[str, tuple[Template, ...]]:
+        """By channel: the templates a rep is offered once that channel's reply window is closed."""
+        return {
+            name: tuple(adapter.templates())
+            for name, adapter in self.on.items()
+            if isinstance(adapter, OffersTemplates)
+        }
 
     def require_complete(self) -> None:
         """A half-configured channel is almost always a mistake: stop with one line, not run without it."""
@@ -117,7 +125,12 @@ def build_container(settings: Settings | None = None, channels: Channels | None 
     )
     handlers: dict[JobKind, Handler] = {
         JobKind.MIRROR: Mirror(
-            db, slack, routes=routes, ai_available=AI_AVAILABLE, fetch_file=channels.fetch_file
+            db,
+            slack,
+            routes=routes,
+            ai_available=AI_AVAILABLE,
+            fetch_file=channels.fetch_file,
+            templates=channels.templates(),
         ),
         JobKind.DELIVER: Deliverer(db, channels.on),
         JobKind.NOTIFY_ASSIGNEE: AssigneeNotifier(db, slack),
@@ -133,6 +146,7 @@ def build_container(settings: Settings | None = None, channels: Channels | None 
         db=db,
         ai_available=AI_AVAILABLE,
         csat=settings.THREADLINE_CSAT,
+        templates=channels.templates(),
         client=AsyncWebClient(token=secret(settings.SLACK_BOT_TOKEN), base_url=settings.SLACK_API_URL),
         keep=keep,
     )

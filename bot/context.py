@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -17,6 +17,7 @@ from core.actions.common import Actor
 from core.actions.members import do_register_member
 from core.db import Database
 from core.models import Member
+from core.ports import Template
 from core.queries.lookup import find_member
 
 T = TypeVar("T")
@@ -32,6 +33,8 @@ class BotContext:
     client: AsyncWebClient
     access: Access = field(default_factory=Access)
     csat: bool = False  # THREADLINE_CSAT: closing asks the lead for a rating
+    # By lead channel: the templates a rep may send once its reply window is closed (Send template).
+    templates: Mapping[str, Sequence[Template]] = field(default_factory=dict)
     # Keeps one verified delivery in the inbox (source, raw bytes, dedupe key) and wakes its runner.
     keep: Callable[[str, bytes, str | None], None] = lambda source, body, key: None
 

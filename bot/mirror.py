@@ -7,7 +7,8 @@ one mirror per conversation at a time (its lane). It
 3. posts, in order, every message that belongs in the thread and has no Slack ts yet, each followed
    by its files (bot/thread_files.py; the ts is recorded once they are there, so order holds),
 4. shows each sent message's delivery status on its Slack message (a reaction; a notice with Retry on
-   failure) and marks internal notes as such.
+   failure, the channel's templates when its reply window is closed) and marks internal notes as such.
+A lead's reaction shows on the entry it reacts to, a reply quotes what it answers (bot/references.py).
 Running it twice does nothing the second time. Slack calls happen outside any database transaction;
 the transactions around them only record what Slack answered.
 
@@ -20,10 +21,11 @@ channel, the token revoked), the connection is marked broken — said once in th
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from bot.blocks.card import Block, build_card, card_fingerprint
@@ -35,9 +37,11 @@ from core.db import Database
 from core.errors import Deferred
 from core.models import Conversation, DeliveryStatus, Direction, Message, utcnow
 from core.outbox import Job
+from core.ports import Template
 from core.queries.lead import other_threads
 from core.routing import Routes
 
+from .references import REACTION, LeadReactions, is_lead_reaction, quote_for
 from .slack_client import WORKSPACE, SlackBroken, SlackGateway, SlackRefused
 from .thread_files import FetchFile, ThreadFiles, Where, no_channels, unsettled
 
@@ -68,12 +72,16 @@ class Mirror:
         routes: Routes,
         ai_available: bool,
         fetch_file: FetchFile = no_channels,
+        templates: Mapping[str, Sequence[Template]] | None = None,
     ) -> None:
         self.db = db
         self.slack = slack
         self.routes = routes
         self.ai_available = ai_available
         self.files = ThreadFiles(db, slack, fetch_file)
+        self.reactions = LeadReactions(db, slack)
+        # By lead channel: the templates a closed reply window offers (core.ports.OffersTemplates).
+        self.templates = templates or {}
 
     def __call__(self, job: Job) -> None:
         assert job.conversation_id is not None, "mirror jobs name their conversation"
@@ -159,11 +167,14 @@ class Mirror:
                         Message.conversation_id == conversation_id,
                         Message.slack_ts.is_(None),
                         Message.direction != Direction.NOTE,
+                        or_(Message.kind != REACTION, Message.slack_status_shown.is_(None)),
                     )
                     .order_by(Message.id)
                 )
             )
         for position, message in enumerate(pending):
+            if is_lead_reaction(message) and self.reactions.show(message):
+                continue  # shown on the entry it reacts to, not as an entry of its own
             self._post_message(message, lead_name, thread, urgent=len(pending) - position <= BACKLOG)
 
     def _post_message(self, message: Message, lead_name: str, thread: Thread, *, urgent: bool) -> None:
@@ -179,7 +190,9 @@ class Mirror:
         if ts is None:
             self.slack.pace(thread.channel, urgent=urgent)
             self.db.run(lambda session: _mark_message_posting(session, message.id))
-            text, blocks = build_thread_entry(message, lead_name)
+            with self.db.sessions() as session:
+                quote = quote_for(session, message, lead_name)
+            text, blocks = build_thread_entry(message, lead_name, quote)
             metadata = {"event_type": MESSAGE_EVENT, "event_payload": {"message_id": message.id}}
             try:
                 ts = self.slack.post(
@@ -252,7 +265,9 @@ class Mirror:
         if new_reaction:
             self.slack.react(channel, ts, new_reaction)
         if status == DeliveryStatus.FAILED:
-            text, blocks = build_delivery_failure(message, message.delivery_error or "unknown reason")
+            text, blocks = build_delivery_failure(
+                message, message.delivery_error or "unknown reason", self.templates.get(message.channel, ())
+            )
             self.slack.post(thread.channel, text=text, blocks=blocks, thread_ts=thread.ts)
         self.db.run(lambda session: _store_shown(session, message.id, status.value))
 

@@ -6,8 +6,11 @@ sends a string) raises `BadPayload`; the app's error handler answers 400 with on
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
+
+from core.ports import Template
 
 MAX_ID = 2**63 - 1  # the largest id a database row can have
 
@@ -123,4 +126,21 @@ def submission(body: dict[str, Any], view: dict[str, Any]) -> Submission:
         callback_id=text(view, "callback_id"),
         private_metadata=optional_text(view, "private_metadata"),
         values=values,
+    )
+
+
+def template_choice(value: str | None) -> tuple[int, Template]:
+    """A template button's value (bot.blocks.ids.SEND_TEMPLATE): the message not sent, and the template."""
+    try:
+        choice = json.loads(value or "")
+    except ValueError:
+        raise BadPayload("a template button's value is not JSON") from None
+    if not isinstance(choice, dict):
+        raise BadPayload("a template button's value is not an object")
+    name, language = choice.get("n"), choice.get("l")
+    if not (isinstance(name, str) and name and isinstance(language, str) and language):
+        raise BadPayload("a template button's value names no template")
+    message_id = choice.get("m")
+    return row_id(str(message_id) if isinstance(message_id, int) else None, "template's message"), Template(
+        name, language
     )

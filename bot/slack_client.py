@@ -36,6 +36,7 @@ WORKSPACE_BROKEN = {"invalid_auth", "account_inactive", "missing_scope", "token_
 
 # Slack refuses the content itself: sending it again can never work.
 REFUSED = {
+    "invalid_name",  # reactions.add: no emoji by that name (a lead's reaction then shows as a line)
     "invalid_blocks",
     "invalid_blocks_format",
     "msg_too_long",

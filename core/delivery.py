@@ -5,6 +5,10 @@ before recording the answer, the retry finds the message still `sending` and mar
 "outcome unknown" (the rep sees it and can press Retry) instead of sending it blind a second time.
 A message sent in parts records each part as the provider takes it, so whatever retries it (the
 outbox, the rep's Retry) sends only the parts still missing.
+
+A channel with a reply window (WhatsApp: 24 hours after the lead last wrote) is told when the lead last
+wrote (`Outbound.last_inbound_at`) and decides itself; when it answers `NeedsTemplate`, the message is
+failed with the code NEEDS_TEMPLATE, and the thread offers the channel's templates (bot.mirror).
 """
 
 from __future__ import annotations
@@ -17,10 +21,17 @@ from sqlalchemy.orm import Session
 from core.actions.inbound import apply_early_statuses
 from core.actions.locks import lock_message
 from core.db import Database
-from core.errors import ChannelBroken, DeliveryError, PermanentDelivery, RetryableDelivery
+from core.errors import (
+    NEEDS_TEMPLATE,
+    ChannelBroken,
+    DeliveryError,
+    NeedsTemplate,
+    PermanentDelivery,
+    RetryableDelivery,
+)
 from core.models import DeliveryStatus, Message
 from core.outbox import Job, JobKind, queue
-from core.ports import Outbound, Sender, SendReceipt
+from core.ports import Outbound, Sender, SendReceipt, Template
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +58,16 @@ class Deliverer:
             if not job.last_attempt:
                 self.db.run(lambda session: self._requeue(session, outbound.message_id))
                 raise
-            self._record_failure(outbound.message_id, f"{exc.reason} (gave up after {job.attempts} tries)")
+            self._record_failure(
+                outbound.message_id, f"{exc.reason} (gave up after {job.attempts} tries)", exc.code
+            )
         except ChannelBroken as exc:
             log.error("the %s channel needs attention: %s", outbound.channel, exc.reason)
-            self._record_failure(outbound.message_id, exc.reason)
+            self._record_failure(outbound.message_id, exc.reason, exc.code)
+        except NeedsTemplate as exc:
+            self._record_failure(outbound.message_id, exc.reason, NEEDS_TEMPLATE)
         except DeliveryError as exc:
-            self._record_failure(outbound.message_id, exc.reason)
+            self._record_failure(outbound.message_id, exc.reason, exc.code)
         else:
             self.db.run(lambda session: self._sent(session, outbound.message_id, receipt))
 
@@ -75,13 +90,16 @@ class Deliverer:
             return None  # already sent, failed or handled by a twin of this job
         message.delivery_status = DeliveryStatus.SENDING
         conversation = message.conversation
+        template = message.template
         return Outbound(
             message_id=message.id,
             channel=message.channel,
             channel_account=conversation.channel_account,
             to=conversation.provider_thread_id,
             text=message.text,
+            template=None if template is None else Template(template["name"], template["language"]),
             parts_sent=message.parts_sent,
+            last_inbound_at=conversation.last_inbound_at,
         )
 
     @staticmethod
@@ -95,21 +113,22 @@ class Deliverer:
         message = lock_message(session, message_id)
         message.provider_message_id = receipt.provider_message_id
         message.delivery_status = receipt.status
-        message.delivery_error = None
+        message.delivery_error = message.delivery_error_code = None
         apply_early_statuses(session, message)
         queue(session, JobKind.MIRROR, message.conversation_id, message_id=message.id)
 
-    def _record_failure(self, message_id: int, reason: str) -> None:
+    def _record_failure(self, message_id: int, reason: str, code: str | None = None) -> None:
         def fail(session: Session) -> None:
-            _fail(session, lock_message(session, message_id), reason)
+            _fail(session, lock_message(session, message_id), reason, code)
 
         self.db.run(fail)
 
 
-def _fail(session: Session, message: Message, reason: str) -> None:
+def _fail(session: Session, message: Message, reason: str, code: str | None = None) -> None:
     log.warning("message %s not delivered: %s", message.id, reason)
     message.delivery_status = DeliveryStatus.FAILED
     message.delivery_error = reason
+    message.delivery_error_code = None if code is None else code[:64]
     queue(session, JobKind.MIRROR, message.conversation_id, message_id=message.id)
 
 

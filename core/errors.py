@@ -83,5 +83,8 @@ class NeedsTemplate(PermanentDelivery):
     24-hour window). The rep is offered the channel's templates instead of a plain Retry."""
 
 
+NEEDS_TEMPLATE = "needs_template"  # message.delivery_error_code of a message NeedsTemplate failed
+
+
 class ChannelBroken(DeliveryError):
     pass

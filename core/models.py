@@ -296,6 +296,11 @@ class Message(Base):
     parts_sent: Mapped[int] = mapped_column(Integer, default=0)
     delivery_status: Mapped[DeliveryStatus | None] = mapped_column(_enum(DeliveryStatus))
     delivery_error: Mapped[str | None] = mapped_column(Text)
+    # The failure's kind, as its sender said it (core.delivery.NEEDS_TEMPLATE, a provider's code…).
+    delivery_error_code: Mapped[str | None] = mapped_column(String(64))
+    # A channel's pre-approved message ({"name", "language"}), sent instead of text once the channel's
+    # reply window is closed (WhatsApp's 24 hours); `text` then says which template it was.
+    template: Mapped[dict[str, Any] | None]
     # The rep deleted it in Slack before it was sent: it is never sent.
     deleted_at: Mapped[datetime | None]
     edited_at: Mapped[datetime | None]

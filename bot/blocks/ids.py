@@ -21,6 +21,10 @@ CARD_ASSIGN_BLOCK = "card.assign"
 # --- a rep's message that did not reach the lead (value = str(message.id)) ------------------------------
 RETRY_DELIVERY = "message.retry_delivery"
 DELIVERY_FAILURE_BLOCK = "delivery.failure"
+# …because the channel's reply window is closed: one button per template (value = JSON
+# {"m": the message's id, "n": the template's name, "l": its language}); block ids TEMPLATES_BLOCK.N
+SEND_TEMPLATE = "message.send_template"
+TEMPLATES_BLOCK = "delivery.templates"
 
 # --- the Tags modal (private_metadata = str(conversation.id)) ------------------------------------------
 TAGS_MODAL = "tags.modal"

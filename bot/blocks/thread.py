@@ -10,17 +10,25 @@ the status moves on):
 | delivered | `inbox_tray` | 📥 it reached the lead's device / mailbox |
 | read | `eyes` | 👀 the lead read it |
 | failed | `warning` | ⚠️ plus a thread notice with the reason and a Retry button |
+
+A reply the channel refused because its reply window is closed (WhatsApp's 24 hours) gets the same ⚠️
+and a notice offering the channel's templates, one button each.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from bot.blocks import ids
 from bot.blocks.labels import channel_name
 from bot.mrkdwn import escape, escape_clipped
+from core.errors import NEEDS_TEMPLATE
 from core.models import Author, DeliveryStatus, Direction, Message
+from core.ports import Template
 
 Block = dict[str, Any]
 
@@ -41,6 +49,19 @@ _REACTIONS = {
 # Said next to the sender when the name alone does not tell who they are.
 _ROLES = {Author.LEAD: "Lead", Author.MEMBER: "Teammate"}
 _ESCAPED_SIZE = {"&": 5, "<": 4, ">": 4}  # len of &amp; &lt; &gt;
+
+
+QUOTE_LIMIT = 150
+
+
+@dataclass(frozen=True)
+class Quote:
+    """The earlier message an entry replies (or reacts) to: who wrote it and what it said, or nothing
+    when Threadline does not have it."""
+
+    sender: str | None = None
+    text: str | None = None
+    reaction: bool = False  # the entry is a lead's reaction shown as a line
 
 
 def delivery_reaction(status: DeliveryStatus | None) -> str | None:
@@ -75,11 +96,14 @@ def slack_time(at: datetime) -> str:
     return f"<!date^{int(at.timestamp())}^{{date_short_pretty}} {{time}}|{at:%Y-%m-%d %H:%M} UTC>"
 
 
-def build_thread_entry(message: Message, lead_name: str) -> tuple[str, list[Block]]:
+def build_thread_entry(
+    message: Message, lead_name: str, quote: Quote | None = None
+) -> tuple[str, list[Block]]:
     """(fallback text, blocks) for one message the bot posts into the conversation's thread.
 
     The body is split over as many sections as it needs (3,000 characters each) and cut, with a note
-    saying how much, where a message would pass Slack's 50 blocks.
+    saying how much, where a message would pass Slack's 50 blocks. `quote`: the message it answers,
+    shown as a "↪ replying to …" line above the body.
     """
     sender = escape_clipped(sender_label(message, lead_name), SENDER_LIMIT)
     about = [f"*{sender}*"]
@@ -94,12 +118,13 @@ def build_thread_entry(message: Message, lead_name: str) -> tuple[str, list[Bloc
     if at is not None:  # unset only on a message that was never stored
         about.append(slack_time(at))
     context: Block = {"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(about)}]}
+    heading = [context] if quote is None else [context, _quote_line(quote)]
 
     body = _body(message)
     sections: list[Block] = []
     shown_until = 0
     for start, end in _chunks(body, SECTION_TEXT_LIMIT):
-        if len(sections) == MAX_BLOCKS - 2:  # keep one block for the truncation note
+        if len(sections) == MAX_BLOCKS - len(heading) - 1:  # keep one block for the truncation note
             hidden = len(body) - shown_until
             sections.append(_section(f"_… (truncated, {hidden} more characters)_"))
             break
@@ -110,35 +135,84 @@ def build_thread_entry(message: Message, lead_name: str) -> tuple[str, list[Bloc
 
     preview = escape(body[:FALLBACK_PREVIEW]) + ("…" if len(body) > FALLBACK_PREVIEW else "")
     said = f"{sender} (sent from {channel_name(message.channel)})" if elsewhere else sender
-    return f"{said}: {preview}", [context, *sections]
+    return f"{said}: {preview}", [*heading, *sections]
 
 
-def build_delivery_failure(message: Message, reason: str) -> tuple[str, list[Block]]:
-    """A notice in the thread: the rep's message did NOT reach the lead, why, and a Retry button."""
+def _quote_line(quote: Quote) -> Block:
+    lead_in = "↪ to" if quote.reaction else "↪ replying to"
+    if quote.text is None:
+        said = f"{lead_in} an earlier message Threadline does not have"
+    else:
+        who = escape_clipped(quote.sender or "someone", SENDER_LIMIT)
+        words = escape_clipped(" ".join(quote.text.split()), QUOTE_LIMIT)
+        said = f"{lead_in} *{who}*: “{words}”" if words else f"{lead_in} *{who}*"
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": said}]}
+
+
+def build_delivery_failure(
+    message: Message, reason: str, templates: Sequence[Template] = ()
+) -> tuple[str, list[Block]]:
+    """A notice in the thread: the rep's message did NOT reach the lead, why, and a Retry button.
+
+    When the channel's reply window is closed (`delivery_error_code` NEEDS_TEMPLATE), the notice offers
+    the channel's templates, one button each (a click sends that template as the rep's message).
+    """
     why = escape_clipped(reason.strip() or "unknown reason", REASON_LIMIT)
     channel = channel_name(message.channel)
+    window_closed = message.delivery_error_code == NEEDS_TEMPLATE
     text = f"Not delivered to the lead over {channel}: {why}"
+    if window_closed:
+        text = f"Not sent: the lead's {channel} reply window is closed. {why}"
     quoted = escape_clipped(" ".join(message.text.split()), 300) if message.text else ""
     detail = f":warning: *{text}*" + (f"\n> {quoted}" if quoted else "")
-    blocks: list[Block] = [
-        _section(detail),
-        {
-            "type": "actions",
-            "block_id": ids.DELIVERY_FAILURE_BLOCK,
-            "elements": [
-                {
-                    "type": "button",
-                    "text": {"type": "plain_text", "text": "Retry"},
-                    "action_id": ids.RETRY_DELIVERY,
-                    "value": str(message.id),
-                }
-            ],
-        },
-    ]
+    retry = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": "Retry"},
+        "action_id": ids.RETRY_DELIVERY,
+        "value": str(message.id),
+    }
+    blocks: list[Block] = [_section(detail)]
+    if window_closed:
+        blocks += _template_buttons(message.id, templates)
+    blocks.append({"type": "actions", "block_id": ids.DELIVERY_FAILURE_BLOCK, "elements": [retry]})
     return text, blocks
 
 
+TEMPLATE_BUTTONS = 25  # Slack's most elements in one actions block
+MAX_TEMPLATES = TEMPLATE_BUTTONS * 4  # the notice stays far inside Slack's 50 blocks
+BUTTON_TEXT_LIMIT = 75
+
+
+def _template_buttons(message_id: int, templates: Sequence[Template]) -> list[Block]:
+    buttons = [
+        {
+            "type": "button",
+            "text": {
+                "type": "plain_text",
+                "text": _clip(f"Send {template.name} ({template.language})", BUTTON_TEXT_LIMIT),
+            },
+            "action_id": ids.SEND_TEMPLATE,
+            "value": json.dumps({"m": message_id, "n": template.name, "l": template.language}),
+        }
+        for template in templates[:MAX_TEMPLATES]
+    ]
+    return [
+        {
+            "type": "actions",
+            "block_id": f"{ids.TEMPLATES_BLOCK}.{start // TEMPLATE_BUTTONS}",
+            "elements": buttons[start : start + TEMPLATE_BUTTONS],
+        }
+        for start in range(0, len(buttons), TEMPLATE_BUTTONS)
+    ]
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _body(message: Message) -> str:
+    if message.kind == "reaction":  # one the mirror could not put on the entry it reacts to
+        return f"reacted {message.text}" if message.text.strip() else "took back their reaction"
     # Non-text kinds already carry a description of what arrived ("[image] caption").
     if message.text and message.text.strip():
         return message.text

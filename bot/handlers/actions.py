@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from bot.blocks import ids
 from bot.blocks.modals import build_edit_lead_modal, build_lead_modal, build_tags_modal
 from bot.context import BotContext, tell
-from bot.payloads import BadPayload, Click, click, optional_text, row_id, text
+from bot.payloads import BadPayload, Click, click, optional_text, row_id, template_choice, text
 from core.actions.common import Actor, Changed
 from core.actions.conversation import (
     do_assign,
@@ -27,7 +27,7 @@ from core.actions.conversation import (
     do_set_manual,
     do_take_over,
 )
-from core.actions.replies import do_retry_delivery
+from core.actions.replies import do_retry_delivery, do_send_template
 from core.errors import NotFound, ThreadlineError
 from core.models import Conversation
 from core.queries.lead import lead_channels, lead_view
@@ -219,6 +219,28 @@ async def handle_retry_delivery(
         await _tell(client, clicked, "That message is no longer failed; nothing to retry.")
 
 
+async def handle_send_template(
+    ctx: BotContext, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
+) -> None:
+    """A template button on a "reply window closed" notice: send that template as the clicker's message."""
+    await ack()
+    clicked = click(body, action)
+    message_id, template = template_choice(clicked.value)
+    try:
+        conversation, actor = await _acting_on_card(ctx, client, clicked)
+        offered = ctx.templates.get(conversation.channel, ())
+        posted = await ctx.run(
+            lambda session: do_send_template(
+                session, conversation.id, template, actor=actor, offered=offered, instead_of=message_id
+            )
+        )
+    except ThreadlineError as exc:
+        await _tell(client, clicked, f"Template not sent: {exc}")
+        return
+    if posted.duplicate:
+        await _tell(client, clicked, f"The template {template.name} is already on its way for that message.")
+
+
 def register(app: AsyncApp, ctx: BotContext) -> None:
     def bind(handler: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
         async def listener(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
@@ -234,3 +256,4 @@ def register(app: AsyncApp, ctx: BotContext) -> None:
     app.action(ids.EDIT_LEAD)(bind(handle_edit_lead))
     app.action(ids.LEAD_MODAL_EDIT)(bind(handle_edit_lead_from_view))
     app.action(ids.RETRY_DELIVERY)(bind(handle_retry_delivery))
+    app.action(ids.SEND_TEMPLATE)(bind(handle_send_template))

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TypeVar
 
+from channels.whatsapp.outbound import OUT_OF_WINDOW, REASONS, WINDOW_CLOSED
 from core.errors import MalformedDelivery
 from core.models import DeliveryStatus
 from core.ports import Attachment, DeliveryUpdate, Inbound, LeadProfile, Parsed
@@ -304,19 +305,24 @@ def _update(status: dict[str, Any]) -> DeliveryUpdate | None:
     delivery = _STATUSES.get(_opt_str(status, "status") or "")
     if delivery is None:
         return None  # "deleted", "warning"… say nothing about delivery
-    error = None
+    error, code = None, None
     if delivery == DeliveryStatus.FAILED:
         first = _dict((_list(status, "errors") or [{}])[0])
         details = _opt_str(_dict(first.get("error_data") or {}), "details")
-        code = first.get("code", "?")
-        error = f"{code}: {_opt_str(first, 'title') or _opt_str(first, 'message') or 'failed'}"
-        error += f" — {details}" if details else ""
+        code = first.get("code")
+        said = f"{code if code is not None else '?'}: "
+        said += _opt_str(first, "title") or _opt_str(first, "message") or "failed"
+        said += f" — {details}" if details else ""
+        error = f"{REASONS[code]} (WhatsApp {said})" if code in REASONS else f"WhatsApp {said}"
+        if code == OUT_OF_WINDOW:
+            error = f"{WINDOW_CLOSED} (WhatsApp {said})"
     return DeliveryUpdate(
         channel=CHANNEL,
         provider_message_id=_str(status, "id"),
         status=delivery,
         at=_time(status["timestamp"]),
         error=error,
+        needs_template=code == OUT_OF_WINDOW,
     )
 
 

@@ -24,21 +24,22 @@ from typing import Any
 import httpx
 
 from channels.whatsapp.media import WhatsAppMedia, media_message, reply_parts
-from core.errors import ChannelBroken, NeedsTemplate, PermanentDelivery, RetryableDelivery
+from core.errors import ChannelBroken, DeliveryError, NeedsTemplate, PermanentDelivery, RetryableDelivery
 from core.ports import Outbound, PartSent, SendReceipt, Template, ignore_part
 
 TEXT_LIMIT = 4096  # WhatsApp's maximum text body
 UNKNOWN_OUTCOME = (
     "No answer from WhatsApp; the message may or may not have been delivered. Retry to send it again."
 )
+WINDOW_CLOSED = "More than 24 hours since the lead last wrote: WhatsApp only takes an approved template now."
 REPLY_WINDOW = timedelta(hours=24)  # WhatsApp's customer service window after the lead's last message
 _THROTTLED = {4, 80007, 130429, 131048, 131056}
 _TEMPORARY = {1, 2, 131016, 133004}
-_OUT_OF_WINDOW = 131047
+OUT_OF_WINDOW = 131047
 _BAD_TOKEN = 190
 _NO_PERMISSION = {10, 200, 299}  # 200-299 are all permission errors
-# Graph's codes in words a rep can read, for the failure notice in the thread.
-_REASONS = {
+# Graph's codes in words a rep can read: send errors and failed statuses, shown in the thread.
+REASONS = {
     100: "WhatsApp rejected a parameter of the message",
     131000: "WhatsApp failed to send it for an unknown reason",
     131008: "a required parameter is missing",
@@ -137,13 +138,12 @@ class WhatsAppSender:
             raise self.window_closed()
 
     def window_closed(self) -> NeedsTemplate:
-        said = "More than 24 hours since the lead last wrote: WhatsApp only takes an approved template now."
         if self.templates:
-            return NeedsTemplate(f"{said} Pick one below to send it.", code=str(_OUT_OF_WINDOW))
+            return NeedsTemplate(f"{WINDOW_CLOSED} Pick one below to send it.", code=str(OUT_OF_WINDOW))
         return NeedsTemplate(
-            f"{said} None is configured here: set WHATSAPP_TEMPLATES (name:language, e.g. "
+            f"{WINDOW_CLOSED} None is configured here: set WHATSAPP_TEMPLATES (name:language, e.g. "
             "follow_up:en_US, comma-separated) to offer your approved templates in the thread.",
-            code=str(_OUT_OF_WINDOW),
+            code=str(OUT_OF_WINDOW),
         )
 
     def _send_template(self, to: str, template: Template) -> SendReceipt:
@@ -190,7 +190,7 @@ class WhatsAppSender:
         raise error
 
 
-def graph_error(response: httpx.Response) -> Exception:
+def graph_error(response: httpx.Response) -> DeliveryError:
     """Graph's answer to a failed send, as the core kind that says what happens next."""
     error = _error_of(response)
     code = error.get("code") if isinstance(error.get("code"), int) else None
@@ -200,13 +200,10 @@ def graph_error(response: httpx.Response) -> Exception:
     said = message if isinstance(message, str) and message else f"HTTP {response.status_code}"
     details = details if isinstance(details, str) else None
     graph_said = f"{said} — {details}" if details and details not in said else said
-    reason = f"{_REASONS[code]} (WhatsApp: {graph_said})" if code in _REASONS else graph_said
+    reason = f"{REASONS[code]} (WhatsApp: {graph_said})" if code in REASONS else graph_said
     label = str(code if code is not None else response.status_code)
-    if code == _OUT_OF_WINDOW:
-        return NeedsTemplate(
-            "More than 24 hours since the lead last wrote: WhatsApp only takes an approved template now.",
-            code=label,
-        )
+    if code == OUT_OF_WINDOW:
+        return NeedsTemplate(WINDOW_CLOSED, code=label)
     broken = _broken(response.status_code, code, error.get("type"), graph_said)
     if broken is not None:
         return ChannelBroken(broken, code=label)

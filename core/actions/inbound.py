@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from core.actions.common import LEAD, SYSTEM, Received, campaign_named, queue, record
 from core.actions.satisfaction import awaiting_rating, read_rating, record_rating
 from core.actions.transitions import set_ai_mode, set_status, stop_waiting
-from core.errors import Deferred
+from core.errors import NEEDS_TEMPLATE, Deferred
 from core.identity import EMAIL, PHONE, normal_email, normal_phone
 from core.models import (
     AIMode,
@@ -241,7 +241,8 @@ def do_record_delivery(session: Session, update: DeliveryUpdate) -> bool:
         return False
     if message.direction != Direction.OUTBOUND:
         return False
-    if not advance_delivery(message, update.status, update.error):
+    code = NEEDS_TEMPLATE if update.needs_template else None
+    if not advance_delivery(message, update.status, update.error, code):
         return False
     queue(session, JobKind.MIRROR, message.conversation)
     return True
@@ -283,7 +284,9 @@ def _keep_early(session: Session, update: DeliveryUpdate, provider_message_id: s
         )
 
 
-def advance_delivery(message: Message, status: DeliveryStatus, error: str | None = None) -> bool:
+def advance_delivery(
+    message: Message, status: DeliveryStatus, error: str | None = None, code: str | None = None
+) -> bool:
     current = message.delivery_status
     if current is not None and status.rank <= current.rank and status != DeliveryStatus.FAILED:
         return False
@@ -293,6 +296,7 @@ def advance_delivery(message: Message, status: DeliveryStatus, error: str | None
         return False  # it was delivered or read; a late failure report does not undo that
     message.delivery_status = status
     message.delivery_error = error if status == DeliveryStatus.FAILED else None
+    message.delivery_error_code = code if status == DeliveryStatus.FAILED else None
     return True
 
 

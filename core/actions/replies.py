@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.actions.common import Actor, Changed, Posted, queue, record
-from core.actions.locks import lock_conversation, lock_message
+from core.actions.locks import claim_delivery_key, lock_conversation, lock_message
 from core.actions.transitions import set_ai_mode, set_status, stop_waiting
 from core.errors import InvalidAction, NotFound
 from core.models import AIMode, Conversation, DeliveryStatus, Direction, Member, Message, Status, utcnow
 from core.outbox import JobKind
+from core.ports import Template
 from core.variables import fill, values_for
 
 # A reply still waiting to go out (or that failed): an edit changes what the lead gets, a delete stops it.
 _NOT_SENT = (DeliveryStatus.QUEUED, DeliveryStatus.FAILED)
 DELETED_BEFORE_SENT = "Deleted in Slack before it was sent; the lead did not get it."
+TEMPLATE = "template"  # message.kind of a channel's pre-approved message (message.template says which)
 
 
 class Edited(enum.Enum):
@@ -151,7 +154,7 @@ def do_retry_delivery(session: Session, conversation_id: int, message_id: int, *
     conversation = lock_conversation(session, message.conversation_id)
     old_error = message.delivery_error
     message.delivery_status = DeliveryStatus.QUEUED  # a new attempt, not a provider status going back
-    message.delivery_error = None
+    message.delivery_error = message.delivery_error_code = None
     record(
         session,
         conversation,
@@ -163,6 +166,64 @@ def do_retry_delivery(session: Session, conversation_id: int, message_id: int, *
     queue(session, JobKind.DELIVER, conversation, message)
     queue(session, JobKind.MIRROR, conversation)
     return Changed(conversation.id, changed=True)
+
+
+def do_send_template(
+    session: Session,
+    conversation_id: int,
+    template: Template,
+    *,
+    actor: Actor,
+    offered: Sequence[Template],
+    instead_of: int,
+) -> Posted:
+    """A teammate picked one of the channel's templates on the notice that its reply window is closed
+    (the message `instead_of` was not sent): the template becomes their message to the lead, sent like
+    any reply and shown in the thread as theirs. A second click on the same button sends nothing more.
+    `offered`: the templates the channel offers now (a stale button names one no longer configured)."""
+    if template not in offered:
+        raise InvalidAction(
+            f"The template {template.name} ({template.language}) is not offered any more: pick another."
+        )
+    failed = lock_message(session, instead_of)
+    if failed.conversation_id != conversation_id or failed.direction != Direction.OUTBOUND:
+        raise NotFound("That is not a message of this conversation that was sent to the lead.")
+    conversation = lock_conversation(session, conversation_id)
+    click = f"template:{instead_of}:{template.name}:{template.language}"
+    if not claim_delivery_key(session, "slack", click):
+        sent = session.scalar(
+            select(Message.id)
+            .where(Message.conversation_id == conversation_id, Message.kind == TEMPLATE)
+            .order_by(Message.id.desc())
+        )
+        return Posted(conversation_id, sent or instead_of, duplicate=True)
+    if conversation.ai_mode == AIMode.ACTIVE:
+        set_ai_mode(session, conversation, AIMode.PAUSED, actor)
+    message = Message(
+        conversation=conversation,
+        channel=conversation.channel,
+        direction=Direction.OUTBOUND,
+        author=actor.kind,
+        member_id=actor.member_id,
+        kind=TEMPLATE,
+        text=f"[template {template.name} ({template.language})]",
+        template={"name": template.name, "language": template.language},
+        delivery_status=DeliveryStatus.QUEUED,
+        created_at=utcnow(),
+    )
+    session.add(message)
+    _answered(session, conversation, actor, message.created_at)
+    session.flush()
+    record(
+        session,
+        conversation,
+        "template_sent",
+        actor,
+        new={"message_id": message.id, "template": template.name, "language": template.language},
+    )
+    queue(session, JobKind.DELIVER, conversation, message)
+    queue(session, JobKind.MIRROR, conversation)  # posts it into the thread as the teammate's
+    return Posted(conversation.id, message.id, duplicate=False)
 
 
 def _from_slack(

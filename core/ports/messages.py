@@ -99,6 +99,8 @@ class DeliveryUpdate:
     status: DeliveryStatus
     at: datetime
     error: str | None = None
+    # Failed because the lead's reply window had closed (WhatsApp's 131047): the thread offers templates.
+    needs_template: bool = False
 
 
 @dataclass(frozen=True)

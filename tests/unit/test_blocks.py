@@ -427,7 +427,8 @@ def test_a_huge_message_is_truncated_within_fifty_blocks_saying_how_much():
     ("kind", "text", "body"),
     [
         ("image", "[image] see <this>", "[image] see &lt;this&gt;"),
-        ("reaction", "[reaction 👍]", "[reaction 👍]"),
+        ("reaction", "👍", "reacted 👍"),  # a reaction Slack could not show on its entry
+        ("reaction", "", "took back their reaction"),
         ("location", "", "[location]"),
         ("text", "   ", "(empty message)"),
     ],

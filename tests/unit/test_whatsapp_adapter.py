@@ -214,7 +214,47 @@ def test_statuses_and_batches():
     parsed = parse_webhook(batch)
     assert [m.text for m in parsed.messages] == ["one", "two"]
     assert [u.status for u in parsed.updates] == [DeliveryStatus.READ, DeliveryStatus.FAILED]
-    assert parsed.updates[1].error == "131026: Message undeliverable — Not on WhatsApp"
+    assert parsed.updates[1].error == (
+        "WhatsApp could not deliver it: the number may not be on WhatsApp, or the lead has not accepted "
+        "WhatsApp's latest terms or uses an old app version (WhatsApp 131026: Message undeliverable — "
+        "Not on WhatsApp)"
+    )
+    assert not parsed.updates[1].needs_template
+
+
+@pytest.mark.parametrize(
+    ("errors", "reason", "needs_template"),
+    [
+        (
+            [{"code": 131047, "title": "Re-engagement message"}],
+            "More than 24 hours since the lead last wrote: WhatsApp only takes an approved template now. "
+            "(WhatsApp 131047: Re-engagement message)",
+            True,
+        ),
+        ([{"code": 135000, "message": "Generic user error"}], "WhatsApp 135000: Generic user error", False),
+        (None, "WhatsApp ?: failed", False),
+    ],
+)
+def test_a_failed_status_carries_its_reason(
+    errors: list[dict[str, Any]] | None, reason: str, needs_template: bool
+):
+    failed = meta.status_update(
+        message_id="wamid.Z", recipient_id="1555", status="failed", phone_number_id="P", errors=errors
+    )
+    update = parse_webhook(failed).updates[0]
+    assert (update.status, update.error, update.needs_template) == (
+        DeliveryStatus.FAILED,
+        reason,
+        needs_template,
+    )
+
+
+def test_statuses_that_say_nothing_about_delivery_are_skipped():
+    deleted = meta.status_update(
+        message_id="wamid.D", recipient_id="1555", status="read", phone_number_id="P"
+    )
+    deleted["entry"][0]["changes"][0]["value"]["statuses"][0]["status"] = "deleted"
+    assert parse_webhook(deleted).updates == []
 
 
 @pytest.mark.parametrize(
@@ -387,7 +427,7 @@ def test_retry_after_as_an_http_date():
 def test_the_access_token_is_never_in_an_error():
     for response in (oauth_error(190, 401), graph_error(100), graph_error(131047)):
         with pytest.raises(DeliveryError) as caught:
-            sender_with(lambda request, r=response: r).send(OUT)
+            sender_with(lambda request, r=response: r).send(OUT)  # type: ignore[misc]
         assert "tok" not in str(caught.value).replace("token", "")
 
 
