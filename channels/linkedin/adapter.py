@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 import httpx
 
 from channels.linkedin.inbound import CHANNEL, delivery_key, parse_webhook, shape_problem, verify_secret
-from channels.linkedin.outbound import UnipileClient, unipile_error
+from channels.linkedin.outbound import UnipileClient, json_of, unipile_error
 from channels.linkedin.settings import REQUIRED, LinkedInSettings
 from core.errors import Deferred, DeliveryError, PermanentDelivery
 from core.ports import (
@@ -117,11 +117,12 @@ class LinkedInChannel:
             return [
                 Health("fail", "linkedin", unipile_error(response, "did not describe the account").reason)
             ]
-        account = response.json() if isinstance(response.json(), dict) else {}
+        account = json_of(response)
         name = account.get("name") or self.account_id
+        sources = account.get("sources")
         statuses = {
             str(source.get("status"))
-            for source in account.get("sources") or []
+            for source in (sources if isinstance(sources, list) else [])
             if isinstance(source, dict) and source.get("status")
         }
         not_ok = sorted(statuses - {"OK"})

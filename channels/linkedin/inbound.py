@@ -135,10 +135,9 @@ def _message(payload: dict[str, Any], account_id: str, own_id: OwnId) -> Inbound
     sender = _dict(payload["sender"])
     sender_id = _str(sender, "attendee_provider_id")
     ours = _from_us(payload, sender_id, own_id)
-    text = _opt_str(payload, "message") or ""
+    written = _opt_str(payload, "message") or ""
     attachments, described = _attachments(payload.get("attachments"), message_id)
-    if described and not text.strip():
-        text = described
+    only_files = bool(described) and not written.strip()
     quoted = payload.get("quoted")
     reply_to = _opt_str(quoted, "id") if isinstance(quoted, dict) else None
     return Inbound(
@@ -148,8 +147,8 @@ def _message(payload: dict[str, Any], account_id: str, own_id: OwnId) -> Inbound
         provider_message_id=message_id,
         sender=_lead(payload, sender, ours, sender_id),
         sent_at=_time(_str(payload, "timestamp")),
-        kind=attachments[0]["kind"] if attachments and not _opt_str(payload, "message") else "text",
-        text=text,
+        kind=attachments[0]["kind"] if only_files and attachments else "text",
+        text=described if only_files else written,
         attachments=attachments,
         reply_to_provider_id=reply_to,
         from_us=ours,

@@ -59,7 +59,7 @@ class UnipileClient:
             raise PermanentDelivery(UNKNOWN_OUTCOME, code="unknown_outcome") from exc
         if not response.is_success:
             raise unipile_error(response, "refused the message")
-        answer = _json(response)
+        answer = json_of(response)
         sent_id = answer.get("message_id")
         if not isinstance(sent_id, str) or not sent_id:
             # Taken, but unnamed: the echo cannot be recognised, so it will show as "sent from LinkedIn".
@@ -90,7 +90,7 @@ class UnipileClient:
         response = self.account()
         if not response.is_success:
             raise unipile_error(response, "did not describe the account")
-        params = _json(response).get("connection_params")
+        params = json_of(response).get("connection_params")
         im = params.get("im") if isinstance(params, dict) else None
         own = im.get("id") if isinstance(im, dict) else None
         if not isinstance(own, str) or not own:
@@ -104,7 +104,7 @@ class UnipileClient:
 
 def unipile_error(response: httpx.Response, what: str) -> DeliveryError:
     """Unipile's answer (RFC 7807: type, status, title, detail) as one of core's failure kinds."""
-    problem = _json(response)
+    problem = json_of(response)
     kind = str(problem.get("type") or "")
     title, detail = problem.get("title"), problem.get("detail")
     said = "; ".join(str(part) for part in (title, detail) if part) or f"HTTP {response.status_code}"
@@ -132,7 +132,7 @@ def unipile_error(response: httpx.Response, what: str) -> DeliveryError:
     return PermanentDelivery(f"LinkedIn (through Unipile) {what}: {said}", code=code)
 
 
-def _json(response: httpx.Response) -> dict[str, object]:
+def json_of(response: httpx.Response) -> dict[str, object]:
     try:
         value = response.json()
     except ValueError:
