@@ -49,6 +49,7 @@ MAX_DEFERRALS = 30  # a handler that keeps saying "not yet" (minutes of it) is p
 EARLY_STATUS_KEPT = timedelta(days=1)
 
 Parse = Callable[[bytes], Parsed]
+_Outcome = tuple[str, str, str, bool]  # stored or duplicate, channel, account, written by the lead
 Handle = Callable[[bytes], None]  # runs a delivery itself: called outside any transaction
 
 
@@ -292,9 +293,10 @@ class InboxRunner:
             if isinstance(outcome, str | Deferred):
                 parked[item.id] = outcome
                 continue
-            for stored, channel, account in outcome:
+            for stored, channel, account, from_lead in outcome:
                 INBOUND.labels(channel, stored).inc()
-                seen.add((channel, account))
+                if from_lead:  # not one our own account wrote on the provider's side
+                    seen.add((channel, account))
             if result.problems:  # the readable rest is in; the delivery waits for a fix and a replay
                 parked[item.id] = "could not read: " + "; ".join(result.problems[:5])
         _mark_seen(session, sorted(seen))
@@ -302,7 +304,7 @@ class InboxRunner:
 
     def _apply_in_savepoint(
         self, session: Session, item: _Claimed, result: Parsed
-    ) -> list[tuple[str, str, str]] | str | Deferred:
+    ) -> list[_Outcome] | str | Deferred:
         """The delivery's outcomes, why it is parked, or when to take it again."""
         for attempt in range(1, SAVEPOINT_RETRIES + 1):
             try:
@@ -325,7 +327,7 @@ class InboxRunner:
                 return _reason(exc)
         raise AssertionError("unreachable")
 
-    def _apply_one(self, session: Session, item: _Claimed, result: Parsed) -> list[tuple[str, str, str]]:
+    def _apply_one(self, session: Session, item: _Claimed, result: Parsed) -> list[_Outcome]:
         outcomes = []
         # A delivery's messages of one conversation (a backlog in one webhook) are stored together.
         for _thread, group in groupby(result.messages, key=thread_of):
@@ -334,7 +336,7 @@ class InboxRunner:
                 messages, do_receive_many(session, messages, ai_available=self.ai_available), strict=True
             ):
                 outcome = "duplicate" if received.duplicate else "stored"
-                outcomes.append((outcome, inbound.channel, inbound.channel_account))
+                outcomes.append((outcome, inbound.channel, inbound.channel_account, not inbound.from_us))
         for status in result.updates:
             do_record_delivery(session, status)
         for health in result.health:

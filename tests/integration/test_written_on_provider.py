@@ -21,6 +21,7 @@ from core.inbox import InboxRunner
 from core.models import (
     AIMode,
     Author,
+    ChannelAccount,
     Conversation,
     DeliveryStatus,
     Direction,
@@ -219,3 +220,18 @@ def test_a_parser_that_says_not_yet_puts_the_delivery_off_without_parking_it(db:
         session.execute(update(Inbox).values(locked_until=utcnow() - timedelta(seconds=1)))
     runner.run()
     assert [text for _d, text, _s in messages(db)] == ["hi"]
+
+
+def test_only_the_leads_messages_count_as_the_account_last_hearing_from_a_lead(db: Database):
+    runner = InboxRunner(db, {CHANNEL: parse}, ai_available=False)
+    inbox.store(db, CHANNEL, delivery("hi", message_id="m1", from_us=False))
+    runner.run()
+    with db.sessions() as session:
+        heard = session.scalars(select(ChannelAccount.last_message_at)).one()
+    assert heard is not None
+
+    inbox.store(db, CHANNEL, delivery("hello Jane", message_id="m2", from_us=True))
+    runner.run()
+    with db.sessions() as session:
+        assert session.scalars(select(ChannelAccount.last_message_at)).one() == heard
+    assert [text for _d, text, _s in messages(db)] == ["hi", "hello Jane"]
