@@ -42,7 +42,8 @@ class LinkedInChannel:
     def __init__(self, settings: LinkedInSettings, *, client: httpx.Client | None = None) -> None:
         self.settings = settings
         self.account_id = settings.UNIPILE_ACCOUNT_ID or ""
-        self._client = client or httpx.Client(timeout=30.0)
+        # Files up to MAX_FILE_BYTES go up in one request: writing may take longer than an answer.
+        self._client = client or httpx.Client(timeout=httpx.Timeout(30.0, write=120.0))
         self.unipile = UnipileClient(
             api_url=settings.UNIPILE_API_URL or "",
             api_key=secret(settings.UNIPILE_API_KEY),

@@ -52,7 +52,14 @@ class UnipileClient:
         url = f"{self.api_url}/chats/{quote(message.to, safe='')}/messages"
         try:
             response = self._client.post(url, files=fields, headers=self._headers)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+        except (
+            httpx.ConnectError,
+            httpx.ConnectTimeout,
+            httpx.PoolTimeout,
+            httpx.WriteError,
+            httpx.WriteTimeout,
+        ) as exc:
+            # The request never reached Unipile whole: safe to send again.
             raise RetryableDelivery(f"Unipile could not be reached ({type(exc).__name__})") from exc
         except httpx.TransportError as exc:
             # The request may have arrived; sending again could give the lead the message twice.

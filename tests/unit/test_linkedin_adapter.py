@@ -403,8 +403,13 @@ def test_unreachable_is_retried_but_a_lost_answer_is_never_sent_blind_again():
     def silent(request: httpx.Request) -> httpx.Response:
         raise httpx.ReadTimeout("no answer", request=request)
 
+    def upload_cut(request: httpx.Request) -> httpx.Response:
+        raise httpx.WriteTimeout("upload stalled", request=request)
+
     with pytest.raises(RetryableDelivery):
         channel(unreachable).send(outbound())
+    with pytest.raises(RetryableDelivery):  # Unipile never had the whole request
+        channel(upload_cut).send(outbound())
     with pytest.raises(PermanentDelivery, match="may or may not") as raised:
         channel(silent).send(outbound())
     assert raised.value.code == "unknown_outcome"
