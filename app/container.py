@@ -132,7 +132,7 @@ def build_container(settings: Settings | None = None, channels: Channels | None 
             fetch_file=channels.fetch_file,
             templates=channels.templates(),
         ),
-        JobKind.DELIVER: Deliverer(db, channels.on),
+        JobKind.DELIVER: Deliverer(db, channels.on, slack_files=slack.download),
         JobKind.NOTIFY_ASSIGNEE: AssigneeNotifier(db, slack),
         JobKind.NOTIFY_MESSAGE: MessageNotifier(db, slack),
         JobKind.REMIND_SLA: SlaReminder(db, slack),

@@ -21,10 +21,11 @@ from typing import Any
 
 import httpx
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 
 from core.coordination import Coordinator
-from core.errors import Deferred, Unrecoverable
+from core.errors import Deferred, PermanentDelivery, RetryableDelivery, Unrecoverable
+from core.ports import MAX_FILE_BYTES, FetchedFile
 
 log = logging.getLogger(__name__)
 
@@ -199,6 +200,48 @@ class SlackGateway:
                     return True
         return False
 
+    def download(self, file_id: str, *, max_bytes: int = MAX_FILE_BYTES) -> FetchedFile:
+        """A teammate's file from Slack (files.info → url_private_download with the bot token), for
+        core's deliverer; Slack's failures as core's kinds: the file gone or too big → PermanentDelivery,
+        anything that may pass (rate limit, outage, the connection) → RetryableDelivery."""
+        try:
+            about = self._call("files_info", WORKSPACE, file=file_id)["file"]
+        except SlackApiError as exc:
+            error = str(exc.response.get("error") or "")
+            if error in {"file_not_found", "file_deleted", "not_visible", "access_denied"}:
+                raise PermanentDelivery(f"Slack no longer gives this file ({error})") from None
+            raise RetryableDelivery(f"Slack did not give the file ({error or 'no answer'})") from None
+        except (SlackBroken, SlackRefused) as exc:
+            raise RetryableDelivery(f"Slack did not give the file ({exc})") from None
+        except (OSError, SlackClientError) as exc:
+            raise RetryableDelivery(f"Slack could not be reached ({type(exc).__name__})") from None
+        name, mime_type = str(about.get("name") or "file"), str(about.get("mimetype") or "")
+        size = about.get("size")
+        if isinstance(size, int) and size > max_bytes:
+            raise PermanentDelivery(_too_big(name, size, max_bytes))
+        url = about.get("url_private_download") or about.get("url_private")
+        if not isinstance(url, str) or about.get("mode") in {"external", "snippet", "post"}:
+            raise PermanentDelivery(f"{name} is not a file Slack keeps (an external link or a post)")
+        return FetchedFile(
+            name, mime_type or "application/octet-stream", self._fetch_private(url, name, max_bytes)
+        )
+
+    def _fetch_private(self, url: str, name: str, max_bytes: int) -> bytes:
+        headers = {"Authorization": f"Bearer {self.client.token}"}
+        try:
+            with httpx.stream("GET", url, headers=headers, timeout=UPLOAD_TIMEOUT) as response:
+                if response.status_code != 200:  # Slack answers a sign-in page (302) to a missing token
+                    raise RetryableDelivery(f"Slack answered {response.status_code} for {name}")
+                chunks, got = [], 0
+                for chunk in response.iter_bytes():
+                    got += len(chunk)
+                    if got > max_bytes:
+                        raise PermanentDelivery(_too_big(name, got, max_bytes))
+                    chunks.append(chunk)
+        except httpx.HTTPError as exc:
+            raise RetryableDelivery(f"Slack's download of {name} broke off ({type(exc).__name__})") from None
+        return b"".join(chunks)
+
     def _call(
         self, method: str, where: str, *, fine: frozenset[str] | set[str] = frozenset(), **args: Any
     ) -> Any:
@@ -266,6 +309,10 @@ class SlackGateway:
 
     def channel_info(self, channel: str) -> dict[str, Any]:
         return dict(self.client.conversations_info(channel=channel)["channel"])
+
+
+def _too_big(name: str, size: int, limit: int) -> str:
+    return f"{name} is {size / 1_048_576:.1f} MB, more than the {limit // 1_048_576} MB Threadline sends"
 
 
 def _seconds(retry_after: object) -> float:

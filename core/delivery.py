@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 
 from sqlalchemy.orm import Session
 
@@ -32,6 +33,7 @@ from core.errors import (
 from core.models import DeliveryStatus, Message
 from core.outbox import Job, JobKind, queue
 from core.ports import Outbound, Sender, SendReceipt, Template
+from core.reply_files import FetchSlackFile, ReplyFiles, no_slack_files, reply_files
 
 log = logging.getLogger(__name__)
 
@@ -42,16 +44,23 @@ UNKNOWN_OUTCOME = (
 
 
 class Deliverer:
-    def __init__(self, db: Database, senders: Mapping[str, Sender]) -> None:
+    def __init__(
+        self, db: Database, senders: Mapping[str, Sender], *, slack_files: FetchSlackFile = no_slack_files
+    ) -> None:
         self.db = db
         self.senders = senders
+        self.slack_files = slack_files
 
     def __call__(self, job: Job) -> None:
         assert job.message_id is not None, "deliver jobs name their message"
         message_id = job.message_id
+        files = self._files(job, message_id)
+        if files is None:
+            return
         outbound = self.db.run(lambda session: self._start(session, message_id))
         if outbound is None:
             return
+        outbound = replace(outbound, files=files)
         try:
             receipt = self._send(outbound, message_id)
         except RetryableDelivery as exc:
@@ -70,6 +79,25 @@ class Deliverer:
             self._record_failure(outbound.message_id, exc.reason, exc.code)
         else:
             self.db.run(lambda session: self._sent(session, outbound.message_id, receipt))
+
+    def _files(self, job: Job, message_id: int) -> ReplyFiles | None:
+        """The reply's files from Slack (core.reply_files), fetched before the message is marked sending
+        and outside any transaction; None when the reply failed for one of them (the reason shown)."""
+        with self.db.sessions() as session:
+            message = session.get_one(Message, message_id)
+            if message.delivery_status != DeliveryStatus.QUEUED or not message.attachments:
+                return ()
+            attachments = list(message.attachments)
+        try:
+            return reply_files(attachments, self.slack_files)
+        except RetryableDelivery as exc:
+            if not job.last_attempt:
+                raise  # still queued: the outbox tries again later
+            reason = f"{exc.reason} (gave up after {job.attempts} tries)"
+        except DeliveryError as exc:
+            reason = exc.reason
+        self.db.run(lambda session: _fail_queued(session, message_id, reason))
+        return None
 
     def _send(self, outbound: Outbound, message_id: int) -> SendReceipt:
         sender = self.senders.get(outbound.channel)
@@ -130,6 +158,12 @@ def _fail(session: Session, message: Message, reason: str, code: str | None = No
     message.delivery_error = reason
     message.delivery_error_code = None if code is None else code[:64]
     queue(session, JobKind.MIRROR, message.conversation_id, message_id=message.id)
+
+
+def _fail_queued(session: Session, message_id: int, reason: str) -> None:
+    message = lock_message(session, message_id)
+    if message.delivery_status == DeliveryStatus.QUEUED:  # not taken meanwhile by a twin of this job
+        _fail(session, message, reason)
 
 
 def _record_part(session: Session, message_id: int, parts_sent: int, _provider_message_id: str) -> None:

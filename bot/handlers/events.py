@@ -23,6 +23,7 @@ from core.actions.common import Actor, Posted
 from core.actions.locks import claim_delivery_key
 from core.actions.replies import Edited, do_delete, do_edit, do_note, do_reply
 from core.errors import Deferred, NotAllowed, ThreadlineError
+from core.ports import Attachment
 from core.queries.lookup import conversation_for_thread
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ RECHECK_SECONDS = 10.0
 
 # Message subtypes that are a person writing; everything else (joins, bot posts…) is not a reply.
 _WRITTEN = (None, "thread_broadcast", "file_share")
-FILES_NOT_SENT = "Files are not sent to leads yet: only the text of your message goes to the lead."
+SHARED_FILES_LIMIT = 10  # Slack attaches at most 10 files to one message
 EDITS_NOT_SENT = (
     "Edits don't reach the lead: they already have your first version. Write a new reply to correct it."
 )
@@ -61,11 +62,40 @@ async def handle_message(
     elif subtype == "message_deleted":
         await _on_delete(ctx, event, client)
     elif is_teammate_thread_reply(event):
-        await _on_written(ctx, thread_message(event), optional_text(body, "event_id"), client)
+        files = shared_files(event)
+        await _on_written(ctx, thread_message(event), optional_text(body, "event_id"), client, files)
+
+
+def shared_files(event: dict[str, Any]) -> list[Attachment]:
+    """The files a teammate shared with their message, by Slack file id (the deliverer fetches them)."""
+    files = event.get("files")
+    if not isinstance(files, list):
+        return []
+    shared: list[Attachment] = []
+    for item in files[:SHARED_FILES_LIMIT]:
+        file_id = item.get("id") if isinstance(item, dict) else None
+        if not isinstance(file_id, str) or not file_id:
+            continue
+        name, mime_type = item.get("name"), item.get("mimetype")
+        attachment = Attachment(
+            kind="file",
+            name=name if isinstance(name, str) and name else "file",
+            mime_type=mime_type if isinstance(mime_type, str) and mime_type else "application/octet-stream",
+            ref={"slack_file_id": file_id},
+            slack_file_id=file_id,  # it is in Slack already: the mirror has nothing to upload
+        )
+        if isinstance(item.get("size"), int):
+            attachment["size"] = item["size"]
+        shared.append(attachment)
+    return shared
 
 
 async def _on_written(
-    ctx: BotContext, message: ThreadMessage, event_id: str | None, client: AsyncWebClient
+    ctx: BotContext,
+    message: ThreadMessage,
+    event_id: str | None,
+    client: AsyncWebClient,
+    files: list[Attachment] | None = None,
 ) -> None:
     channel, ts = message.channel, message.ts
     found = await _conversation_and_actor(ctx, client, message)
@@ -78,13 +108,18 @@ async def _on_written(
     def record(session: Session) -> Posted | None:
         if not claim_delivery_key(session, "slack", key):
             return None  # Slack retried an event we already acted on
-        use_case = do_note if note else do_reply
-        return use_case(session, conversation_id, text, actor=actor, slack_channel=channel, slack_ts=ts)
+        if note:  # a note's files stay in Slack: nothing of a note ever reaches the lead
+            return do_note(session, conversation_id, text, actor=actor, slack_channel=channel, slack_ts=ts)
+        return do_reply(
+            session,
+            conversation_id,
+            text,
+            actor=actor,
+            slack_channel=channel,
+            slack_ts=ts,
+            attachments=files or [],
+        )
 
-    if message.subtype == "file_share" and not note:
-        await _tell(client, message, FILES_NOT_SENT)
-        if not text:
-            return
     try:
         await ctx.run(record)
     except ThreadlineError as exc:

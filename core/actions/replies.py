@@ -15,7 +15,7 @@ from core.actions.transitions import set_ai_mode, set_status, stop_waiting
 from core.errors import InvalidAction, NotFound
 from core.models import AIMode, Conversation, DeliveryStatus, Direction, Member, Message, Status, utcnow
 from core.outbox import JobKind
-from core.ports import Template
+from core.ports import Attachment, Template
 from core.variables import fill, values_for
 
 # A reply still waiting to go out (or that failed): an edit changes what the lead gets, a delete stops it.
@@ -39,19 +39,22 @@ def do_reply(
     actor: Actor,
     slack_channel: str,
     slack_ts: str,
+    attachments: Sequence[Attachment] = (),
 ) -> Posted:
-    """A teammate answered in the thread: send it to the lead; the human has taken over from the AI."""
+    """A teammate answered in the thread: send it to the lead; the human has taken over from the AI.
+    `attachments`: files they shared with it (Slack file ids; the deliverer fetches the bytes)."""
     duplicate = _already_stored(session, slack_channel, slack_ts)
     if duplicate is not None:
         return duplicate
     conversation = lock_conversation(session, conversation_id)
-    if not text.strip():
+    if not text.strip() and not attachments:
         raise InvalidAction("an empty reply cannot be sent")
     text = fill_variables(session, conversation, text, actor)
     if conversation.ai_mode == AIMode.ACTIVE:
         set_ai_mode(session, conversation, AIMode.PAUSED, actor)
     message = _from_slack(conversation, Direction.OUTBOUND, text, actor, slack_channel, slack_ts)
     message.delivery_status = DeliveryStatus.QUEUED
+    message.attachments = [dict(attachment) for attachment in attachments]
     session.add(message)
     _answered(session, conversation, actor, message.created_at)
     session.flush()

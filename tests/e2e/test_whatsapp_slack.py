@@ -305,21 +305,3 @@ def test_an_edit_is_not_sent_and_the_rep_is_told(app: AppProcess, slack: SlackSt
     assert app.slack_event(edit).status_code == 200
     slack.wait_for(lambda: any("Edits don't reach the lead" in e.get("text", "") for e in slack.ephemerals))
     assert len(graph.sent) == 1
-
-
-def test_a_file_in_the_thread_sends_its_text_and_says_the_file_was_not(
-    app: AppProcess, slack: SlackStandIn, graph: GraphStandIn
-):
-    lead_writes(app, "send the brochure", message_id="wamid.file")
-    slack.wait_for(lambda: len(thread(slack)) == 1)
-    card_ts = card_of(slack)["ts"]
-    ts = slack.post_as_user(CHANNEL, "U0ANA", "Here it is", thread_ts=card_ts)
-    event = {
-        **message_event(user="U0ANA", text="Here it is", ts=ts, thread_ts=card_ts),
-        "subtype": "file_share",
-        "files": [{"id": "F1", "name": "brochure.pdf"}],
-    }
-    assert app.slack_event(event).status_code == 200
-    graph.wait_for(lambda: len(graph.sent) == 1)
-    assert graph.sent[0].body["text"]["body"] == "Here it is"
-    slack.wait_for(lambda: any("Files are not sent" in e.get("text", "") for e in slack.ephemerals))

@@ -81,10 +81,10 @@ class GraphMedia:
 
     # --- test controls -------------------------------------------------------------------------------
 
-    def add_media(self, content: bytes, mime_type: str) -> str:
-        """A file a lead sent: its media id, as a webhook would name it."""
+    def add_media(self, content: bytes, mime_type: str, *, media_id: str | None = None) -> str:
+        """A file a lead sent: its media id, as a webhook names it (`media_id`: a webhook example's)."""
         with self.changed:
-            media = Media(f"{next(self._media_ids) + 900000000000000}", content, mime_type)
+            media = Media(media_id or f"{next(self._media_ids) + 900000000000000}", content, mime_type)
             self.media[media.id] = media
             return media.id
 
