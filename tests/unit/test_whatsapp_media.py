@@ -182,7 +182,9 @@ def test_a_type_whatsapp_does_not_take_fails_before_anything_leaves(
 
 def test_a_file_graph_refuses_fails_with_its_reason(graph: GraphStandIn, sender: WhatsAppSender):
     graph.fail_media_next(131053, message="Media upload error")
-    with pytest.raises(PermanentDelivery, match=r"WhatsApp refused the file office\.png: WhatsApp could not read the file"):
+    with pytest.raises(
+        PermanentDelivery, match=r"WhatsApp refused the file office\.png: WhatsApp could not read the file"
+    ):
         sender.send(reply("", OutboundFile("office.png", "image/png", PHOTO)))
 
 
