@@ -140,3 +140,24 @@ def spec_webhook_examples(spec_path: Path) -> dict[str, dict[str, Any]]:
     post = load_spec(spec_path)["paths"]["/whatsapp/webhooks"]["post"]
     examples = post["requestBody"]["content"]["application/json"]["examples"]
     return {name: example["value"] for name, example in examples.items()}
+
+
+def status_problems(spec_path: Path, payload: dict[str, Any]) -> list[str]:
+    """How a status webhook built here breaks the spec's `StatusMessageValue` (empty: it does not)."""
+    import jsonschema
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT202012
+
+    spec = load_spec(spec_path)
+    registry = Registry().with_resource(
+        "spec", Resource.from_contents(spec, default_specification=DRAFT202012)
+    )
+    validator = jsonschema.Draft202012Validator(
+        {"$ref": "spec#/components/schemas/StatusMessageValue"}, registry=registry
+    )
+    return [
+        f"{'/'.join(map(str, error.path)) or 'value'}: {error.message}"
+        for entry in payload["entry"]
+        for change in entry["changes"]
+        for error in validator.iter_errors(change["value"])
+    ]
