@@ -61,9 +61,18 @@ async def handle_message(
         await _on_edit(ctx, event, client)
     elif subtype == "message_deleted":
         await _on_delete(ctx, event, client)
-    elif is_teammate_thread_reply(event):
+    elif is_teammate_thread_reply(event) and not _by_this_app(event, body):
         files = shared_files(event)
         await _on_written(ctx, thread_message(event), optional_text(body, "event_id"), client, files)
+
+
+def _by_this_app(event: dict[str, Any], body: dict[str, Any]) -> bool:
+    """Our own upload of a lead's file: Slack's file_share event carries our bot user, not a bot_id."""
+    authorizations = body.get("authorizations")
+    if not isinstance(authorizations, list):
+        return False
+    ours = {a.get("user_id") for a in authorizations if isinstance(a, dict) and a.get("is_bot") is True}
+    return event.get("user") in ours
 
 
 def shared_files(event: dict[str, Any]) -> list[Attachment]:

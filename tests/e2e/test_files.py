@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
+from sqlalchemy import func, select
+
+from core.models import Inbox, InboxStatus
 from tests.e2e.harness import CHANNEL, PHONE_NUMBER_ID, AppProcess, message_event
 from tests.e2e.test_whatsapp_slack import LEAD, card_of, lead_writes, thread
 from tests.standins import meta_webhooks as meta
@@ -11,6 +17,20 @@ from tests.standins.slack_api import SlackStandIn
 PHOTO = b"\xff\xd8\xff\xe0 a lead's photo" * 50
 BROCHURE = b"%PDF-1.4 our brochure"
 EXAMPLE_MEDIA_ID = "1003383421387256"  # the id meta_webhooks.media_message names, as in Meta's example
+
+
+def slack_events_done(app: AppProcess) -> int:
+    """Slack events the app has finished with (stored in the inbox, then handled)."""
+    with app.database() as db, db.sessions() as session:
+        query = select(func.count()).where(Inbox.source == "slack", Inbox.status == InboxStatus.DONE)
+        return session.scalar(query) or 0
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the app did not get there in time"
+        time.sleep(0.05)  # polling the app's database, not waiting for luck
 
 
 def test_a_whatsapp_photo_with_a_caption_shows_in_the_thread_as_a_file_with_its_caption(
@@ -28,9 +48,18 @@ def test_a_whatsapp_photo_with_a_caption_shows_in_the_thread_as_a_file_with_its_
     [(_, uploaded)] = slack.thread_files(CHANNEL, card_of(slack)["ts"])
     assert uploaded.content == PHOTO and uploaded.title.endswith(".jpeg")
     assert share["text"] == "our shop &lt;!here&gt;"  # the caption, escaped: it pings nobody
+    # Slack tells us of our own upload as a file_share by our bot user (no bot_id): never a reply.
+    echo = {
+        **message_event(user="U0BOT", text=share["text"], ts=share["ts"], thread_ts=card_of(slack)["ts"]),
+        "subtype": "file_share",
+        "files": share["files"],
+    }
+    assert app.slack_event(echo).status_code == 200
+    wait_until(lambda: slack_events_done(app) == 1)
     lead_writes(app, "did it arrive?", message_id="wamid.after-photo")
     slack.wait_for(lambda: len(thread(slack)) == 3)
     assert len(slack.calls_to("files.completeUploadExternal")) == 1
+    assert graph.sent == [] and slack.ephemerals == [] and slack.calls_to("users.info") == []
 
 
 def test_a_reps_file_in_the_thread_reaches_the_lead_as_whatsapp_media(

@@ -753,12 +753,12 @@ class SlackStandIn(StandInServer):
                     "invalid_arguments",
                     violation=f"files.completeUploadExternal: thread_ts {thread_ts} is not a thread's parent",
                 )
-            message = Message(
+            message = Message(  # as Slack's file_share event has it: our bot user, no bot_id
                 channel.id,
                 self._next_ts(),
                 args.get("initial_comment") or "",
                 self.bot_user_id,
-                self.bot_id,
+                None,
                 thread_ts,
             )
             for stored in stored_files:
