@@ -206,3 +206,26 @@ def test_the_webhook_is_not_there_when_linkedin_is_not_configured(app: AppProces
         account_id=ACCOUNT, chat_id=CHAT, message_id="li-x", text="hi", sender=LEAD, attendees=[US]
     )
     assert post(app, payload).status_code == 404
+
+
+def test_a_reps_file_in_the_thread_reaches_the_linkedin_chat_as_an_attachment(
+    linkedin: AppProcess, slack: SlackStandIn, unipile: UnipileStandIn
+):
+    lead_writes(linkedin, "Could you send the brochure?", message_id="li-msg-1")
+    slack.wait_for(lambda: len(thread(slack)) == 1)
+    brochure = slack.add_file("U0ANA", "brochure.pdf", "application/pdf", b"%PDF-1.4 our brochure")
+    ts = slack.post_file_as_user(CHANNEL, "U0ANA", "Here it is", [brochure], thread_ts=card_ts(slack))
+    event = {
+        **message_event(user="U0ANA", text="Here it is", ts=ts, thread_ts=card_ts(slack)),
+        "subtype": "file_share",
+        "files": [brochure],
+    }
+    assert linkedin.slack_event(event).status_code == 200
+
+    unipile.wait_for(lambda: len(unipile.sent) == 1)
+    (sent,) = unipile.sent
+    assert (sent.chat_id, sent.text) == (CHAT, "Here it is")
+    assert [(f.name, f.mime_type, f.content) for f in sent.files] == [
+        ("brochure.pdf", "application/pdf", b"%PDF-1.4 our brochure")
+    ]
+    slack.wait_for(lambda: "white_check_mark" in slack.reactions(CHANNEL, ts))
