@@ -70,6 +70,8 @@ _ACCOUNT_BROKEN = {
 
 
 class WhatsAppSender:
+    name = "whatsapp"  # a core.ports.Sender on its own, as tests use it
+
     def __init__(
         self,
         *,
