@@ -123,7 +123,19 @@ class WhatsAppChannel:
         return [
             Health("ok", "whatsapp", f"number {shown}{name}; token accepted by {settings.WHATSAPP_API_URL}"),
             Health("ok", "whatsapp webhook", f"point Meta at https://<this server>{PATH} (verify token set)"),
+            _templates_line(settings.templates),
         ]
+
+
+def _templates_line(templates: Sequence[Template]) -> Health:
+    if not templates:
+        return Health(
+            "off",
+            "whatsapp templates",
+            "none: after the 24-hour window a rep cannot write; set WHATSAPP_TEMPLATES=name:language,…",
+        )
+    offered = ", ".join(f"{t.name} ({t.language})" for t in templates)
+    return Health("ok", "whatsapp templates", f"offered after the 24-hour window: {offered}")
 
 
 def _error_of(response: httpx.Response) -> dict[str, object]:

@@ -17,7 +17,8 @@ from channels.whatsapp import (
     split_text,
     verify_signature,
 )
-from channels.whatsapp.settings import parse_templates
+from channels.whatsapp.adapter import WhatsAppChannel
+from channels.whatsapp.settings import WhatsAppSettings, parse_templates
 from core.errors import (
     ChannelBroken,
     DeliveryError,
@@ -25,6 +26,7 @@ from core.errors import (
     NeedsTemplate,
     PermanentDelivery,
     RetryableDelivery,
+    SettingsError,
 )
 from core.models import DeliveryStatus
 from core.ports import Outbound, Template
@@ -535,3 +537,37 @@ def test_one_malformed_message_does_not_cost_the_others_in_its_webhook():
     value["messages"].insert(0, {**value["messages"][0], "id": None, "text": {"body": "broken"}})
     parsed = parse_webhook(payload)
     assert [m.text for m in parsed.messages] == ["kept"]
+
+
+def test_a_malformed_whatsapp_templates_setting_stops_with_one_line(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("THREADLINE_ENV_FILE", "")
+    monkeypatch.setenv("WHATSAPP_TEMPLATES", "follow_up:en_US, Follow Up")
+    with pytest.raises(SettingsError, match=r"WHATSAPP_TEMPLATES: .*'Follow Up' is not name:language"):
+        WhatsAppSettings.load()
+    monkeypatch.setenv("WHATSAPP_TEMPLATES", "follow_up:en_US, reminder:pt_BR")
+    assert WhatsAppSettings.load().templates == TEMPLATES
+    monkeypatch.setenv("WHATSAPP_TEMPLATES", "")
+    assert WhatsAppSettings.load().templates == ()
+
+
+def test_check_names_the_templates_offered():
+    def graph(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            200, json={"id": "PN1", "display_phone_number": "+1 555", "verified_name": "Acme"}
+        )
+
+    def channel(templates: str | None) -> WhatsAppChannel:
+        settings = WhatsAppSettings(
+            WHATSAPP_ACCESS_TOKEN="tok",
+            WHATSAPP_PHONE_NUMBER_ID="PN1",
+            WHATSAPP_APP_SECRET="s",
+            WHATSAPP_VERIFY_TOKEN="v",
+            WHATSAPP_TEMPLATES=templates,
+        )
+        return WhatsAppChannel(settings, client=httpx.Client(transport=httpx.MockTransport(graph)))
+
+    lines = {h.what: h for h in channel("follow_up:en_US,reminder:pt_BR").health()}
+    assert lines["whatsapp templates"].detail.endswith("follow_up (en_US), reminder (pt_BR)")
+    assert channel("reminder:pt_BR").templates() == (Template("reminder", "pt_BR"),)
+    none = {h.what: h for h in channel(None).health()}["whatsapp templates"]
+    assert none.state == "off" and "set WHATSAPP_TEMPLATES" in none.detail
