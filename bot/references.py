@@ -16,7 +16,7 @@ from functools import partial
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.blocks.thread import Quote, sender_label
+from bot.blocks.thread import Quote, delivery_reaction, sender_label
 from bot.emoji_names import slack_emoji_name
 from core.actions.locks import lock_message
 from core.db import Database
@@ -84,7 +84,8 @@ class LeadReactions:
         if message.text and name is None:
             return False  # not an emoji we can name: the line says which
         old = slack_emoji_name(previous) if previous else None
-        if old is not None and old != name:
+        # The app adds the delivery marks too (👀 read…): a lead's 👀 taken back must not take "read" away.
+        if old is not None and old != name and old != delivery_reaction(target.delivery_status):
             self.slack.unreact(target.slack_channel, target.slack_ts, old)
         if name is not None:
             try:
