@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from channels import linkedin, sandbox, whatsapp
+from channels import email, linkedin, sandbox, whatsapp
 from core.ports import ChannelPlugin
 
 PLUGINS: tuple[ChannelPlugin, ...] = (
     whatsapp.PLUGIN,
+    email.PLUGIN,
     linkedin.PLUGIN,
     sandbox.PLUGIN,
 )

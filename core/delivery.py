@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.actions.inbound import apply_early_statuses
@@ -30,9 +31,9 @@ from core.errors import (
     PermanentDelivery,
     RetryableDelivery,
 )
-from core.models import DeliveryStatus, Message
+from core.models import DeliveryStatus, Direction, Message
 from core.outbox import Job, JobKind, queue
-from core.ports import Outbound, Sender, SendReceipt, Template
+from core.ports import NamesMessages, Outbound, Sender, SendReceipt, Template
 from core.reply_files import FetchSlackFile, ReplyFiles, no_slack_files, reply_files
 
 log = logging.getLogger(__name__)
@@ -117,6 +118,10 @@ class Deliverer:
         if message.delivery_status != DeliveryStatus.QUEUED:
             return None  # already sent, failed or handled by a twin of this job
         message.delivery_status = DeliveryStatus.SENDING
+        sender = self.senders.get(message.channel)
+        if isinstance(sender, NamesMessages) and message.provider_message_id is None:
+            message.provider_message_id = sender.new_message_id()  # stored before the send begins
+        threading = reply_threading(session, message)
         conversation = message.conversation
         template = message.template
         return Outbound(
@@ -127,6 +132,10 @@ class Deliverer:
             text=message.text,
             template=None if template is None else Template(template["name"], template["language"]),
             parts_sent=message.parts_sent,
+            subject=threading.subject,
+            in_reply_to=threading.in_reply_to,
+            references=threading.references,
+            provider_message_id=message.provider_message_id if isinstance(sender, NamesMessages) else None,
             last_inbound_at=conversation.last_inbound_at,
         )
 
@@ -170,3 +179,37 @@ def _record_part(session: Session, message_id: int, parts_sent: int, _provider_m
     # Only the progress: the message takes a provider id (and so statuses) once the whole send is done.
     message = lock_message(session, message_id)
     message.parts_sent = max(message.parts_sent, parts_sent)
+
+
+MAX_REFERENCES = 50
+
+
+@dataclass(frozen=True)
+class ReplyThreading:
+    subject: str | None
+    in_reply_to: str | None
+    references: tuple[str, ...]
+
+
+def reply_threading(session: Session, message: Message) -> ReplyThreading:
+    """Where a reply belongs in the lead's own thread, for channels that thread by headers (email):
+    the provider ids of the conversation's messages before it (oldest first, the latest MAX_REFERENCES),
+    the lead's latest one (what it answers), and the subject of the lead's latest message having one."""
+    newest_first = session.execute(
+        select(Message.direction, Message.provider_message_id, Message.subject)
+        .where(
+            Message.conversation_id == message.conversation_id,
+            Message.id < message.id,
+            Message.direction != Direction.NOTE,
+            Message.provider_message_id.is_not(None),
+        )
+        .order_by(Message.id.desc())
+        .limit(MAX_REFERENCES)
+    ).all()
+    rows = list(reversed(newest_first))
+    inbound = [row for row in rows if row.direction == Direction.INBOUND]
+    return ReplyThreading(
+        subject=next((row.subject for row in reversed(inbound) if row.subject), None),
+        in_reply_to=inbound[-1].provider_message_id if inbound else None,
+        references=tuple(row.provider_message_id for row in rows),
+    )

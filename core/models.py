@@ -283,6 +283,9 @@ class Message(Base):
     kind: Mapped[str] = mapped_column(String(32), default="text")  # text, image, reaction, location…
     text: Mapped[str] = mapped_column(Text, default="")
     html: Mapped[str | None] = mapped_column(Text)
+    subject: Mapped[str | None] = mapped_column(String(998))  # an email's subject line
+    # The whole message when `text` is only its new part (an email without quoted history and signature).
+    full_text: Mapped[str | None] = mapped_column(Text)
     attachments: Mapped[list[Any]] = mapped_column(default=list)
     reply_to_provider_id: Mapped[str | None] = mapped_column(String(200))  # e.g. what a reaction reacts to
     provider_message_id: Mapped[str | None] = mapped_column(String(200))

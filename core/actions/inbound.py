@@ -43,6 +43,7 @@ def _length(column: Any) -> int:
 _ID, _KIND = _length(Message.provider_message_id), _length(Message.kind)
 _THREAD, _ACCOUNT = _length(Conversation.provider_thread_id), _length(Conversation.channel_account)
 _CAMPAIGN = _length(Campaign.name)
+_SUBJECT = _length(Message.subject)
 _NAME, _EMAIL, _PHONE, _URL = (
     _length(c) for c in (Lead.name, LeadIdentity.value, Lead.phone, Lead.profile_url)
 )
@@ -97,6 +98,8 @@ def do_receive_many(session: Session, inbounds: Sequence[Inbound], *, ai_availab
                 needs_answer = False
                 continue
             if inbound.kind == "reaction":  # a 👍 is not something waiting to be answered
+                continue
+            if inbound.automatic:  # an out-of-office reply: shown, but the lead has not answered
                 continue
             score = read_rating(inbound.text) if awaiting_rating(conversation) else None
             if score is not None:  # the answer to our rating question: it does not reopen
@@ -212,6 +215,8 @@ def _new_message(conversation: Conversation, inbound: Inbound, key: str, now: da
         kind=fit(inbound.kind, _KIND),
         text=clean(inbound.text),
         html=None if inbound.html is None else clean(inbound.html),
+        subject=fit(inbound.subject, _SUBJECT),
+        full_text=None if inbound.full_text is None else clean(inbound.full_text),
         attachments=inbound.attachments,
         reply_to_provider_id=None
         if inbound.reply_to_provider_id is None

@@ -110,6 +110,19 @@ class Sender(Protocol):
         ...
 
 
+@runtime_checkable
+class NamesMessages(Protocol):
+    """A sender that names each message itself, before sending it (email's Message-ID).
+
+    Core asks for the name once, stores it with the message in the transaction that marks it
+    `sending`, and passes it in `Outbound.provider_message_id` on every try: a bounce, the lead's
+    reply or a retry after a crash all find the message by it, and a mail client that got the first
+    try drops a second copy carrying the same name.
+    """
+
+    def new_message_id(self) -> str: ...
+
+
 class ChannelAdapter(Sender, Protocol):
     def webhooks(self) -> Sequence[Webhook]: ...
 

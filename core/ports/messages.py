@@ -89,6 +89,14 @@ class Inbound:
     # is still the lead (the other party of the conversation), as far as the provider says.
     from_us: bool = False
 
+    # Email's subject line: kept with the message, so a reply says "Re: …" and the thread shows it.
+    subject: str | None = None
+    # The whole message when `text` shows only part of it (an email without its quoted history and
+    # signature): kept with the message, a click away in Slack.
+    full_text: str | None = None
+    # Sent by a machine on the lead's behalf (an out-of-office reply): shown in the thread, but not the
+    # lead answering, so it reopens nothing, counts as nothing unread and starts no wait.
+    automatic: bool = False
 
 @dataclass(frozen=True)
 class DeliveryUpdate:
@@ -156,6 +164,15 @@ class Outbound:
     # When the lead last wrote in this conversation: a channel with a reply window (WhatsApp's 24 hours)
     # refuses free text after it with NeedsTemplate, before asking the provider.
     last_inbound_at: datetime | None = None
+    # Threading, for channels that thread by headers (email), filled by core from the conversation: the
+    # subject of the lead's latest message that has one, the provider id of the lead's latest message
+    # (what this answers), and the provider ids of the conversation's earlier messages, oldest first.
+    subject: str | None = None
+    in_reply_to: str | None = None
+    references: tuple[str, ...] = ()
+    # The id this message goes out under when its channel names messages itself (NamesMessages): core
+    # stored it with the message before the send began, and it is the same on every try.
+    provider_message_id: str | None = None
 
 
 PartSent = Callable[[int, str], None]  # (parts sent so far, the provider's id of the last one)
