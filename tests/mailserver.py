@@ -43,8 +43,8 @@ USERS = {
     f"jane@{LEAD_DOMAIN}": "jane-password",
     f"tom@{LEAD_DOMAIN}": "tom-password",
 }
-POSTFIX_DIR = Path("/usr/sbin/postfix")
-DOVECOT = Path("/usr/sbin/dovecot")
+POSTFIX = Path(shutil.which("postfix") or "/usr/sbin/postfix")
+DOVECOT = Path(shutil.which("dovecot") or "/usr/sbin/dovecot")
 
 
 def need_mail_servers() -> None:
@@ -61,9 +61,7 @@ def need_mail_servers() -> None:
 
 def missing() -> str | None:
     """Why the servers cannot run here, or None."""
-    if not (shutil.which("postfix") or POSTFIX_DIR.exists()) or not (
-        shutil.which("dovecot") or DOVECOT.exists()
-    ):
+    if not POSTFIX.exists() or not DOVECOT.exists():
         return "postfix and dovecot-imapd are not installed (.ci/run installs them)"
     if os.geteuid() != 0:
         return "postfix must be started as root"
@@ -236,8 +234,8 @@ delay_warning_time = 0
         master = master.replace("\n#postlog", "\npostlog")  # logging to maillog_file
         master = "\n".join(_unchrooted(line) for line in master.splitlines()) + "\n"
         (conf / "master.cf").write_text(master)
-        subprocess.run(["postfix", "-c", str(conf), "check"], check=True, capture_output=True)
-        self._spawn(["postfix", "-c", str(conf), "start-fg"], self.root / "postfix.out")
+        subprocess.run([str(POSTFIX), "-c", str(conf), "check"], check=True, capture_output=True)
+        self._spawn([str(POSTFIX), "-c", str(conf), "start-fg"], self.root / "postfix.out")
         wait_for_port(self.smtp_port, what="postfix", log=self.root / "postfix.out")
 
     def _spawn(self, command: list[str], output: Path) -> None:
