@@ -25,6 +25,8 @@ from typing import Any
 
 from aiohttp import web
 
+UPLOAD_PATH = "/{Version}/{Phone-Number-ID}/media"
+MEDIA_PATH = "/{Version}/{Media-ID}"
 DOWNLOAD_PREFIX = "/whatsapp_business/attachments/"
 URL_LIFETIME = 300.0  # seconds, as Meta says
 TAKEN_TYPES = {
@@ -67,6 +69,7 @@ class GraphMedia:
     """Mixed into GraphStandIn: its state lives under the stand-in's `changed` condition."""
 
     changed: threading.Condition
+    spec: dict[str, Any]
     access_token: str
     phone_number_id: str
     version: str
@@ -74,6 +77,14 @@ class GraphMedia:
     violations: list[str]
 
     def init_media(self) -> None:
+        paths = self.spec["paths"]
+        upload = paths[UPLOAD_PATH]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+        # `type` (the file's MIME type) is in Meta's upload guide, not in this spec's schema.
+        self.upload_fields = set(upload["properties"]) | {"type"}
+        retrieve = paths[MEDIA_PATH]["get"]
+        self.retrieve_params = {p["name"] for p in retrieve["parameters"] if p.get("in") == "query"}
+        answer = retrieve["responses"]["200"]["content"]["application/json"]["schema"]["properties"]
+        self.retrieve_fields = set(answer)
         self.media: dict[str, Media] = {}
         self.media_requests: list[str] = []  # "GET <id>", "download <id>", "upload <name>"
         self._media_ids = itertools.count(1)
@@ -133,7 +144,7 @@ class GraphMedia:
 
     def _retrieve(self, request: web.Request) -> web.Response:
         media_id = request.path.strip("/").split("/")[1]
-        unknown = set(request.query) - {"phone_number_id"}
+        unknown = set(request.query) - self.retrieve_params
         with self.changed:
             if unknown:
                 self.violations.append(f"GET media: unknown parameters {sorted(unknown)}")
@@ -151,16 +162,16 @@ class GraphMedia:
             token = hashlib.sha256(f"{media_id}{time.time()}".encode()).hexdigest()[:16]
             media.urls[token] = time.time()
             url = f"{self.base_url}{DOWNLOAD_PREFIX}?mid={media_id}&ext={token}"
-            return web.json_response(
-                {
-                    "messaging_product": "whatsapp",
-                    "url": url,
-                    "mime_type": media.mime_type,
-                    "sha256": hashlib.sha256(media.content).hexdigest(),
-                    "file_size": str(len(media.content)),
-                    "id": media.id,
-                }
-            )
+            answer = {
+                "messaging_product": "whatsapp",
+                "url": url,
+                "mime_type": media.mime_type,
+                "sha256": hashlib.sha256(media.content).hexdigest(),
+                "file_size": str(len(media.content)),
+                "id": media.id,
+            }
+            assert set(answer) == self.retrieve_fields, "the stand-in answers what the spec says"
+            return web.json_response(answer)
 
     def _download(self, request: web.Request) -> web.Response:
         with self.changed:
@@ -178,7 +189,7 @@ class GraphMedia:
         fields, problem = _form(request.headers.get("Content-Type", ""), raw)
         with self.changed:
             if problem is None:
-                unknown = set(fields) - {"file", "messaging_product", "type"}
+                unknown = set(fields) - self.upload_fields
                 if unknown:
                     problem = f"upload: unknown fields {sorted(unknown)}"
                 elif fields.get("messaging_product") is None or fields["messaging_product"].get_content() != (

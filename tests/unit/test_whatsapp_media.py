@@ -193,3 +193,25 @@ def test_a_big_image_goes_as_a_document(graph: GraphStandIn, sender: WhatsAppSen
     sender.send(reply("", OutboundFile("poster.png", "image/png", b"\x89PNG" + b"0" * (6 * 1024 * 1024))))
     [sent] = graph.sent[before:]
     assert sent.type == "document" and sent.body["document"]["filename"] == "poster.png"
+
+
+def test_the_graph_stand_in_refuses_what_the_spec_does_not_allow(graph: GraphStandIn, client: httpx.Client):
+    """Strict, or it proves nothing: fields the upload schema lacks, unknown query parameters, sends
+    naming media nobody uploaded, captions where WhatsApp shows none."""
+    auth = {"Authorization": "Bearer tok"}
+    graph.violations.clear()
+    client.post(
+        f"{graph.base_url}/PN1/media",
+        data={"messaging_product": "whatsapp", "colour": "red"},
+        files={"file": ("a.png", PHOTO, "image/png")},
+        headers=auth,
+    )
+    client.get(
+        f"{graph.base_url}/{graph.add_media(PHOTO, 'image/png')}", params={"fields": "url"}, headers=auth
+    )
+    send = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": "1555"}
+    client.post(
+        f"{graph.base_url}/PN1/messages", json={**send, "type": "image", "image": {"id": "42"}}, headers=auth
+    )
+    assert len(graph.violations) == 3, graph.violations
+    graph.violations.clear()
