@@ -106,3 +106,17 @@ def test_a_reply_quotes_the_entry_it_answers(db: Database, slack: SlackStandIn):
     mirror.sync(conversation_id)
     quoted = json.dumps(thread(slack)[1]["blocks"], ensure_ascii=False)
     assert "↪ replying to *Jane Doe*: “Is the &lt;b&gt;Pro&lt;/b&gt; plan &amp; support included?”" in quoted
+
+
+def test_an_emoji_slack_has_no_name_for_becomes_a_line_quoting_the_entry(db: Database, slack: SlackStandIn):
+    mirror = make_mirror(db, slack)
+    conversation_id = lead(db, "wamid.F", "See you Monday")
+    mirror.sync(conversation_id)
+    slack.fail_next("reactions.add", "invalid_name")
+    react(db, "wamid.R7", "🫶", "wamid.F")
+    mirror.sync(conversation_id)
+    mirror.sync(conversation_id)
+    entries = thread(slack)
+    assert len(entries) == 2 and entries[1]["text"].endswith("reacted 🫶")
+    assert "↪ to *Jane Doe*: “See you Monday”" in json.dumps(entries[1]["blocks"], ensure_ascii=False)
+    assert slack.reactions(CHANNEL, entries[0]["ts"]) == {}
