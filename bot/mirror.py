@@ -190,8 +190,10 @@ class Mirror:
         if ts is None:
             self.slack.pace(thread.channel, urgent=urgent)
             self.db.run(lambda session: _mark_message_posting(session, message.id))
-            with self.db.sessions() as session:
-                quote = quote_for(session, message, lead_name)
+            quote = None
+            if message.reply_to_provider_id is not None:  # a reply (or a reaction shown as a line)
+                with self.db.sessions() as session:
+                    quote = quote_for(session, message, lead_name)
             text, blocks = build_thread_entry(message, lead_name, quote)
             metadata = {"event_type": MESSAGE_EVENT, "event_payload": {"message_id": message.id}}
             try:
