@@ -85,3 +85,20 @@ def test_a_reps_file_in_the_thread_reaches_the_lead_as_whatsapp_media(
     assert graph.media[sent.body["document"]["id"]].content == BROCHURE
     slack.wait_for(lambda: "white_check_mark" in slack.reactions(CHANNEL, ts))
     assert slack.ephemerals == []  # nothing to tell the rep: the file went
+
+
+def test_a_file_in_a_note_never_reaches_the_lead(app: AppProcess, slack: SlackStandIn, graph: GraphStandIn):
+    lead_writes(app, "what did the lawyer say?", message_id="wamid.note-file")
+    slack.wait_for(lambda: len(thread(slack)) == 1)
+    card_ts = card_of(slack)["ts"]
+    memo = slack.add_file("U0ANA", "internal-memo.pdf", "application/pdf", b"%PDF-1.4 internal")
+    ts = slack.post_file_as_user(CHANNEL, "U0ANA", "note: the lawyer's memo", [memo], thread_ts=card_ts)
+    event = {
+        **message_event(user="U0ANA", text="note: the lawyer's memo", ts=ts, thread_ts=card_ts),
+        "subtype": "file_share",
+        "files": [memo],
+    }
+    assert app.slack_event(event).status_code == 200
+
+    slack.wait_for(lambda: "lock" in slack.reactions(CHANNEL, ts))  # stored as a note
+    assert graph.sent == [] and graph.uploaded() == [] and slack.downloads == []

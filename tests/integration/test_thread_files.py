@@ -179,3 +179,14 @@ def test_an_upload_whose_answer_was_lost_is_not_shared_twice(db: Database, slack
     assert len(slack.calls_to("files.completeUploadExternal")) == 1
     assert len(thread(db, slack, conversation_id)) == 2  # the entry (found, not reposted) and the file
     assert stored_attachments(db)[0][0]["slack_file_id"] == file_id
+
+
+def test_a_file_slack_refuses_is_said_in_the_thread(db: Database, slack: SlackStandIn):
+    slack.fail_next("files.getUploadURLExternal", "file_type_not_allowed")
+    conversation_id = receive_photo(db)
+
+    make_mirror(db, slack, Provider()).sync(conversation_id)
+
+    _, notice = thread(db, slack, conversation_id)
+    assert "Slack refused it (file_type_not_allowed)" in str(notice["text"])
+    assert stored_attachments(db)[0][0]["slack_error"] == "Slack refused it (file_type_not_allowed)"
