@@ -1,0 +1,132 @@
+"""Email in, Slack thread out, reply back — the whole app against real mail servers (postfix +
+dovecot, tests/mailserver.py), on both runtimes: the mailbox is read through IMAP IDLE by the web
+process, the rep's reply goes out over SMTP into the lead's mailbox, and a bounce comes back."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from core.models import DeliveryStatus, Message
+from tests.e2e.conftest import app_environment, running_app
+from tests.e2e.harness import CHANNEL, AppProcess
+from tests.e2e.test_whatsapp_slack import card_text, rep_says, thread
+from tests.mailserver import (
+    BOUNCE_DOMAIN,
+    DOMAIN,
+    LEAD_DOMAIN,
+    USERS,
+    MailServers,
+    need_mail_servers,
+    running_mail_servers,
+)
+from tests.standins.graph_api import GraphStandIn
+from tests.standins.slack_api import SlackStandIn
+
+OURS = f"sales@{DOMAIN}"
+JANE = f"jane@{LEAD_DOMAIN}"
+
+
+@pytest.fixture(scope="module")
+def servers() -> Iterator[MailServers]:
+    need_mail_servers()
+    with running_mail_servers() as running:
+        yield running
+
+
+@pytest.fixture
+def mail_servers(servers: MailServers) -> MailServers:
+    servers.clear()
+    return servers
+
+
+@pytest.fixture
+def app(
+    runtime_env: dict[str, str],
+    slack: SlackStandIn,
+    graph: GraphStandIn,
+    mail_servers: MailServers,
+    tmp_path: Path,
+) -> Iterator[AppProcess]:
+    env = app_environment(runtime_env, slack, graph, tmp_path)
+    env |= {
+        "EMAIL_IMAP_URL": mail_servers.imap_url(),
+        "EMAIL_SMTP_URL": mail_servers.smtp_url(),
+        "EMAIL_FROM": f"Acme Sales <{OURS}>",
+    }
+    with running_app(env, tmp_path / "threadline.log") as process:
+        yield process
+    logs = process.logs()
+    assert not [password for password in USERS.values() if password in logs], "a mail password in the logs"
+    assert "email: reading" in logs and "(IDLE)" in logs
+
+
+def lead_writes(
+    servers: MailServers, text: str, *, sender: str = JANE, subject: str = "Shipping to Lisbon"
+) -> str:
+    mail = EmailMessage()
+    mail["From"] = f"Jane Doe <{sender}>"
+    mail["To"] = f"Acme <sales+spring-sale@{DOMAIN}>"
+    mail["Subject"] = subject
+    message_id = f"<{abs(hash((text, sender)))}@{LEAD_DOMAIN}>"
+    mail["Message-ID"] = message_id
+    mail.set_content(text)
+    servers.send(mail, user=JANE)  # Jane's own mail account sends it
+    return message_id
+
+
+def entry_text(entry: dict[str, object]) -> str:
+    return str(entry["text"]) + json.dumps(entry.get("blocks"))
+
+
+def test_a_leads_mail_arrives_in_slack_and_the_reply_lands_threaded_in_their_mailbox(
+    app: AppProcess, slack: SlackStandIn, mail_servers: MailServers
+):
+    quoted = (
+        "On Mon, Nov 30, 2026 at 9:00 AM Acme <sales@threadline.test> wrote:\n> Our catalogue is attached.\n"
+    )
+    root = lead_writes(mail_servers, f"Hi! Do you ship to Lisbon?\n\nThanks,\nJane\n\n{quoted}")
+
+    slack.wait_for(lambda: len(slack.messages(CHANNEL)) == 1 and len(thread(slack)) == 1, timeout=30)
+    card = card_text(slack)
+    assert "Jane Doe" in card and "Email" in card and "spring-sale" in card
+    shown = entry_text(thread(slack)[0])
+    assert "Do you ship to Lisbon?" in shown and "Our catalogue is attached" not in shown
+
+    ts = rep_says(app, slack, "Hi Jane, yes &amp; for free.")
+
+    [raw] = mail_servers.wait_for_mail(JANE, 1, timeout=30)
+    reply = message_from_bytes(raw, policy=policy.default)
+    assert str(reply["From"]) == f"Acme Sales <{OURS}>"
+    assert str(reply["Subject"]) == "Re: Shipping to Lisbon"
+    assert str(reply["In-Reply-To"]) == root and str(reply["References"]).split()[0] == root
+    assert "yes & for free." in reply.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    slack.wait_for(lambda: "white_check_mark" in slack.reactions(CHANNEL, ts))
+    with app.database() as db, db.sessions() as session:
+        sent = session.scalars(select(Message).where(Message.slack_ts == ts)).one()
+        assert sent.provider_message_id == str(reply["Message-ID"])
+
+
+def test_a_bounce_marks_the_reply_failed_with_the_reason(
+    app: AppProcess, slack: SlackStandIn, mail_servers: MailServers
+):
+    lead_writes(mail_servers, "Call me back?", sender=f"ghost@{BOUNCE_DOMAIN}", subject="Callback")
+    slack.wait_for(lambda: len(thread(slack)) == 1, timeout=30)
+
+    ts = rep_says(app, slack, "Sure, when suits you?")
+
+    def notices() -> list[str]:
+        return [entry_text(entry) for entry in thread(slack) if "Not delivered" in entry_text(entry)]
+
+    slack.wait_for(lambda: "warning" in slack.reactions(CHANNEL, ts) and len(notices()) == 1, timeout=40)
+    assert "No such mailbox here" in notices()[0], thread(slack)
+    with app.database() as db, db.sessions() as session:
+        failed = session.scalars(select(Message).where(Message.slack_ts == ts)).one()
+        assert failed.delivery_status == DeliveryStatus.FAILED
+        assert "No such mailbox here" in (failed.delivery_error or "")
