@@ -130,12 +130,15 @@ class WhatsAppMedia:
             raise RetryableDelivery(f"WhatsApp could not be reached ({type(exc).__name__})") from exc
         if not response.is_success:
             raise self._fetch_error(response)
-        about = response.json()
+        about = _json_object(response)
+        url = about.get("url")
+        if not isinstance(url, str) or not url:
+            raise RetryableDelivery("WhatsApp answered without a download URL for the file")
         mime_type = str(about.get("mime_type") or "application/octet-stream")
         size = _int(about.get("file_size"))
         if size is not None and size > self.max_bytes:
             raise PermanentDelivery(_too_big(size, self.max_bytes))
-        content = self._download(str(about["url"]))
+        content = self._download(url)
         return FetchedFile(name=_name(media_id, mime_type), mime_type=mime_type, content=content)
 
     def _download(self, url: str) -> bytes:
@@ -180,7 +183,10 @@ class WhatsAppMedia:
                     code=error.code,
                 ) from None
             raise error
-        return str(response.json()["id"])
+        media_id = _json_object(response).get("id")
+        if not isinstance(media_id, str | int) or not str(media_id):
+            raise RetryableDelivery(f"WhatsApp took {file.name} but named no media id")
+        return str(media_id)
 
     def _fetch_error(self, response: httpx.Response) -> Exception:
         error = self.error_of(response)
@@ -216,6 +222,16 @@ def _too_big(size: int, limit: int) -> str:
 def _name(media_id: str, mime_type: str) -> str:
     subtype = bare_type(mime_type).partition("/")[2] or "bin"
     return f"{media_id}.{_EXTENSIONS.get(subtype, subtype)}"
+
+
+def _json_object(response: httpx.Response) -> dict[str, object]:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise RetryableDelivery(f"WhatsApp answered {response.status_code} with no readable JSON")
+    return body
 
 
 def _int(value: object) -> int | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 import httpx
@@ -215,3 +215,37 @@ def test_the_graph_stand_in_refuses_what_the_spec_does_not_allow(graph: GraphSta
     )
     assert len(graph.violations) == 3, graph.violations
     graph.violations.clear()
+
+
+def mock_sender(handler: Callable[[httpx.Request], httpx.Response]) -> WhatsAppSender:
+    client = httpx.Client(transport=httpx.MockTransport(handler))
+    return WhatsAppSender(
+        api_url="https://graph.test/v23.0", phone_number_id="PN1", access_token="tok", client=client
+    )
+
+
+def test_an_unreadable_graph_answer_is_retried_not_a_crash():
+    garbage = mock_sender(lambda request: httpx.Response(200, text="<html>proxy error</html>"))
+    with pytest.raises(RetryableDelivery):
+        garbage.media.fetch({"media_id": "1"})
+    with pytest.raises(RetryableDelivery):
+        garbage.send(reply("", OutboundFile("p.png", "image/png", PHOTO)))
+
+
+def test_a_download_url_gone_is_permanent_and_a_throttled_one_retried():
+    def graph(status: int) -> Callable[[httpx.Request], httpx.Response]:
+        def answer(request: httpx.Request) -> httpx.Response:
+            if request.url.host == "lookaside.test":
+                return httpx.Response(
+                    status, json={"error": {"message": "no", "code": 0 if status == 404 else 4}}
+                )
+            return httpx.Response(
+                200, json={"url": "https://lookaside.test/m?mid=1", "mime_type": "image/png"}
+            )
+
+        return answer
+
+    with pytest.raises(PermanentDelivery, match="no longer has this file"):
+        mock_sender(graph(404)).media.fetch({"media_id": "1"})
+    with pytest.raises(RetryableDelivery):
+        mock_sender(graph(429)).media.fetch({"media_id": "1"})
