@@ -97,6 +97,8 @@ def do_receive_many(session: Session, inbounds: Sequence[Inbound], *, ai_availab
                 _answered_on_provider(session, conversation, now)
                 needs_answer = False
                 continue
+            # Whatever the lead sent, even a 👍, opens their channel's reply window again (WhatsApp's 24 h).
+            conversation.last_inbound_at = now
             if inbound.kind == "reaction":  # a 👍 is not something waiting to be answered
                 continue
             if inbound.automatic:  # an out-of-office reply: shown, but the lead has not answered
@@ -108,7 +110,6 @@ def do_receive_many(session: Session, inbounds: Sequence[Inbound], *, ai_availab
             needs_answer = True
             said.append(known[key])
             conversation.unread_count += 1
-            conversation.last_inbound_at = now
             conversation.waiting_since = conversation.waiting_since or now
         if needs_answer and conversation.status != Status.OPEN:
             set_status(session, conversation, Status.OPEN, LEAD)

@@ -252,3 +252,16 @@ def test_a_retried_send_after_throttling_is_sent_once(db: Database):
     make_due(db)
     runner.run(job)
     assert message(db, message_id).provider_message_id == "wamid.LATE" and len(calls) == 2
+
+
+def test_a_reaction_or_a_rating_opens_the_window_again(db: Database):
+    first = db.run(lambda s: do_receive(s, whatsapp_text("hi", message_id="wamid.O1"), ai_available=False))
+    with db.transaction() as session:
+        session.get_one(Conversation, first.conversation_id).last_inbound_at = utcnow() - timedelta(days=2)
+    reaction = replace(
+        whatsapp_text("👍", message_id="wamid.O2"), kind="reaction", reply_to_provider_id="wamid.O1"
+    )
+    db.run(lambda s: do_receive(s, reaction, ai_available=False))
+    with db.sessions() as session:
+        last = session.get_one(Conversation, first.conversation_id).last_inbound_at
+    assert last is not None and utcnow() - last < timedelta(minutes=1)
