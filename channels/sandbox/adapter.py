@@ -99,6 +99,8 @@ class SandboxChannel:
     def send(self, message: Outbound, on_part: PartSent = ignore_part) -> SendReceipt:
         """Print and log the reply as the lead would read it; the sandbox delivers at once."""
         self._out(f"[sandbox] to {message.to}: {message.text}", flush=True)
+        for file in message.files:  # the bytes reached the channel: say what the lead would get
+            self._out(f"[sandbox]   + {file.name} ({file.mime_type}, {len(file.content)} bytes)", flush=True)
         log.info("sandbox reply to %s delivered (message %s)", message.to, message.message_id)
         return SendReceipt(f"sandbox-out-{message.message_id}", status=DeliveryStatus.DELIVERED)
 
