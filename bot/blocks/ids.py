@@ -26,6 +26,11 @@ DELIVERY_FAILURE_BLOCK = "delivery.failure"
 SEND_TEMPLATE = "message.send_template"
 TEMPLATES_BLOCK = "delivery.templates"
 
+# --- an email shown trimmed in the thread (value = str(message.id)): its whole text in a modal ------------
+SHOW_FULL_MESSAGE = "message.show_full"
+FULL_MESSAGE_BLOCK = "message.full"
+FULL_MESSAGE_MODAL = "message.full.modal"
+
 # --- the Tags modal (private_metadata = str(conversation.id)) ------------------------------------------
 TAGS_MODAL = "tags.modal"
 EXISTING_TAGS_BLOCK = "tags.existing"

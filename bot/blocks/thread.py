@@ -37,6 +37,9 @@ MAX_BLOCKS = 50  # per message
 FALLBACK_PREVIEW = 200
 SENDER_LIMIT = 150
 REASON_LIMIT = 1500
+SUBJECT_LIMIT = 200
+AUTO_REPLY = "auto_reply"  # the kind of an out-of-office or other automatic answer (email)
+FULL_TEXT_SECTIONS = 95  # a modal takes 100 blocks
 
 _REACTIONS = {
     DeliveryStatus.QUEUED: "hourglass_flowing_sand",
@@ -114,17 +117,23 @@ def build_thread_entry(
         if message.author in _ROLES:
             about.append(_ROLES[message.author])
         about.append(channel_name(message.channel))
+    if message.kind == AUTO_REPLY:  # an out-of-office answer: shown, not the lead answering
+        about.append("automatic reply")
     at = message.provider_sent_at or message.created_at
     if at is not None:  # unset only on a message that was never stored
         about.append(slack_time(at))
+    if message.subject and message.direction == Direction.INBOUND:
+        about.append(f"“{escape_clipped(message.subject, SUBJECT_LIMIT)}”")
     context: Block = {"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(about)}]}
     heading = [context] if quote is None else [context, _quote_line(quote)]
+    # A mail shown without its quoted history and signature: the whole of it is a click away.
+    trimmed = [_show_full_button(message)] if message.full_text else []
 
     body = _body(message)
     sections: list[Block] = []
     shown_until = 0
     for start, end in _chunks(body, SECTION_TEXT_LIMIT):
-        if len(sections) == MAX_BLOCKS - len(heading) - 1:  # keep one block for the truncation note
+        if len(sections) == MAX_BLOCKS - len(heading) - len(trimmed) - 1:  # one for the truncation note
             hidden = len(body) - shown_until
             sections.append(_section(f"_… (truncated, {hidden} more characters)_"))
             break
@@ -135,7 +144,22 @@ def build_thread_entry(
 
     preview = escape(body[:FALLBACK_PREVIEW]) + ("…" if len(body) > FALLBACK_PREVIEW else "")
     said = f"{sender} (sent from {channel_name(message.channel)})" if elsewhere else sender
-    return f"{said}: {preview}", [*heading, *sections]
+    return f"{said}: {preview}", [*heading, *sections, *trimmed]
+
+
+def _show_full_button(message: Message) -> Block:
+    return {
+        "type": "actions",
+        "block_id": ids.FULL_MESSAGE_BLOCK,
+        "elements": [
+            {
+                "type": "button",
+                "text": {"type": "plain_text", "text": "Show full email"},
+                "action_id": ids.SHOW_FULL_MESSAGE,
+                "value": str(message.id),
+            }
+        ],
+    }
 
 
 def _quote_line(quote: Quote) -> Block:
@@ -246,3 +270,27 @@ def _chunks(text: str, limit: int) -> list[tuple[int, int]]:
         spans.append((start, end))
         start = end
     return spans
+
+
+def build_full_message_modal(sender: str, subject: str | None, full_text: str) -> dict[str, Any]:
+    """A modal with the whole of a mail shown trimmed in the thread: who, the subject, every line."""
+    about = f"*{escape_clipped(sender, SENDER_LIMIT)}*"
+    if subject:
+        about += f" · “{escape_clipped(subject, SUBJECT_LIMIT)}”"
+    blocks: list[Block] = [{"type": "context", "elements": [{"type": "mrkdwn", "text": about}]}]
+    shown_until = 0
+    for start, end in _chunks(full_text, SECTION_TEXT_LIMIT):
+        if len(blocks) > FULL_TEXT_SECTIONS:
+            blocks.append(_section(f"_… (truncated, {len(full_text) - shown_until} more characters)_"))
+            break
+        part = full_text[start:end].strip("\n")
+        if part.strip():
+            blocks.append(_section(escape(part)))
+        shown_until = end
+    return {
+        "type": "modal",
+        "callback_id": ids.FULL_MESSAGE_MODAL,
+        "title": {"type": "plain_text", "text": "Full email"},
+        "close": {"type": "plain_text", "text": "Close"},
+        "blocks": blocks,
+    }

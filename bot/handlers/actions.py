@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from bot.blocks import ids
 from bot.blocks.modals import build_edit_lead_modal, build_lead_modal, build_tags_modal
+from bot.blocks.thread import build_full_message_modal, sender_label
 from bot.context import BotContext, tell
 from bot.payloads import BadPayload, Click, click, optional_text, row_id, template_choice, text
 from core.actions.common import Actor, Changed
@@ -29,7 +30,7 @@ from core.actions.conversation import (
 )
 from core.actions.replies import do_retry_delivery, do_send_template
 from core.errors import NotFound, ThreadlineError
-from core.models import Conversation
+from core.models import Conversation, Message
 from core.queries.lead import lead_channels, lead_view
 from core.queries.lookup import conversation_for_thread, tag_names
 
@@ -241,6 +242,31 @@ async def handle_send_template(
         await _tell(client, clicked, f"The template {template.name} is already on its way for that message.")
 
 
+async def handle_show_full_message(
+    ctx: BotContext, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
+) -> None:
+    """The "Show full email" button of a trimmed thread entry: the whole mail in a modal (members only)."""
+    await ack()
+    clicked = click(body, action)
+    message_id = row_id(clicked.value, "Show full email's value")
+    try:
+        conversation, _actor = await _acting_on_card(ctx, client, clicked)
+        shown = await ctx.read(lambda session: _full_message(session, conversation.id, message_id))
+    except ThreadlineError as exc:
+        await _tell(client, clicked, str(exc))
+        return
+    await _open_modal(client, clicked, build_full_message_modal(*shown))
+
+
+def _full_message(session: Session, conversation_id: int, message_id: int) -> tuple[str, str | None, str]:
+    """(sender, subject, whole text) of a message of this conversation kept with its full text."""
+    message = session.get(Message, message_id)
+    if message is None or message.conversation_id != conversation_id or message.full_text is None:
+        raise NotFound("That message has no longer text to show.")
+    lead = message.conversation.lead
+    return sender_label(message, lead.name or lead.email or "Lead"), message.subject, message.full_text
+
+
 def register(app: AsyncApp, ctx: BotContext) -> None:
     def bind(handler: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
         async def listener(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
@@ -256,4 +282,5 @@ def register(app: AsyncApp, ctx: BotContext) -> None:
     app.action(ids.EDIT_LEAD)(bind(handle_edit_lead))
     app.action(ids.LEAD_MODAL_EDIT)(bind(handle_edit_lead_from_view))
     app.action(ids.RETRY_DELIVERY)(bind(handle_retry_delivery))
+    app.action(ids.SHOW_FULL_MESSAGE)(bind(handle_show_full_message))
     app.action(ids.SEND_TEMPLATE)(bind(handle_send_template))

@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from bot.blocks import ids
 from core.models import DeliveryStatus, Message
 from tests.e2e.conftest import app_environment, running_app
 from tests.e2e.harness import CHANNEL, AppProcess
-from tests.e2e.test_whatsapp_slack import card_text, rep_says, thread
+from tests.e2e.test_whatsapp_slack import card_text, click, rep_says, thread
 from tests.mailserver import (
     BOUNCE_DOMAIN,
     DOMAIN,
@@ -98,6 +99,17 @@ def test_a_leads_mail_arrives_in_slack_and_the_reply_lands_threaded_in_their_mai
     assert "Jane Doe" in card and "Email" in card and "spring-sale" in card
     shown = entry_text(thread(slack)[0])
     assert "Do you ship to Lisbon?" in shown and "Our catalogue is attached" not in shown
+
+    [button] = [
+        element
+        for block in thread(slack)[0]["blocks"]
+        if block["type"] == "actions"
+        for element in block["elements"]
+        if element["action_id"] == ids.SHOW_FULL_MESSAGE
+    ]
+    click(app, slack, {**button, "block_id": ids.FULL_MESSAGE_BLOCK}, trigger_id=slack.issue_trigger_id())
+    slack.wait_for(lambda: len(slack.opened_views) == 1)
+    assert "Our catalogue is attached" in json.dumps(slack.opened_views[0])
 
     ts = rep_says(app, slack, "Hi Jane, yes &amp; for free.")
 
