@@ -16,8 +16,8 @@ from sqlalchemy import select
 from bot.blocks import ids
 from core.models import DeliveryStatus, Message
 from tests.e2e.conftest import app_environment, running_app
-from tests.e2e.harness import CHANNEL, AppProcess
-from tests.e2e.test_whatsapp_slack import card_text, click, rep_says, thread
+from tests.e2e.harness import CHANNEL, AppProcess, message_event
+from tests.e2e.test_whatsapp_slack import card_of, card_text, click, rep_says, thread
 from tests.mailserver import (
     BOUNCE_DOMAIN,
     DOMAIN,
@@ -82,6 +82,10 @@ def lead_writes(
     return message_id
 
 
+def card_ts(slack: SlackStandIn) -> str:
+    return str(card_of(slack)["ts"])
+
+
 def entry_text(entry: dict[str, object]) -> str:
     return str(entry["text"]) + json.dumps(entry.get("blocks"))
 
@@ -142,3 +146,36 @@ def test_a_bounce_marks_the_reply_failed_with_the_reason(
         failed = session.scalars(select(Message).where(Message.slack_ts == ts)).one()
         assert failed.delivery_status == DeliveryStatus.FAILED
         assert "No such mailbox here" in (failed.delivery_error or "")
+
+
+def test_files_go_both_ways(app: AppProcess, slack: SlackStandIn, mail_servers: MailServers):
+    mail = EmailMessage()
+    mail["From"] = f"Jane Doe <{JANE}>"
+    mail["To"] = OURS
+    mail["Subject"] = "Our brief"
+    mail["Message-ID"] = f"<brief@{LEAD_DOMAIN}>"
+    mail.set_content("The brief is attached.")
+    mail.add_attachment(b"%PDF-1.7 the brief", maintype="application", subtype="pdf", filename="brief.pdf")
+    mail_servers.send(mail, user=JANE)
+
+    slack.wait_for(
+        lambda: len(thread(slack)) >= 1 and len(slack.thread_files(CHANNEL, card_ts(slack))) == 1, timeout=30
+    )
+    ((_, brief),) = slack.thread_files(CHANNEL, card_ts(slack))
+    assert (brief.name, brief.content) == ("brief.pdf", b"%PDF-1.7 the brief")
+
+    offer = slack.add_file("U0ANA", "offer.pdf", "application/pdf", b"%PDF-1.4 our offer")
+    ts = slack.post_file_as_user(CHANNEL, "U0ANA", "Here is our offer", [offer], thread_ts=card_ts(slack))
+    event = {
+        **message_event(user="U0ANA", text="Here is our offer", ts=ts, thread_ts=card_ts(slack)),
+        "subtype": "file_share",
+        "files": [offer],
+    }
+    assert app.slack_event(event).status_code == 200
+
+    [raw] = mail_servers.wait_for_mail(JANE, 1, timeout=30)
+    reply = message_from_bytes(raw, policy=policy.default)
+    [attached] = list(reply.iter_attachments())
+    assert (attached.get_filename(), attached.get_content()) == ("offer.pdf", b"%PDF-1.4 our offer")
+    assert "Here is our offer" in reply.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert str(reply["In-Reply-To"]) == f"<brief@{LEAD_DOMAIN}>"
