@@ -90,6 +90,8 @@ class MailServers:
     imap_port: int = field(default_factory=free_port)
     smtp_port: int = field(default_factory=free_port)
     auth_port: int = field(default_factory=free_port)
+    idle: bool = True  # False: dovecot does not offer IDLE (clients must poll)
+    smtp: bool = True  # False: IMAP only (mail put in with APPEND)
     _processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     # --- life ------------------------------------------------------------------------------------------
@@ -101,7 +103,8 @@ class MailServers:
         mail.mkdir()
         os.chown(mail, MAIL_UID, MAIL_UID)
         self._start_dovecot()
-        self._start_postfix()
+        if self.smtp:
+            self._start_postfix()
 
     def stop(self) -> None:
         for process in reversed(self._processes):
@@ -169,6 +172,7 @@ service stats {{
 }}
 protocol imap {{
   mail_max_userip_connections = 50
+  {"" if self.idle else "imap_capability = IMAP4rev1 LITERAL+ SASL-IR LOGIN-REFERRALS ID ENABLE"}
 }}
 """
         )
@@ -277,6 +281,11 @@ delay_warning_time = 0
                     client.delete_messages(uids)
                     client.expunge()
 
+    def append(self, mail: EmailMessage, *, user: str) -> None:
+        """Put a mail straight into the user's INBOX (IMAP APPEND), unseen."""
+        with self.mailbox(user) as client:
+            client.append("INBOX", mail.as_bytes())
+
     def send(self, mail: EmailMessage, *, user: str) -> None:
         """Submit a mail over SMTP as `user` (logged in), as a mail client does."""
         import smtplib
@@ -318,11 +327,11 @@ def wait_for(probe: Callable[[], T | None], timeout: float = 20.0, *, what: str)
 
 
 @contextmanager
-def running_mail_servers() -> Iterator[MailServers]:
+def running_mail_servers(*, idle: bool = True, smtp: bool = True) -> Iterator[MailServers]:
     """Both servers in a fresh folder, removed afterwards. Not under pytest's tmp_path: that is
     private to root (0700), and postfix and dovecot drop to their own users."""
     root = Path(tempfile.mkdtemp(prefix="threadline-mail-"))
-    servers = MailServers(root)
+    servers = MailServers(root, idle=idle, smtp=smtp)
     try:
         servers.start()
         yield servers

@@ -247,3 +247,24 @@ def test_a_file_in_a_mail_is_fetched_back_from_the_mailbox(mail_servers: MailSer
     )
     with pytest.raises(PermanentDelivery):
         email.fetch_file({"message_id": "<gone@lead.test>", "part": "1"})
+
+
+async def test_without_idle_the_mailbox_is_polled(db: Database):
+    need_mail_servers()
+    with running_mail_servers(idle=False, smtp=False) as plain:
+        email = EmailChannel(
+            EmailSettings.load(
+                EMAIL_IMAP_URL=plain.imap_url(),
+                EMAIL_SMTP_URL="smtp://127.0.0.1:1",
+                EMAIL_FROM=OURS,
+                EMAIL_POLL_SECONDS=0.2,
+            )
+        )
+        with plain.mailbox(OURS) as box:
+            assert b"IDLE" not in box.capabilities()
+        async with Reading(db, email) as reading:
+            await asyncio.to_thread(plain.append, lead_mail(1), user=OURS)
+            await reading.wait_stored(1)
+            await asyncio.to_thread(plain.append, lead_mail(2), user=OURS)
+            await reading.wait_stored(2)
+    assert reading.process() == [f"<q1@{LEAD_DOMAIN}>", f"<q2@{LEAD_DOMAIN}>"]
