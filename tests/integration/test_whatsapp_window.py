@@ -20,7 +20,7 @@ from core.actions.replies import TEMPLATE, do_send_template
 from core.db import Database
 from core.delivery import Deliverer
 from core.errors import NEEDS_TEMPLATE, InvalidAction, NotFound
-from core.models import Conversation, DeliveryStatus, Message, Status, utcnow
+from core.models import Conversation, DeliveryStatus, Message, Outbox, Status, utcnow
 from core.outbox import JobKind, OutboxRunner
 from core.ports import DeliveryUpdate, Outbound, PartSent, SendReceipt, Template, ignore_part
 from tests.conftest import SPECS, handlers
@@ -228,14 +228,14 @@ def test_a_reaction_reopens_nothing_and_is_not_unread(db: Database):
         assert (conversation.status, conversation.unread_count) == (Status.CLOSED, 0)
 
 
-def test_a_retried_send_after_throttling_is_sent_once(db: Database):
+def test_a_throttled_send_waits_for_retry_after_and_is_sent_once(db: Database):
     calls: list[httpx.Request] = []
 
     def throttled_then_fine(request: httpx.Request) -> httpx.Response:
         calls.append(request)
         if len(calls) == 1:
             error = {"message": "Rate limit hit", "type": "OAuthException", "code": 130429}
-            return httpx.Response(429, json={"error": error}, headers={"Retry-After": "1"})
+            return httpx.Response(429, json={"error": error}, headers={"Retry-After": "120"})
         return httpx.Response(200, json={"messages": [{"id": "wamid.LATE"}]})
 
     message_id = reply(db)
@@ -249,6 +249,9 @@ def test_a_retried_send_after_throttling_is_sent_once(db: Database):
     runner = OutboxRunner(db, handlers({JobKind.DELIVER: Deliverer(db, {"whatsapp": whatsapp})}))
     runner.run(job)
     assert message(db, message_id).delivery_status == DeliveryStatus.QUEUED
+    with db.sessions() as session:  # not before WhatsApp's Retry-After
+        wait = session.get_one(Outbox, job).next_attempt_at - utcnow()
+    assert timedelta(seconds=110) < wait <= timedelta(seconds=120)
     make_due(db)
     runner.run(job)
     assert message(db, message_id).provider_message_id == "wamid.LATE" and len(calls) == 2
