@@ -135,7 +135,8 @@ def _inbound(message: dict[str, Any], account: str, names: dict[str, str | None]
         reply_to = _opt_str(context, "id")
     referral = _dict(message.get("referral") or {})
     if kind != "reaction":  # a reaction's text is its emoji, nothing else (core.ports.Inbound)
-        text = "\n".join([*_context_lines(context), text, *_referral_lines(referral)])
+        lines = [*_context_lines(context), text, *_referral_lines(referral)]
+        text = "\n".join(line for line in lines if line)
     return Inbound(
         channel=CHANNEL,
         channel_account=account,

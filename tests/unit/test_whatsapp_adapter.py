@@ -571,3 +571,10 @@ def test_check_names_the_templates_offered():
     assert channel("reminder:pt_BR").templates() == (Template("reminder", "pt_BR"),)
     none = {h.what: h for h in channel(None).health()}["whatsapp templates"]
     assert none.state == "off" and "set WHATSAPP_TEMPLATES" in none.detail
+
+
+def test_an_ad_click_with_nothing_typed_shows_only_the_ad():
+    payload = json.loads(json.dumps(MESSAGE_EXAMPLES["Text Message from Click to WhatsApp Ad"]))
+    payload["entry"][0]["changes"][0]["value"]["messages"][0]["text"]["body"] = ""
+    text = parse_webhook(payload).messages[0].text
+    assert text.startswith("[came from a click-to-WhatsApp ad: Chat with us")
