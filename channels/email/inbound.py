@@ -142,6 +142,8 @@ def is_automatic(mail: Message) -> bool:
         return True
     if str(mail.get("Precedence") or "").strip().casefold() == "auto_reply":
         return True
+    if str(mail.get("Return-Path") or "").strip() == "<>":  # sent with no address to answer: a machine
+        return True
     subject = " ".join(str(mail.get("Subject") or "").split()).casefold()
     return subject.startswith(_AUTOMATIC_SUBJECTS) or subject.startswith(
         tuple(f"auto: {s}" for s in ("", "out"))

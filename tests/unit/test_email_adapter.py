@@ -176,6 +176,7 @@ def test_the_plus_tag_of_our_address_is_the_campaign():
         {"Auto_Submitted": "auto-replied"},
         {"X_Autoreply": "yes"},
         {"Precedence": "auto_reply"},
+        {"Return_Path": "<>"},
         {"subject": "Out of Office: Pricing question"},
         {"subject": "Automatic reply: Pricing question"},
     ],
