@@ -578,3 +578,38 @@ def test_an_ad_click_with_nothing_typed_shows_only_the_ad():
     payload["entry"][0]["changes"][0]["value"]["messages"][0]["text"]["body"] = ""
     text = parse_webhook(payload).messages[0].text
     assert text.startswith("[came from a click-to-WhatsApp ad: Chat with us")
+
+
+@pytest.mark.parametrize(
+    ("kind", "content", "extra"),
+    [
+        ("text", {"body": "hi"}, {"context": {"id": {"not": "an id"}}}),
+        ("text", {"body": "hi"}, {"context": "wamid.X"}),
+        ("text", {"body": "hi"}, {"referral": {"headline": ["Spring"]}}),
+        ("text", {"body": "hi"}, {"referral": "an ad"}),
+        ("location", {"latitude": None, "longitude": 1}, {}),
+        ("location", {"latitude": True, "longitude": 1}, {}),
+        ("location", "Lisbon", {}),
+        ("contacts", [{"phones": {"phone": "1"}}], {}),
+        ("contacts", [{"name": {"formatted_name": 7.5}}], {}),
+        ("interactive", {"type": "button_reply", "button_reply": "Yes"}, {}),
+        ("order", {"product_items": [{"product_retailer_id": "x", "quantity": [2]}]}, {}),
+        ("reaction", {"message_id": None, "emoji": "👍"}, {}),
+        ("reaction", {"message_id": "wamid.X", "emoji": ["👍"]}, {}),
+        ("system", None, {}),
+    ],
+    ids=lambda v: repr(v)[:60],
+)
+def test_a_wrongly_typed_field_of_any_kind_is_malformed_never_shown_as_junk(
+    kind: str, content: object, extra: dict[str, object]
+):
+    with pytest.raises(MalformedDelivery):
+        parse_webhook(one_message(kind, content, **extra))
+
+
+def test_a_contacts_message_that_is_not_a_list_shows_an_empty_card_notice():
+    assert text_of("contacts", {"name": "?"}) == "[contact card] (empty)"
+
+
+def test_a_forwarded_flag_that_is_not_true_says_nothing():
+    assert text_of("text", {"body": "hi"}, context={"forwarded": "yes"}) == "hi"
