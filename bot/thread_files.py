@@ -13,11 +13,12 @@ A retry skips files with `slack_file_id`; for one with only `slack_upload_id` it
 whether Slack shows it in the thread already, and starts over only if not. The one window left for a
 duplicate: Slack completed the share but has not yet listed it on the file when we ask.
 
-Failures: the channel's `RetryableDelivery` (or `ChannelBroken`: a person fixes the token) propagates,
-and the outbox runs the mirror again later (Slack work never gives up; the thread waits, in order).
-A `PermanentDelivery` (media expired, too large…) or Slack refusing the file puts a visible line in the
-thread saying which file and why, recorded as `slack_error` so it is said once; the entry's text is
-already there.
+Failures: the channel's `RetryableDelivery` propagates, and the outbox runs the mirror again later
+(Slack work never gives up; the thread waits, in order). `ChannelBroken` (the token expired: a person
+must act) waits the same way for BROKEN_WAIT after the message arrived, then gives up on the file so
+the lead's later messages are not held back for days. That, a `PermanentDelivery` (media expired, too
+large…) or Slack refusing the file puts a visible line in the thread saying which file and why,
+recorded as `slack_error` so it is said once; the entry's text is already there.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
@@ -34,8 +36,8 @@ from bot.blocks.labels import channel_name
 from bot.mrkdwn import escape, escape_clipped
 from core.actions.locks import lock_message
 from core.db import Database
-from core.errors import PermanentDelivery
-from core.models import Message
+from core.errors import ChannelBroken, PermanentDelivery
+from core.models import Message, utcnow
 from core.ports import MAX_FILE_BYTES, Attachment, FetchedFile
 
 from .slack_client import SlackGateway, SlackRefused
@@ -45,6 +47,7 @@ log = logging.getLogger(__name__)
 FetchFile = Callable[[str, Mapping[str, str]], FetchedFile]  # (lead channel, Attachment.ref) → bytes
 NOT_SHOWN = ":paperclip: The lead's file {name} could not be shown here: {reason}"
 COMMENT_LIMIT = 3000
+BROKEN_WAIT = timedelta(hours=1)  # how long a file waits for a broken channel before the thread goes on
 TITLE_LIMIT = 250
 
 
@@ -88,6 +91,11 @@ class ThreadFiles:
         try:
             fetched = self._fetch(message.channel, attachment)
         except PermanentDelivery as exc:
+            self._say_not_shown(message, attachment, where, exc.reason, record)
+            return
+        except ChannelBroken as exc:
+            if utcnow() - message.created_at < BROKEN_WAIT:
+                raise  # a person is fixing it, likely soon: the thread waits, in order
             self._say_not_shown(message, attachment, where, exc.reason, record)
             return
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from collections.abc import Iterator, Mapping
+from datetime import timedelta
 
 import pytest
 
@@ -13,8 +14,8 @@ from bot.slack_client import SlackGateway
 from core.actions.inbound import do_receive
 from core.coordination import LocalCoordinator
 from core.db import Database
-from core.errors import PermanentDelivery, RetryableDelivery
-from core.models import Conversation, Message
+from core.errors import ChannelBroken, PermanentDelivery, RetryableDelivery
+from core.models import Conversation, Message, utcnow
 from core.ports import Attachment, FetchedFile, Inbound
 from core.routing import Routes
 from tests.conftest import SPECS
@@ -190,3 +191,23 @@ def test_a_file_slack_refuses_is_said_in_the_thread(db: Database, slack: SlackSt
     _, notice = thread(db, slack, conversation_id)
     assert "Slack refused it (file_type_not_allowed)" in str(notice["text"])
     assert stored_attachments(db)[0][0]["slack_error"] == "Slack refused it (file_type_not_allowed)"
+
+
+def test_a_broken_channel_holds_the_file_an_hour_then_the_thread_goes_on(db: Database, slack: SlackStandIn):
+    provider = Provider()
+    broken = ChannelBroken("WhatsApp refused the access token: set WHATSAPP_ACCESS_TOKEN")
+    provider.failures.extend([broken, broken])
+    mirror = make_mirror(db, slack, provider)
+    conversation_id = receive_photo(db)
+    receive_text(db, "hello?")
+
+    with pytest.raises(ChannelBroken):  # just arrived: a person may fix the token any minute
+        mirror.sync(conversation_id)
+    with db.transaction() as session:  # …but nobody did for an hour
+        photo = session.query(Message).order_by(Message.id).first()
+        assert photo is not None
+        photo.created_at = utcnow() - timedelta(hours=2)
+    mirror.sync(conversation_id)
+
+    _entry, notice, after = thread(db, slack, conversation_id)
+    assert "refused the access token" in str(notice["text"]) and "hello?" in str(after["text"])
