@@ -224,6 +224,7 @@ smtpd_sasl_path = inet:127.0.0.1:{self.auth_port}
 smtpd_relay_restrictions = permit_sasl_authenticated, reject
 smtpd_recipient_restrictions = check_recipient_access texthash:{conf / "refused"}, permit_sasl_authenticated, reject
 queue_run_delay = 1s
+smtpd_error_sleep_time = 0s
 minimal_backoff_time = 1s
 maximal_backoff_time = 2s
 delay_warning_time = 0
