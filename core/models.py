@@ -27,6 +27,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
     true,
 )
 from sqlalchemy.engine import Dialect
@@ -405,6 +406,7 @@ class EarlyStatus(Base):
     provider_message_id: Mapped[str] = mapped_column(String(200))
     status: Mapped[DeliveryStatus] = mapped_column(_enum(DeliveryStatus))
     error: Mapped[str | None] = mapped_column(Text)
+    needs_template: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 

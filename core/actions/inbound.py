@@ -267,7 +267,9 @@ def apply_early_statuses(session: Session, message: Message) -> None:
         )
     )
     for status in sorted(early, key=lambda row: row.status.rank):
-        advance_delivery(message, status.status, status.error)
+        advance_delivery(
+            message, status.status, status.error, NEEDS_TEMPLATE if status.needs_template else None
+        )
         session.delete(status)
 
 
@@ -286,6 +288,7 @@ def _keep_early(session: Session, update: DeliveryUpdate, provider_message_id: s
                 provider_message_id=provider_message_id,
                 status=update.status,
                 error=update.error,
+                needs_template=update.needs_template,
             )
         )
 

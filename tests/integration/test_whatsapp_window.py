@@ -268,3 +268,33 @@ def test_a_reaction_or_a_rating_opens_the_window_again(db: Database):
     with db.sessions() as session:
         last = session.get_one(Conversation, first.conversation_id).last_inbound_at
     assert last is not None and utcnow() - last < timedelta(minutes=1)
+
+
+class WindowClosedRace:
+    """Graph takes the text, then says (before our worker records the send) that the window had closed."""
+
+    name = "whatsapp"
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def send(self, message: Outbound, on_part: PartSent = ignore_part) -> SendReceipt:
+        failed = meta.status_update(
+            message_id="wamid.LATE131047",
+            recipient_id="15551230001",
+            status="failed",
+            phone_number_id="PN1",
+            errors=[{"code": 131047, "title": "Re-engagement message"}],
+        )
+        for update in parse_webhook(failed).updates:
+            assert not self.db.run(lambda s, u=update: do_record_delivery(s, u))  # type: ignore[misc]
+        return SendReceipt("wamid.LATE131047")
+
+
+def test_a_window_closed_status_that_beats_our_record_of_the_send_still_offers_templates(db: Database):
+    message_id = reply(db)
+    OutboxRunner(db, handlers({JobKind.DELIVER: Deliverer(db, {"whatsapp": WindowClosedRace(db)})})).run(
+        deliver_job(db)
+    )
+    stored = message(db, message_id)
+    assert (stored.delivery_status, stored.delivery_error_code) == (DeliveryStatus.FAILED, NEEDS_TEMPLATE)
