@@ -117,10 +117,14 @@ class ThreadFiles:
         record(slack_file_id=file_id)
 
     def _fetch(self, channel: str, attachment: Attachment) -> FetchedFile:
-        size = attachment.get("size")
-        if size is not None and size > self.max_bytes:
+        size, ref = attachment.get("size"), attachment.get("ref")
+        if isinstance(size, int) and size > self.max_bytes:
             raise PermanentDelivery(_too_big(size, self.max_bytes))
-        fetched = self.fetch_file(channel, attachment["ref"])
+        if not isinstance(ref, dict) or not ref:
+            raise PermanentDelivery(
+                "the message names no file to fetch"
+            )  # an adapter's slip: said, not stuck
+        fetched = self.fetch_file(channel, ref)
         if len(fetched.content) > self.max_bytes:
             raise PermanentDelivery(_too_big(len(fetched.content), self.max_bytes))
         if not fetched.content:
@@ -137,7 +141,8 @@ class ThreadFiles:
     ) -> None:
         log.warning("message %s: file not shown in Slack: %s", message.id, reason)
         said = f"{reason} ({channel_name(message.channel)})"
-        text = NOT_SHOWN.format(name=escape_clipped(attachment["name"], TITLE_LIMIT), reason=escape(said))
+        name = escape_clipped(str(attachment.get("name") or "file"), TITLE_LIMIT)
+        text = NOT_SHOWN.format(name=name, reason=escape(said))
         self.slack.post(where.channel, text=text[:COMMENT_LIMIT], thread_ts=where.thread_ts, paced=True)
         record(slack_error=reason)
 
@@ -152,16 +157,16 @@ def _pending(attachment: Any) -> bool:
 
 
 def _title(attachment: Attachment, fetched: FetchedFile) -> str:
-    return (attachment.get("name") or fetched.name or "file")[:TITLE_LIMIT]
+    return str(attachment.get("name") or fetched.name or "file")[:TITLE_LIMIT]
 
 
 def _comment(attachment: Attachment) -> str | None:
-    caption = (attachment.get("caption") or "").strip()
+    caption = str(attachment.get("caption") or "").strip()
     return escape_clipped(caption, COMMENT_LIMIT) if caption else None
 
 
 def _alt_text(attachment: Attachment) -> str | None:
-    caption = (attachment.get("caption") or "").strip()
+    caption = str(attachment.get("caption") or "").strip()
     return caption[:1000] if caption and attachment.get("kind") in {"image", "sticker"} else None
 
 

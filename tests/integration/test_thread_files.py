@@ -211,3 +211,18 @@ def test_a_broken_channel_holds_the_file_an_hour_then_the_thread_goes_on(db: Dat
 
     _entry, notice, after = thread(db, slack, conversation_id)
     assert "refused the access token" in str(notice["text"]) and "hello?" in str(after["text"])
+
+
+def test_an_attachment_an_adapter_got_wrong_is_said_not_stuck(db: Database, slack: SlackStandIn):
+    provider = Provider()
+    conversation_id = receive_photo(db)
+    with db.transaction() as session:
+        message = session.query(Message).one()
+        message.attachments = [{"kind": "image", "size": "big", "caption": 7}]  # no name, no ref
+    receive_text(db, "and?")
+
+    make_mirror(db, slack, provider).sync(conversation_id)
+
+    _entry, notice, after = thread(db, slack, conversation_id)
+    assert "file could not be shown here: the message names no file" in str(notice["text"])
+    assert "and?" in str(after["text"]) and provider.fetched == []
