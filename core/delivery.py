@@ -20,12 +20,14 @@ from dataclasses import dataclass, replace
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.actions.health import any_broken, do_record_account_health
 from core.actions.inbound import apply_early_statuses
 from core.actions.locks import lock_message
 from core.db import Database
 from core.errors import (
     NEEDS_TEMPLATE,
     ChannelBroken,
+    Deferred,
     DeliveryError,
     NeedsTemplate,
     PermanentDelivery,
@@ -33,10 +35,12 @@ from core.errors import (
 )
 from core.models import DeliveryStatus, Direction, Message
 from core.outbox import Job, JobKind, queue
-from core.ports import NamesMessages, Outbound, Sender, SendReceipt, Template
+from core.ports import AccountHealth, NamesMessages, Outbound, Sender, SendReceipt, Template
 from core.reply_files import FetchSlackFile, ReplyFiles, no_slack_files, reply_files
 
 log = logging.getLogger(__name__)
+
+HOLD_SECONDS = 60.0  # how long a reply waits on a broken channel before it tries again
 
 UNKNOWN_OUTCOME = (
     "Threadline stopped while sending this message, so it may or may not have reached the lead. "
@@ -72,8 +76,12 @@ class Deliverer:
                 outbound.message_id, f"{exc.reason} (gave up after {job.attempts} tries)", exc.code
             )
         except ChannelBroken as exc:
-            log.error("the %s channel needs attention: %s", outbound.channel, exc.reason)
-            self._record_failure(outbound.message_id, exc.reason, exc.code)
+            # Not this message's fault: it waits (uncounted) while the channel is broken, and each wait
+            # ends in one more try, which tells when the channel works again.
+            reason = exc.reason
+            log.error("the %s channel needs attention: %s", outbound.channel, reason)
+            self.db.run(lambda session: self._hold(session, outbound, reason))
+            raise Deferred(HOLD_SECONDS, f"the {outbound.channel} channel is broken: {reason}") from None
         except NeedsTemplate as exc:
             self._record_failure(outbound.message_id, exc.reason, NEEDS_TEMPLATE)
         except DeliveryError as exc:
@@ -146,8 +154,17 @@ class Deliverer:
         message.delivery_status = DeliveryStatus.QUEUED
 
     @staticmethod
+    def _hold(session: Session, outbound: Outbound, reason: str) -> None:
+        broken = AccountHealth(outbound.channel, outbound.channel_account, ok=False, reason=reason)
+        do_record_account_health(session, broken)
+        lock_message(session, outbound.message_id).delivery_status = DeliveryStatus.QUEUED
+
+    @staticmethod
     def _sent(session: Session, message_id: int, receipt: SendReceipt) -> None:
         message = lock_message(session, message_id)
+        if any_broken(session, message.channel):  # a send went through: the channel works again
+            working = AccountHealth(message.channel, message.conversation.channel_account, ok=True)
+            do_record_account_health(session, working)
         message.provider_message_id = receipt.provider_message_id
         message.delivery_status = receipt.status
         message.delivery_error = message.delivery_error_code = None
