@@ -7,6 +7,7 @@ FETCH data), speaks IDLE, and is synchronous, which fits both the poller (run in
 
 from __future__ import annotations
 
+import logging
 import ssl
 from contextlib import suppress
 
@@ -20,6 +21,11 @@ from core.ports import FetchedFile
 
 TIMEOUT = 60.0
 BODY = b"BODY[]"
+
+# imapclient traces the IMAP conversation at DEBUG: every line, whole mails included, and on a broken
+# connection imaplib's log dump trips a formatting bug in imapclient's logger (a "--- Logging error ---"
+# traceback). Threadline's DEBUG log says what it does itself; the protocol trace stays out.
+logging.getLogger("imapclient.imaplib").setLevel(logging.INFO)
 
 
 def connect(server: ServerUrl, *, timeout: float = TIMEOUT) -> IMAPClient:

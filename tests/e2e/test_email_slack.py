@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -23,6 +24,7 @@ from tests.mailserver import (
     DOMAIN,
     LEAD_DOMAIN,
     USERS,
+    CutProxy,
     MailServers,
     need_mail_servers,
     running_mail_servers,
@@ -47,6 +49,22 @@ def mail_servers(servers: MailServers) -> MailServers:
     return servers
 
 
+@contextmanager
+def running_email_app(
+    env: dict[str, str], servers: MailServers, log: Path, imap_port: int | None = None
+) -> Iterator[AppProcess]:
+    env = env | {
+        "EMAIL_IMAP_URL": servers.imap_url(port=imap_port),
+        "EMAIL_SMTP_URL": servers.smtp_url(),
+        "EMAIL_FROM": f"Acme Sales <{OURS}>",
+    }
+    with running_app(env, log) as process:
+        yield process
+    logs = process.logs()
+    assert not [password for password in USERS.values() if password in logs], "a mail password in the logs"
+    assert "email: reading" in logs and "(IDLE)" in logs
+
+
 @pytest.fixture
 def app(
     runtime_env: dict[str, str],
@@ -56,16 +74,8 @@ def app(
     tmp_path: Path,
 ) -> Iterator[AppProcess]:
     env = app_environment(runtime_env, slack, graph, tmp_path)
-    env |= {
-        "EMAIL_IMAP_URL": mail_servers.imap_url(),
-        "EMAIL_SMTP_URL": mail_servers.smtp_url(),
-        "EMAIL_FROM": f"Acme Sales <{OURS}>",
-    }
-    with running_app(env, tmp_path / "threadline.log") as process:
+    with running_email_app(env, mail_servers, tmp_path / "threadline.log") as process:
         yield process
-    logs = process.logs()
-    assert not [password for password in USERS.values() if password in logs], "a mail password in the logs"
-    assert "email: reading" in logs and "(IDLE)" in logs
 
 
 def lead_writes(
@@ -179,3 +189,38 @@ def test_files_go_both_ways(app: AppProcess, slack: SlackStandIn, mail_servers: 
     assert (attached.get_filename(), attached.get_content()) == ("offer.pdf", b"%PDF-1.4 our offer")
     assert "Here is our offer" in reply.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert str(reply["In-Reply-To"]) == f"<brief@{LEAD_DOMAIN}>"
+
+
+def test_the_imap_connection_cut_mid_fetch_loses_and_doubles_nothing(
+    runtime_env: dict[str, str],
+    slack: SlackStandIn,
+    graph: GraphStandIn,
+    mail_servers: MailServers,
+    tmp_path: Path,
+):
+    for n in (1, 2, 3):  # waiting in the mailbox when Threadline starts; 2 and 3 answer 1
+        mail = EmailMessage()
+        mail["From"] = f"Jane Doe <{JANE}>"
+        mail["To"] = OURS
+        mail["Subject"] = "Question" if n == 1 else "Re: Question"
+        mail["Message-ID"] = f"<q{n}@{LEAD_DOMAIN}>"
+        if n > 1:
+            mail["References"] = f"<q1@{LEAD_DOMAIN}>"
+        mail.set_content(f"Question {n}\n" + "more words\n" * 2000 + f"MARKER-{n}\n")
+        mail_servers.send(mail, user=JANE)
+    mail_servers.wait_for_mail(OURS, 3)
+    proxy = CutProxy(mail_servers.imap_port)
+    proxy.cut_when(b"MARKER-2")  # in the middle of the second mail's FETCH answer
+    env = app_environment(runtime_env, slack, graph, tmp_path)
+    try:
+        with running_email_app(env, mail_servers, tmp_path / "threadline.log", imap_port=proxy.port) as app:
+            slack.wait_for(lambda: len(slack.messages(CHANNEL)) == 1 and len(thread(slack)) == 3, timeout=40)
+            assert [entry_text(entry).count("MARKER-") for entry in thread(slack)] == [1, 1, 1]
+            assert ["Question 1" in entry_text(e) for e in thread(slack)] == [True, False, False]
+            with app.database() as db, db.sessions() as session:
+                assert len(session.scalars(select(Message.id)).all()) == 3
+            with mail_servers.mailbox(OURS) as box:
+                assert box.search("UNSEEN") == []
+    finally:
+        proxy.close()
+    assert proxy.cuts == 1 and proxy.connections >= 2
