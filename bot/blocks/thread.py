@@ -90,6 +90,7 @@ def written_on_provider(message: Message) -> bool:
         message.direction == Direction.OUTBOUND
         and message.author == Author.MEMBER
         and message.member_id is None
+        and message.member is None
     )
 
 

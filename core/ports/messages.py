@@ -98,6 +98,7 @@ class Inbound:
     # lead answering, so it reopens nothing, counts as nothing unread and starts no wait.
     automatic: bool = False
 
+
 @dataclass(frozen=True)
 class DeliveryUpdate:
     """The provider's word on a message we sent."""

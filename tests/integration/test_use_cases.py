@@ -95,7 +95,10 @@ def test_first_message_creates_lead_conversation_and_queues_the_mirror(db: Datab
     assert conversation.lead.name == "Jane Doe" and conversation.lead.phone == "+15551230001"
     with db.sessions() as session:
         identities = session.execute(select(LeadIdentity.kind, LeadIdentity.value)).all()
-    assert [tuple(row) for row in identities] == [("whatsapp", "15551230001")]
+    assert sorted(tuple(row) for row in identities) == [
+        ("phone", "+15551230001"),
+        ("whatsapp", "15551230001"),
+    ]
     assert outbox_kinds(db, result.conversation_id) == [JobKind.MIRROR]
     assert len(dispatched.ids) == 1  # handed to the worker only after commit
 

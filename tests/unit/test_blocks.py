@@ -375,7 +375,7 @@ def test_hostile_lead_text_is_inert_everywhere():
         (Author.LEAD, None, "Jane Doe"),
         (Author.AI, None, "AI"),
         (Author.MEMBER, ANA, "Ana"),
-        (Author.MEMBER, None, "Teammate"),  # written on the provider's side, e.g. LinkedIn itself
+        (Author.MEMBER, None, "Teammate (sent from WhatsApp)"),  # written in the provider's own app
         (Author.SYSTEM, None, "Threadline"),
     ],
 )
@@ -383,6 +383,7 @@ def test_thread_entry_shows_sender_channel_and_time(author: Author, member: Memb
     text, blocks = build_thread_entry(make_message(author=author, member=member, text="hello"), "Jane Doe")
     valid_blocks(blocks)
     assert text == f"{sender}: hello"
+    sender = sender.removesuffix(" (sent from WhatsApp)")
     about = blocks[0]["elements"][0]["text"]
     assert blocks[0]["type"] == "context" and f"*{sender}*" in about and "WhatsApp" in about
     assert f"<!date^{int(AT.timestamp())}^" in about and "|2026-11-25 09:30 UTC>" in about
