@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -67,8 +68,15 @@ def slack_delete(app: AppProcess, ts: str, thread_ts: str, text: str) -> None:
     assert app.slack_event(event).status_code == 200
 
 
-def press_retry(app: AppProcess, slack: SlackStandIn, words: str) -> None:
-    notice = [m for m in thread(slack) if words in m["text"]][-1]  # the newest such notice
+def press_retry(app: AppProcess, slack: SlackStandIn, words: str, *, nth: int = 1) -> None:
+    """Press Retry on the `nth` failure notice saying `words`, once the mirror has posted it (it
+    follows the ⚠️ reaction)."""
+
+    def notices() -> list[dict[str, Any]]:
+        return [m for m in thread(slack) if words in m["text"]]
+
+    slack.wait_for(lambda: len(notices()) >= nth)
+    notice = notices()[nth - 1]
     retry = next(e for b in notice["blocks"] if b["type"] == "actions" for e in b["elements"])
     payload = block_action(user="U0ANA", card_ts=card_of(slack)["ts"], action=retry)
     payload["container"] = {
@@ -132,7 +140,7 @@ def test_an_unsent_reply_edited_sends_the_edit_and_a_deleted_one_is_never_sent(
     slack.wait_for(lambda: "warning" in slack.reactions(CHANNEL, second))
     slack_delete(app, second, card_ts, "wrong price: 5$")
     slack.wait_for(lambda: ephemeral_saying(slack, "Deleted before it was sent"))
-    press_retry(app, slack, "Message undeliverable")  # the notice still stands; it must not send
+    press_retry(app, slack, "Message undeliverable", nth=2)  # its notice still stands; it must not send
     slack.wait_for(lambda: ephemeral_saying(slack, "deleted in Slack"))
     assert sent_texts(graph) == ["Hello Jane"]
 
