@@ -99,7 +99,7 @@ class ImapPoller:
                     )
                 said_login = True
                 failures = max(failures, 10)
-            except (IMAPClientError, OSError) as exc:
+            except Exception as exc:  # refused, unreachable, TLS, a server answering nonsense
                 log.warning("email: cannot reach %s (%s)", self.server.shown, _said(exc))
             else:
                 said_login, failures = False, 0
