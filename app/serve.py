@@ -16,9 +16,10 @@ from pathlib import Path
 
 from app.container import Container, build_container, load_channels
 from core import migrate as migrations
+from core.actions.health import do_record_account_health
 from core.db import make_engine
 from core.errors import SettingsError
-from core.ports import Accept
+from core.ports import Accept, AccountHealth, ReportHealth, ReportsHealth
 from core.settings import Settings, env_files
 
 log = logging.getLogger("threadline")
@@ -206,17 +207,28 @@ async def _serve_http(settings: Settings, container: Container) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    pollers = [
-        asyncio.create_task(poller.run(_accept(container, name), stop), name=f"poller:{poller.name}")
-        for name, adapter in container.channels.on.items()
-        for poller in adapter.pollers()
-    ]
+    pollers = []
+    for name, adapter in container.channels.on.items():
+        for poller in adapter.pollers():
+            if isinstance(poller, ReportsHealth):
+                poller.report_health_to(_report(container))
+            task = asyncio.create_task(
+                poller.run(_accept(container, name), stop), name=f"poller:{poller.name}"
+            )
+            pollers.append(task)
     await stop.wait()
     log.info("shutting down")
     await asyncio.gather(*pollers, return_exceptions=True)
     if socket_mode is not None:
         await socket_mode.close_async()
     await runner.cleanup()
+
+
+def _report(container: Container) -> ReportHealth:
+    async def report(health: AccountHealth) -> None:
+        await asyncio.to_thread(container.db.run, lambda session: do_record_account_health(session, health))
+
+    return report
 
 
 def _accept(container: Container, channel: str) -> Accept:

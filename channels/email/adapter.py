@@ -44,7 +44,8 @@ class EmailChannel:
         return []
 
     def pollers(self) -> Sequence[Poller]:
-        return [ImapPoller(self.imap, poll_seconds=self.settings.EMAIL_POLL_SECONDS)]
+        account = self.ours.addr_spec.casefold()
+        return [ImapPoller(self.imap, account=account, poll_seconds=self.settings.EMAIL_POLL_SECONDS)]
 
     def parse(self, body: bytes) -> Parsed:
         return parse_mail(body, ours=self.ours)

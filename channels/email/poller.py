@@ -14,7 +14,9 @@ someone marked it seen meanwhile. So the mailbox should be Threadline's own: mai
 (marks seen) while Threadline is stopped is not picked up when it starts.
 
 A dropped or refused connection is tried again after 1 s, doubling up to BACKOFF_CAP; a refused
-login is said once at ERROR (the password in EMAIL_IMAP_URL), and the poller keeps trying.
+login is said once at ERROR (the password in EMAIL_IMAP_URL), and the poller keeps trying. Given a
+reporter (core.ports.ReportsHealth), it also marks the mailbox broken in `channel_account` on a refused
+login — Slack is told, `threadline check` and /metrics show it — and working again once a login works.
 """
 
 from __future__ import annotations
@@ -31,8 +33,9 @@ from imapclient import SEEN, IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 
 from channels.email.imap import BODY, close, connect
+from channels.email.inbound import CHANNEL
 from channels.email.settings import ServerUrl
-from core.ports import Accept
+from core.ports import Accept, AccountHealth, ReportHealth
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,10 @@ BACKOFF_CAP = 60.0
 IDLE_RENEW = 120.0  # renew often: a server may miss a mail that landed as IDLE began until the next look
 IDLE_CHECK = 1.0  # how often an IDLE wakes to see whether the server is stopping
 Deliver = Callable[[bytes], None]
+Tell = Callable[[AccountHealth], None]
+LOGIN_REFUSED = (
+    "the mail server {host} refused Threadline's IMAP login: check the user and password in EMAIL_IMAP_URL"
+)
 
 
 @dataclass
@@ -56,13 +63,20 @@ class ImapPoller:
         self,
         server: ServerUrl,
         *,
+        account: str,
         poll_seconds: float = 60.0,
         connect_to: Callable[[ServerUrl], IMAPClient] = connect,
     ) -> None:
         self.server = server
+        self.account = account  # our address: the channel account conversations and health are kept under
         self.poll_seconds = poll_seconds
         self._connect_to = connect_to
         self.cursor = Cursor()
+        self._report: ReportHealth | None = None
+        self._reported: bool | None = None  # the account's state as last reported (None: not yet)
+
+    def report_health_to(self, report: ReportHealth) -> None:
+        self._report = report
 
     async def run(self, accept: Accept, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
@@ -74,7 +88,18 @@ class ImapPoller:
         def deliver(raw: bytes) -> None:  # from the reading thread: store it on the server's loop
             asyncio.run_coroutine_threadsafe(store(raw), loop).result()
 
-        reading = asyncio.ensure_future(asyncio.to_thread(self.read_forever, deliver, halt))
+        async def record(health: AccountHealth) -> None:
+            if self._report is not None:
+                await self._report(health)
+
+        def tell(health: AccountHealth) -> None:
+            try:
+                asyncio.run_coroutine_threadsafe(record(health), loop).result()
+            except Exception as exc:  # the database is away: said next time the state changes
+                log.warning("email: could not record the mailbox's health (%s)", _said(exc))
+                self._reported = None
+
+        reading = asyncio.ensure_future(asyncio.to_thread(self.read_forever, deliver, halt, tell))
         stopping = asyncio.ensure_future(stop.wait())
         await asyncio.wait({reading, stopping}, return_when=asyncio.FIRST_COMPLETED)
         halt.set()
@@ -83,7 +108,9 @@ class ImapPoller:
 
     # --- the reading thread ----------------------------------------------------------------------------
 
-    def read_forever(self, deliver: Deliver, halt: threading.Event) -> None:
+    def read_forever(
+        self, deliver: Deliver, halt: threading.Event, tell: Tell = lambda _health: None
+    ) -> None:
         failures = 0
         said_login = False
         while not halt.is_set():
@@ -98,11 +125,13 @@ class ImapPoller:
                         BACKOFF_CAP,
                     )
                 said_login = True
+                self._tell(tell, ok=False, reason=LOGIN_REFUSED.format(host=self.server.host))
                 failures = max(failures, 10)
             except Exception as exc:  # refused, unreachable, TLS, a server answering nonsense
                 log.warning("email: cannot reach %s (%s)", self.server.shown, _said(exc))
             else:
                 said_login, failures = False, 0
+                self._tell(tell, ok=True)
                 try:
                     self._session(client, deliver, halt)
                 except (IMAPClientError, OSError) as exc:
@@ -116,6 +145,11 @@ class ImapPoller:
             delay = min(BACKOFF_CAP, BACKOFF_FIRST * 2**failures)
             failures += 1
             halt.wait(delay)
+
+    def _tell(self, tell: Tell, *, ok: bool, reason: str | None = None) -> None:
+        if self._reported != ok:
+            self._reported = ok
+            tell(AccountHealth(CHANNEL, self.account, ok=ok, reason=reason))
 
     def _session(self, client: IMAPClient, deliver: Deliver, halt: threading.Event) -> None:
         folder = client.select_folder(self.server.path)

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
 from core.ports.messages import (
+    AccountHealth,
     FetchedFile,
     Outbound,
     Parsed,
@@ -83,6 +84,19 @@ class Webhook:
 
 
 Accept = Callable[[bytes], Awaitable[None]]  # store one verified raw delivery of a poller's channel
+
+
+ReportHealth = Callable[[AccountHealth], Awaitable[None]]  # record a poller's word on its own account
+
+
+@runtime_checkable
+class ReportsHealth(Protocol):
+    """A poller that knows whether its account works (a mailbox refusing our login). Given a reporter
+    before it runs, it reports each change (and that the account works, once it first does): core marks
+    the account broken or working as for a provider's health webhook — Slack is told once,
+    `threadline check` and /metrics show it."""
+
+    def report_health_to(self, report: ReportHealth) -> None: ...
 
 
 class Poller(Protocol):

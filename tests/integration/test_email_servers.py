@@ -16,11 +16,12 @@ from sqlalchemy import func, select
 from channels.email.adapter import EmailChannel
 from channels.email.settings import EmailSettings
 from core import inbox
+from core.actions.health import do_record_account_health
 from core.db import Database
 from core.errors import ChannelBroken, PermanentDelivery
 from core.inbox import InboxRunner
-from core.models import Inbox, Message
-from core.ports import Outbound
+from core.models import ChannelAccount, Health, Inbox, Message
+from core.ports import AccountHealth, Outbound, ReportsHealth
 from tests.mailserver import (
     DOMAIN,
     LEAD_DOMAIN,
@@ -268,3 +269,58 @@ async def test_without_idle_the_mailbox_is_polled(db: Database):
             await asyncio.to_thread(plain.append, lead_mail(2), user=OURS)
             await reading.wait_stored(2)
     assert reading.process() == [f"<q1@{LEAD_DOMAIN}>", f"<q2@{LEAD_DOMAIN}>"]
+
+
+async def read_until_reported(email: EmailChannel, db: Database) -> list[AccountHealth]:
+    """Run the mailbox's poller, as the web process does, until it has said how the mailbox is."""
+    reported: list[AccountHealth] = []
+
+    async def report(health: AccountHealth) -> None:
+        reported.append(health)
+        await asyncio.to_thread(db.run, lambda session: do_record_account_health(session, health))
+
+    async def accept(raw: bytes) -> None:
+        await asyncio.to_thread(inbox.store, db, "email", raw)
+
+    [poller] = email.pollers()
+    assert isinstance(poller, ReportsHealth)
+    poller.report_health_to(report)
+    stop = asyncio.Event()
+    task = asyncio.create_task(poller.run(accept, stop))
+    deadline = time.monotonic() + 20
+    while not reported:
+        assert time.monotonic() < deadline and not task.done()
+        await asyncio.sleep(0.05)  # polling a condition
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    return reported
+
+
+def mailbox_health(db: Database) -> tuple[Health, str | None] | None:
+    with db.sessions() as session:
+        row = session.scalars(
+            select(ChannelAccount).where(ChannelAccount.channel == "email", ChannelAccount.account == OURS)
+        ).first()
+        return None if row is None else (row.health, row.reason)
+
+
+async def test_a_refused_imap_login_marks_the_mailbox_broken_and_a_working_one_mends_it(
+    mail_servers: MailServers, db: Database
+):
+    wrong = EmailChannel(
+        EmailSettings.load(
+            EMAIL_IMAP_URL=mail_servers.imap_url().replace("sales-imap-password", "wrong-password"),
+            EMAIL_SMTP_URL=mail_servers.smtp_url(),
+            EMAIL_FROM=OURS,
+        )
+    )
+    [broken] = await read_until_reported(wrong, db)
+    assert (broken.channel, broken.account, broken.ok) == ("email", OURS, False)
+    state = mailbox_health(db)
+    assert state is not None and state[0] == Health.BROKEN and "EMAIL_IMAP_URL" in (state[1] or "")
+    assert "wrong-password" not in (state[1] or "")
+
+    [working] = await read_until_reported(channel(mail_servers), db)
+    assert working.ok
+    state = mailbox_health(db)
+    assert state is not None and state[0] == Health.OK
