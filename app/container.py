@@ -28,7 +28,7 @@ from core.delivery import Deliverer
 from core.errors import PermanentDelivery, SettingsError
 from core.inbox import InboxRunner
 from core.models import utcnow
-from core.outbox import Handler, JobKind, OutboxRunner
+from core.outbox import Handler, Job, JobKind, OutboxRunner
 from core.ports import ChannelAdapter, ChannelOff, ChannelPlugin, FetchedFile, OffersTemplates, Template
 from core.settings import Settings, load_settings, secret
 
@@ -106,6 +106,11 @@ class Container:
         self.db.dispose()
 
 
+def _no_agent(job: Job) -> None:
+    """No agent runs on this server: an AI turn queued earlier has nothing to do."""
+    log.info("outbox %s: an AI turn with no agent configured; nothing to do", job.id)
+
+
 def build_container(settings: Settings | None = None, channels: Channels | None = None) -> Container:
     settings = settings or load_settings()
     settings.require_slack()
@@ -137,6 +142,7 @@ def build_container(settings: Settings | None = None, channels: Channels | None 
         JobKind.NOTIFY_MESSAGE: MessageNotifier(db, slack),
         JobKind.REMIND_SLA: SlaReminder(db, slack),
         JobKind.CHANNEL_HEALTH: ChannelHealthNotice(slack, routes),
+        JobKind.AI_REPLY: _no_agent,
     }
 
     def keep(source: str, body: bytes, key: str | None) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Enum,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -418,3 +419,61 @@ class ProcessedEvent(Base):
     source: Mapped[str] = mapped_column(String(32), primary_key=True)
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class AIOutcome(enum.StrEnum):
+    REPLIED = "replied"  # the AI's reply was stored and queued for the lead
+    HANDED_OFF = "handed_off"  # the AI paused itself and told the team why
+    SKIPPED = "skipped"  # at commit time the mode had changed or a newer lead message had come
+
+
+class AIDecision(Base):
+    """One AI turn: what the model decided, why, from which knowledge, at what cost; and the team's
+    feedback on it (👍/👎 and a correction)."""
+
+    __tablename__ = "ai_decision"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversation.id"), index=True)
+    answered_message_id: Mapped[int] = mapped_column(ForeignKey("message.id"))  # the lead message answered
+    reply_message_id: Mapped[int | None] = mapped_column(ForeignKey("message.id"))  # None unless replied
+    outcome: Mapped[str] = mapped_column(String(16))  # an AIOutcome
+    intent: Mapped[str | None] = mapped_column(String(64))
+    confidence: Mapped[float | None] = mapped_column(Float)
+    reasoning: Mapped[str | None] = mapped_column(Text)
+    escalate: Mapped[bool] = mapped_column(Boolean, default=False)
+    reasons: Mapped[list[Any]] = mapped_column(default=list)  # the escalation reasons, in words
+    knowledge: Mapped[list[Any]] = mapped_column(default=list)  # [{"id": int|None, "source", "title"}]
+    model: Mapped[str] = mapped_column(String(200))
+    latency_ms: Mapped[int] = mapped_column(Integer, default=0)
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    feedback: Mapped[str | None] = mapped_column(String(8))  # "up" | "down"
+    feedback_by_id: Mapped[int | None] = mapped_column(ForeignKey("member.id"))
+    feedback_at: Mapped[datetime | None]
+    correction: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class KnowledgeStatus(enum.StrEnum):
+    APPROVED = "approved"
+    PENDING = "pending"
+    REJECTED = "rejected"
+
+
+class KnowledgeEntry(Base):
+    """Something the agent may answer from, kept in the database (Markdown files in
+    THREADLINE_KNOWLEDGE_DIR are read from disk). A correction starts pending until a teammate approves."""
+
+    __tablename__ = "knowledge_entry"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))  # a KnowledgeStatus
+    source: Mapped[str] = mapped_column(String(32))  # "correction" | "manual"
+    decision_id: Mapped[int | None] = mapped_column(ForeignKey("ai_decision.id"))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("member.id"))
+    reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("member.id"))
+    reviewed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
