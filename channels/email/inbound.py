@@ -54,6 +54,7 @@ _AUTOMATIC_SUBJECTS = (
     "fuera de la oficina",
     "risposta automatica",
     "automatisch antwoord",
+    "auto:",  # Exchange's prefix in some languages
 )
 
 
@@ -75,8 +76,7 @@ def parse_mail(raw: bytes, *, ours: Address) -> Parsed:
     full_text, original_html = _body(mail)
     shown = strip_quoted(full_text)
     subject = " ".join(str(mail.get("Subject") or "").split()) or None
-    problems: list[str] = []
-    attachments = list(_attachments(mail, own_id, problems))
+    automatic = is_automatic(mail)
     return Parsed(
         messages=[
             Inbound(
@@ -86,17 +86,16 @@ def parse_mail(raw: bytes, *, ours: Address) -> Parsed:
                 provider_message_id=own_id,
                 sender=LeadProfile(provider_id=sender_address, name=sender_name, email=sender_address),
                 sent_at=_sent_at(mail),
-                kind="auto_reply" if is_automatic(mail) else "text",
+                kind="auto_reply" if automatic else "text",
                 text=shown,
                 html=original_html,
-                attachments=attachments,
+                attachments=list(_attachments(mail, own_id)),
                 campaign=plus_tag(mail, ours),
                 subject=subject,
                 full_text=full_text if full_text.strip() != shown.strip() else None,
-                automatic=is_automatic(mail),
+                automatic=automatic,
             )
-        ],
-        problems=problems,
+        ]
     )
 
 
@@ -145,9 +144,7 @@ def is_automatic(mail: Message) -> bool:
     if str(mail.get("Return-Path") or "").strip() == "<>":  # sent with no address to answer: a machine
         return True
     subject = " ".join(str(mail.get("Subject") or "").split()).casefold()
-    return subject.startswith(_AUTOMATIC_SUBJECTS) or subject.startswith(
-        tuple(f"auto: {s}" for s in ("", "out"))
-    )
+    return subject.startswith(_AUTOMATIC_SUBJECTS)
 
 
 # --- the text ------------------------------------------------------------------------------------------
@@ -243,7 +240,7 @@ def part_bytes(part: Message) -> bytes:
     return payload if isinstance(payload, bytes) else b""
 
 
-def _attachments(mail: Message, message_id: str, problems: list[str]) -> Iterator[Attachment]:
+def _attachments(mail: Message, message_id: str) -> Iterator[Attachment]:
     for number, part in enumerate(leaf_parts(mail)):
         if not is_file(part):
             continue
