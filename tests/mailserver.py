@@ -37,6 +37,7 @@ DOMAIN = "threadline.test"  # ours
 LEAD_DOMAIN = "lead.test"
 BOUNCE_DOMAIN = "bounce.test"  # accepted, then bounced: a DSN comes back
 REFUSED = f"refused@{LEAD_DOMAIN}"  # refused while sending (550 at RCPT)
+BUSY = f"busy@{LEAD_DOMAIN}"  # put off while sending (451 at RCPT)
 MAIL_UID = 65534  # nobody: owns the Maildirs; dovecot and postfix's virtual agent write as it
 USERS = {
     f"sales@{DOMAIN}": "sales-imap-password",
@@ -187,7 +188,9 @@ protocol imap {{
         shutil.chown(self.root / "data", "postfix")
         boxes = "".join(f"{user} {user.split('@')[1]}/{user.split('@')[0]}/Maildir/\n" for user in USERS)
         (conf / "vmailbox").write_text(boxes)
-        (conf / "refused").write_text(f"{REFUSED} REJECT 5.7.1 This recipient does not take mail\n")
+        (conf / "refused").write_text(
+            f"{REFUSED} REJECT 5.7.1 This recipient does not take mail\n{BUSY} 451 4.3.0 Try again later\n"
+        )
         (conf / "transport").write_text(f"{BOUNCE_DOMAIN} error:5.1.1 No such mailbox here\n")
         (conf / "main.cf").write_text(
             f"""

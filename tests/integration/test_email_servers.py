@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -18,16 +19,18 @@ from channels.email.settings import EmailSettings
 from core import inbox
 from core.actions.health import do_record_account_health
 from core.db import Database
-from core.errors import ChannelBroken, PermanentDelivery
+from core.errors import ChannelBroken, PermanentDelivery, RetryableDelivery
 from core.inbox import InboxRunner
 from core.models import ChannelAccount, Health, Inbox, Message
 from core.ports import AccountHealth, Outbound, ReportsHealth
 from tests.mailserver import (
+    BUSY,
     DOMAIN,
     LEAD_DOMAIN,
     REFUSED,
     CutProxy,
     MailServers,
+    free_port,
     need_mail_servers,
     running_mail_servers,
 )
@@ -123,6 +126,17 @@ def test_an_unknown_recipient_is_a_permanent_failure_with_the_servers_words(mail
             )
         )
     assert "does not take mail" in refused.value.reason and REFUSED in refused.value.reason
+
+
+def test_a_put_off_recipient_or_an_unreachable_server_is_worth_another_try(mail_servers: MailServers):
+    reply = Outbound(message_id=1, channel="email", channel_account=OURS, to=f"{BUSY} <q@x>", text="hi")
+    with pytest.raises(RetryableDelivery) as busy:
+        channel(mail_servers).send(reply)
+    assert "451" in busy.value.reason and "Try again later" in busy.value.reason
+    closed = f"smtp://127.0.0.1:{free_port()}"
+    with pytest.raises(RetryableDelivery) as unreachable:
+        channel(mail_servers, smtp_url=closed).send(replace(reply, to=f"{JANE} <q@x>"))
+    assert "could not be reached" in unreachable.value.reason
 
 
 def test_health_logs_in_to_both_servers(mail_servers: MailServers):
