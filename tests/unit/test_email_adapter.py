@@ -311,3 +311,35 @@ def test_references_start_at_the_root_skip_repeats_and_odd_ids_and_stay_short():
     assert reference_chain("<r@x>", ["<r@x>", "<a@x>", "wamid.123", "<a@x>"]) == ["<r@x>", "<a@x>"]
     long = reference_chain("<r@x>", [f"<{n}@x>" for n in range(100)])
     assert len(long) == 20 and long[0] == "<r@x>" and long[-1] == "<99@x>"
+
+
+def html_mail(markup: str) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = "jane@lead.test"
+    message["To"] = "sales@acme.test"
+    message["Message-ID"] = "<html-reply@lead.test>"
+    message.set_content(markup, subtype="html")
+    return message
+
+
+def test_an_html_gmail_answer_is_cut_at_its_quote():
+    inbound = parsed_one(
+        html_mail(
+            '<div dir="ltr">Sounds good, see you Tuesday.<br><br>Jane</div><br><div class="gmail_quote">'
+            '<div class="gmail_attr">On Mon, Nov 30, 2026 at 10:00 AM Acme Sales &lt;sales@acme.test&gt; '
+            'wrote:<br></div><blockquote class="gmail_quote">Would Tuesday suit you?<br>Ana</blockquote></div>'
+        )
+    )
+    assert "Sounds good, see you Tuesday." in inbound.text and "Would Tuesday" not in inbound.text
+    assert inbound.full_text is not None and "Would Tuesday suit you?" in inbound.full_text
+
+
+def test_an_html_outlook_answer_is_cut_at_its_header_block():
+    inbound = parsed_one(
+        html_mail(
+            "<html><body><p>Yes, please send the contract.</p><div><p><b>From:</b> Acme Sales "
+            "&lt;sales@acme.test&gt;<br><b>Sent:</b> Monday, November 30, 2026 10:00 AM<br><b>To:</b> Jane"
+            "<br><b>Subject:</b> Offer</p></div><p>Here is our offer.</p></body></html>"
+        )
+    )
+    assert inbound.text == "Yes, please send the contract."
