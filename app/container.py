@@ -18,7 +18,7 @@ from bot.context import BotContext
 from bot.inbound import SOURCE as SLACK_EVENTS
 from bot.inbound import SlackEvents
 from bot.mirror import Mirror
-from bot.notify import AssigneeNotifier, ChannelHealthNotice, MessageNotifier, SlaReminder
+from bot.notify import AIHandoffNotice, AssigneeNotifier, ChannelHealthNotice, MessageNotifier, SlaReminder
 from bot.slack_client import SlackGateway
 from core import inbox
 from core.actions.sla import do_queue_sla_reminders
@@ -143,6 +143,7 @@ def build_container(settings: Settings | None = None, channels: Channels | None 
         JobKind.REMIND_SLA: SlaReminder(db, slack),
         JobKind.CHANNEL_HEALTH: ChannelHealthNotice(slack, routes),
         JobKind.AI_REPLY: _no_agent,
+        JobKind.AI_HANDOFF: AIHandoffNotice(db, slack),
     }
 
     def keep(source: str, body: bytes, key: str | None) -> None:

@@ -13,19 +13,22 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from bot.blocks.notifications import (
+    build_ai_handoff,
     build_assignment_dm,
     build_channel_health,
     build_message_dm,
     build_sla_reminder,
 )
 from core.db import Database
-from core.models import Conversation, Member, Message, Status, utcnow
+from core.errors import Deferred
+from core.models import AIDecision, Conversation, Member, Message, Status, utcnow
 from core.outbox import Job
 from core.routing import Routes
 
 from .slack_client import SlackGateway
 
 SLA_EVENT = "threadline_sla_reminder"  # metadata on a reminder, so a retried post finds the first one
+HANDOFF_EVENT = "threadline_ai_handoff"  # metadata on the AI's hand-off notice, for the same reason
 
 
 class _Notifier:
@@ -109,6 +112,34 @@ class SlaReminder(_Notifier):
         }
         text = build_sla_reminder(conversation, assignee, waiting_since, utcnow())
         self.slack.pace(channel, urgent=False)  # new cards and replies to leads go first
+        self.slack.post(channel, text=text, thread_ts=thread_ts, metadata=metadata, paced=True)
+
+
+class AIHandoffNotice(_Notifier):
+    """Says in the thread why the AI handed the conversation over, mentioning the assignee (else
+    `@here`). A Slack post only, never a message to the lead."""
+
+    def __call__(self, job: Job) -> None:
+        decision_id = job.payload.get("decision_id")
+        assert job.conversation_id is not None and isinstance(decision_id, int)
+        with self.db.sessions() as session:
+            conversation = session.get_one(Conversation, job.conversation_id)
+            decision = session.get_one(AIDecision, decision_id)
+            assignee = conversation.assignee.slack_user_id if conversation.assignee else None
+            reasons = [str(reason) for reason in decision.reasons]
+            text = build_ai_handoff(conversation, assignee, reasons)
+        channel, thread_ts = conversation.slack_channel, conversation.slack_thread_ts
+        if channel is None or thread_ts is None:
+            raise Deferred(5, "the conversation's thread is not posted yet")
+        if job.attempts > 1 and self.slack.find_posted(
+            channel, event_type=HANDOFF_EVENT, key="decision_id", value=decision_id, thread_ts=thread_ts
+        ):
+            return  # posted by an attempt whose answer was lost
+        metadata: dict[str, Any] = {
+            "event_type": HANDOFF_EVENT,
+            "event_payload": {"conversation_id": conversation.id, "decision_id": decision_id},
+        }
+        self.slack.pace(channel, urgent=True)
         self.slack.post(channel, text=text, thread_ts=thread_ts, metadata=metadata, paced=True)
 
 

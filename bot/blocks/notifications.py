@@ -91,3 +91,15 @@ def build_channel_health(channel: str, account: str, *, ok: bool, reason: str | 
         f":warning: {name} is not connected: {why}. Replies to its leads wait and go out once it works "
         "again; `threadline check` shows its state. Someone with access to the account needs to fix it."
     )
+
+
+def build_ai_handoff(conversation: Conversation, assignee_slack_id: str | None, reasons: list[str]) -> str:
+    """The thread notice that the AI handed the conversation to the team, and why (never sent to the
+    lead). The assignee by mention, else the channel's attention (`<!here>`). The reasons may quote the
+    model, so they are escaped like lead text."""
+    who = f"<@{assignee_slack_id}>" if assignee_slack_id else "<!here>"
+    why = "; ".join(escape_clipped(" ".join(reason.split()), PREVIEW_LIMIT) for reason in reasons[:6])
+    return (
+        f":raising_hand: {who} The AI handed {_who(conversation)} over to the team and is paused: "
+        f"{why or 'no reason given'}. Reply in this thread, or press Resume AI on the card."
+    )[:TEXT_LIMIT]

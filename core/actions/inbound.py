@@ -117,6 +117,9 @@ def do_receive_many(session: Session, inbounds: Sequence[Inbound], *, ai_availab
         session.flush()
         queue(session, JobKind.MIRROR, conversation)
         _tell_assignee(session, conversation, said)
+        if needs_answer and ai_available and conversation.ai_mode == AIMode.ACTIVE and said:
+            # The AI's turn answers the newest; an earlier turn still queued finds it is not and skips.
+            queue(session, JobKind.AI_REPLY, conversation, said[-1])
     received, reported = [], set()
     for key in ids:
         message = known[key]
