@@ -19,6 +19,7 @@ from bot.inbound import SOURCE as SLACK_EVENTS
 from bot.inbound import SlackEvents
 from bot.mirror import Mirror
 from bot.notify import AIHandoffNotice, AssigneeNotifier, ChannelHealthNotice, MessageNotifier, SlaReminder
+from bot.review import KnowledgeReview
 from bot.slack_client import SlackGateway
 from core import inbox
 from core.actions.sla import do_queue_sla_reminders
@@ -144,6 +145,7 @@ def build_container(settings: Settings | None = None, channels: Channels | None 
         JobKind.CHANNEL_HEALTH: ChannelHealthNotice(slack, routes),
         JobKind.AI_REPLY: _no_agent,
         JobKind.AI_HANDOFF: AIHandoffNotice(db, slack),
+        JobKind.REVIEW_KNOWLEDGE: KnowledgeReview(db, slack),
     }
 
     def keep(source: str, body: bytes, key: str | None) -> None:

@@ -9,7 +9,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.response import BoltResponse
 
 from bot.context import BotContext
-from bot.handlers import actions, commands, events, home, views
+from bot.handlers import actions, ai, commands, events, home, views
 from bot.payloads import BadPayload
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,7 @@ def build_bolt_app(*, signing_secret: str, ctx: BotContext) -> AsyncApp:
 
     events.register(app, ctx)
     actions.register(app, ctx)
+    ai.register(app, ctx)
     views.register(app, ctx)
     commands.register(app, ctx)
     home.register(app, ctx)

@@ -49,6 +49,7 @@ class JobKind(enum.StrEnum):
     REMIND_SLA = "remind_sla"  # remind the thread that a lead has waited too long (bot.notify)
     CHANNEL_HEALTH = "channel_health"  # say in Slack that a lead channel broke or works again (bot.notify)
     AI_REPLY = "ai_reply"  # the AI's turn in a conversation; message_id = the lead message it answers (ai)
+    REVIEW_KNOWLEDGE = "review_knowledge"  # post a correction for a teammate to approve (bot.review)
     AI_HANDOFF = "ai_handoff"  # say in the thread why the AI handed over, tell the assignee (bot.notify)
 
 

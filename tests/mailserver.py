@@ -91,6 +91,8 @@ class MailServers:
     imap_port: int = field(default_factory=free_port)
     smtp_port: int = field(default_factory=free_port)
     auth_port: int = field(default_factory=free_port)
+    imaps_port: int = field(default_factory=free_port)
+    smtps_port: int = field(default_factory=free_port)
     idle: bool = True  # False: dovecot does not offer IDLE (clients must poll)
     smtp: bool = True  # False: IMAP only (mail put in with APPEND)
     _processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
@@ -103,6 +105,7 @@ class MailServers:
         mail = self.root / "mail"
         mail.mkdir()
         os.chown(mail, MAIL_UID, MAIL_UID)
+        self._make_certificate()
         self._start_dovecot()
         if self.smtp:
             self._start_postfix()
@@ -132,7 +135,9 @@ listen = 127.0.0.1
 base_dir = {run}
 state_dir = {self.root / "dovecot-state"}
 log_path = {self.root / "dovecot.log"}
-ssl = no
+ssl = yes
+ssl_cert = <{self.certificate}
+ssl_key = <{self.root / "key.pem"}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 auth_failure_delay = 0
@@ -154,7 +159,9 @@ service imap-login {{
     port = {self.imap_port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {self.imaps_port}
+    ssl = yes
   }}
 }}
 service auth {{
@@ -222,6 +229,9 @@ transport_maps = texthash:{conf / "transport"}
 # bounce.test is refused after queueing (error transport), so the sender gets a DSN
 smtpd_reject_unlisted_recipient = no
 smtpd_sasl_auth_enable = yes
+smtpd_tls_security_level = may
+smtpd_tls_cert_file = {self.certificate}
+smtpd_tls_key_file = {self.root / "key.pem"}
 smtpd_sasl_type = dovecot
 smtpd_sasl_path = inet:127.0.0.1:{self.auth_port}
 smtpd_relay_restrictions = permit_sasl_authenticated, reject
@@ -240,6 +250,7 @@ delay_warning_time = 0
             .replace("\nsmtp      inet", f"\n127.0.0.1:{self.smtp_port}      inet", 1)
         )
         master = master.replace("\n#postlog", "\npostlog")  # logging to maillog_file
+        master += f"127.0.0.1:{self.smtps_port} inet n - n - - smtpd -o smtpd_tls_wrappermode=yes\n"
         master = "\n".join(_unchrooted(line) for line in master.splitlines()) + "\n"
         (conf / "master.cf").write_text(master)
         subprocess.run([str(POSTFIX), "-c", str(conf), "check"], check=True, capture_output=True)
@@ -252,11 +263,47 @@ delay_warning_time = 0
 
     # --- URLs and clients ------------------------------------------------------------------------------
 
-    def imap_url(self, user: str = f"sales@{DOMAIN}", *, port: int | None = None) -> str:
-        return f"imap://{user.replace('@', '%40')}:{USERS[user]}@127.0.0.1:{port or self.imap_port}/INBOX"
+    def imap_url(
+        self, user: str = f"sales@{DOMAIN}", *, port: int | None = None, scheme: str = "imap"
+    ) -> str:
+        port = port or (self.imaps_port if scheme == "imaps" else self.imap_port)
+        host = "127.0.0.1" if scheme == "imap" else "localhost"  # TLS: the name the certificate bears
+        return f"{scheme}://{user.replace('@', '%40')}:{USERS[user]}@{host}:{port}/INBOX"
 
-    def smtp_url(self, user: str = f"sales@{DOMAIN}") -> str:
-        return f"smtp://{user.replace('@', '%40')}:{USERS[user]}@127.0.0.1:{self.smtp_port}"
+    def smtp_url(self, user: str = f"sales@{DOMAIN}", *, scheme: str = "smtp") -> str:
+        port = self.smtps_port if scheme == "smtps" else self.smtp_port
+        host = "127.0.0.1" if scheme == "smtp" else "localhost"
+        return f"{scheme}://{user.replace('@', '%40')}:{USERS[user]}@{host}:{port}"
+
+    @property
+    def certificate(self) -> Path:
+        """The servers' self-signed certificate (for localhost): point SSL_CERT_FILE at it to trust it."""
+        return self.root / "cert.pem"
+
+    def _make_certificate(self) -> None:
+        subprocess.run(
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=localhost",
+                "-addext",
+                "subjectAltName=DNS:localhost",
+                "-keyout",
+                str(self.root / "key.pem"),
+                "-out",
+                str(self.certificate),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        (self.root / "key.pem").chmod(0o644)  # a test key: postfix's smtpd reads it as the postfix user
 
     @contextmanager
     def mailbox(self, user: str) -> Iterator[IMAPClient]:

@@ -59,3 +59,19 @@ NOTIFY_ON_MESSAGE = "message"
 LEADS_PREVIOUS = "leads.previous"
 LEADS_NEXT = "leads.next"
 LEADS_PAGES_BLOCK = "leads.pages"
+
+# --- an AI message in the thread (value = str(message.id) of the AI's message; its decision is found by
+# ai_decision.reply_message_id): Why? opens the stored decision, 👍/👎 rate it, 👎 asks for a correction ---
+AI_WHY = "ai.why"
+AI_UP = "ai.feedback.up"
+AI_DOWN = "ai.feedback.down"
+AI_FEEDBACK_BLOCK = "ai.feedback"
+AI_WHY_MODAL = "ai.why.modal"
+# the correction modal (private_metadata = str(decision.id)); one input
+AI_CORRECTION_MODAL = "ai.correction.modal"
+AI_CORRECTION_BLOCK = "ai.correction"
+AI_CORRECTION_ACTION = "ai.correction.input"
+# a correction posted for review (value = str(knowledge_entry.id))
+KNOWLEDGE_APPROVE = "knowledge.approve"
+KNOWLEDGE_REJECT = "knowledge.reject"
+KNOWLEDGE_REVIEW_BLOCK = "knowledge.review"

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.blocks import ids
+from bot.blocks.ai import build_ai_buttons
 from bot.blocks.labels import channel_name
 from bot.mrkdwn import escape, escape_clipped
 from core.errors import NEEDS_TEMPLATE
@@ -110,7 +111,9 @@ def build_thread_entry(
     shown as a "↪ replying to …" line above the body.
     """
     sender = escape_clipped(sender_label(message, lead_name), SENDER_LIMIT)
-    about = [f"*{sender}*"]
+    by_ai = message.author == Author.AI and message.direction == Direction.OUTBOUND
+    # The AI's own answer is marked as such at a glance, and carries Why? and 👍/👎 (bot/blocks/ai.py).
+    about = [f":robot_face: *{sender}*", "AI agent"] if by_ai else [f"*{sender}*"]
     elsewhere = written_on_provider(message)
     if elsewhere:  # ours, but typed in the provider's own app: the lead has it, nothing to send
         about.append(f"sent from {channel_name(message.channel)}")
@@ -127,8 +130,11 @@ def build_thread_entry(
         about.append(f"“{escape_clipped(message.subject, SUBJECT_LIMIT)}”")
     context: Block = {"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(about)}]}
     heading = [context] if quote is None else [context, _quote_line(quote)]
-    # A mail shown without its quoted history and signature: the whole of it is a click away.
+    # A mail shown without its quoted history and signature: the whole of it is a click away. An AI
+    # answer: why it said so, and the team's 👍/👎, are a click away too.
     trimmed = [_show_full_button(message)] if message.full_text else []
+    if by_ai and message.id is not None:
+        trimmed.append(build_ai_buttons(message.id))
 
     body = _body(message)
     sections: list[Block] = []

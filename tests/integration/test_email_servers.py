@@ -139,6 +139,32 @@ def test_a_put_off_recipient_or_an_unreachable_server_is_worth_another_try(mail_
     assert "could not be reached" in unreachable.value.reason
 
 
+@pytest.mark.parametrize(("imap", "smtp"), [("imaps", "smtps"), ("imap+starttls", "smtp+starttls")])
+def test_tls_and_starttls_both_ways(
+    mail_servers: MailServers, monkeypatch: pytest.MonkeyPatch, imap: str, smtp: str
+):
+    monkeypatch.setenv("SSL_CERT_FILE", str(mail_servers.certificate))  # trust the servers' own certificate
+    email = EmailChannel(
+        EmailSettings.load(
+            EMAIL_IMAP_URL=mail_servers.imap_url(scheme=imap),
+            EMAIL_SMTP_URL=mail_servers.smtp_url(scheme=smtp),
+            EMAIL_FROM=OURS,
+        )
+    )
+    assert [line.state for line in email.health()] == ["ok", "ok"]
+    email.send(Outbound(message_id=1, channel="email", channel_account=OURS, to=f"{JANE} <q@x>", text="hi"))
+    assert len(mail_servers.wait_for_mail(JANE, 1)) == 1
+
+
+def test_a_certificate_nobody_vouches_for_is_a_broken_channel(mail_servers: MailServers):
+    email = channel(mail_servers, smtp_url=mail_servers.smtp_url(scheme="smtps"))
+    with pytest.raises(ChannelBroken) as broken:
+        email.send(
+            Outbound(message_id=1, channel="email", channel_account=OURS, to=f"{JANE} <q@x>", text="hi")
+        )
+    assert "certificate" in broken.value.reason
+
+
 def test_health_logs_in_to_both_servers(mail_servers: MailServers):
     lines = channel(mail_servers).health()
     assert [line.state for line in lines] == ["ok", "ok"], lines
