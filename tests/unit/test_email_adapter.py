@@ -8,6 +8,8 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from channels.email import build_mail, parse_mail
 from channels.email.adapter import EmailChannel, load
@@ -343,3 +345,61 @@ def test_an_html_outlook_answer_is_cut_at_its_header_block():
         )
     )
     assert inbound.text == "Yes, please send the contract."
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    headers=st.lists(
+        st.tuples(
+            st.sampled_from(
+                [
+                    "From",
+                    "To",
+                    "Subject",
+                    "Message-ID",
+                    "References",
+                    "In-Reply-To",
+                    "Date",
+                    "Content-Type",
+                    "Content-Transfer-Encoding",
+                    "Content-Disposition",
+                    "Auto-Submitted",
+                    "Return-Path",
+                ]
+            ),
+            st.text(max_size=60),
+        ),
+        max_size=10,
+    ),
+    body=st.binary(max_size=300),
+    content_type=st.sampled_from(
+        [
+            "",
+            "multipart/mixed; boundary=B",
+            "multipart/report; report-type=delivery-status; boundary=B",
+            "text/html; charset=no-such-charset",
+            "message/rfc822",
+        ]
+    ),
+)
+def test_any_mail_reads_or_is_refused_as_malformed_never_a_crash(
+    headers: list[tuple[str, str]], body: bytes, content_type: str
+):
+    raw = b"From: someone@lead.test\r\n" + b"".join(
+        f"{name}: {value}\r\n".encode("utf-8", "surrogatepass") for name, value in headers
+    )
+    if content_type:
+        raw += f"Content-Type: {content_type}\r\n".encode()
+    raw += (
+        b"\r\n"
+        + body
+        + b"\r\n--B\r\nContent-Type: message/delivery-status\r\n\r\nAction: failed\r\n--B--\r\n"
+    )
+    try:
+        parsed = parse_mail(raw, ours=OURS)
+    except MalformedDelivery:
+        return
+    for inbound in parsed.messages:
+        assert inbound.provider_message_id and inbound.provider_thread_id.startswith(
+            inbound.sender.provider_id
+        )
