@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
@@ -26,7 +27,9 @@ from bot.edge import slack_events_endpoint
 from bot.handlers.events import keep_message_event
 from core.db import Database
 from core.metrics import WEBHOOK_ACCEPTED, WEBHOOK_REJECTED
+from core.models import AIOutcome, utcnow
 from core.ports import ChannelAdapter, Reply, Webhook, WebhookRequest
+from core.queries.ai_stats import AIStats, ai_stats
 from core.queries.operations import work_summary
 from core.settings import secret
 
@@ -34,6 +37,7 @@ log = logging.getLogger(__name__)
 
 READY = web.AppKey("ready", dict)
 MAX_BODY_BYTES = 1_048_576  # no provider sends us more than this in one request
+AI_LATENCY_WINDOW = timedelta(hours=24)  # the AI latency /metrics shows
 _REJECTED = {400: "malformed", 401: "signature", 403: "verification", 413: "too_large"}
 
 AiohttpHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -69,6 +73,8 @@ def _work_metrics(db: Database) -> bytes:
     try:
         with db.sessions() as session:
             summary = work_summary(session)
+            ai_total = ai_stats(session, since=None)
+            ai_recent = ai_stats(session, since=utcnow() - AI_LATENCY_WINDOW)
     except DBAPIError:
         return b""  # the database is away; the counters above still answer
     families: list[Metric] = []
@@ -124,10 +130,33 @@ def _work_metrics(db: Database) -> bytes:
             broken_since.add_metric(labels, connection.since.timestamp())
         if connection.last_message_at is not None:
             last_message.add_metric(labels, connection.last_message_at.timestamp())
-    families += [health, broken_since, last_message]
+    families += [health, broken_since, last_message, *_ai_metrics(ai_total, ai_recent)]
     registry = CollectorRegistry()
     registry.register(_Fixed(families))
     return generate_latest(registry)
+
+
+def _ai_metrics(total: AIStats, recent: AIStats) -> list[Metric]:
+    """The AI's turns as stored: by outcome, tokens used, and decision latency over the last day."""
+    decisions = GaugeMetricFamily(
+        "threadline_ai_decisions", "AI turns stored, by outcome", labels=["outcome"]
+    )
+    for outcome in AIOutcome:
+        decisions.add_metric([outcome.value], total.outcomes.get(outcome.value, 0))
+    tokens = GaugeMetricFamily(
+        "threadline_ai_tokens", "Model tokens used by AI turns, by kind (prompt, completion)", labels=["kind"]
+    )
+    tokens.add_metric(["prompt"], total.prompt_tokens)
+    tokens.add_metric(["completion"], total.completion_tokens)
+    latency = GaugeMetricFamily(
+        "threadline_ai_decision_latency_seconds",
+        "Time the model took to decide an AI turn, over the last 24 hours, by quantile",
+        labels=["quantile"],
+    )
+    for quantile, value in (("0.5", recent.latency_p50_ms), ("0.95", recent.latency_p95_ms)):
+        if value is not None:
+            latency.add_metric([quantile], value / 1000)
+    return [decisions, tokens, latency]
 
 
 class _Fixed(Collector):

@@ -16,6 +16,7 @@ from bot.blocks.card import STATUS_WORDS
 from bot.blocks.labels import channel_icon, channel_name, thread_link
 from bot.mrkdwn import escape_clipped
 from core.models import AIMode
+from core.queries.ai_stats import AIStats
 from core.queries.search import PAGE_SIZE, LeadPage, LeadRow
 from core.queries.stats import Stats
 
@@ -96,7 +97,10 @@ def _button(label: str, action_id: str, value: str) -> Block:
 # --- /leads stats ----------------------------------------------------------------------------------------
 
 
-def build_stats(stats: Stats, *, period: str, mine: bool) -> tuple[str, list[Block]]:
+def build_stats(
+    stats: Stats, *, period: str, mine: bool, ai: AIStats | None = None
+) -> tuple[str, list[Block]]:
+    """`ai`: the AI's turns in the period (what they cost, how often it handed off), when shown."""
     whose = "Your" if mine else "The team's"
     title = f"{whose} numbers, {_PERIOD_WORDS.get(period, period)}"
     fields = [
@@ -106,6 +110,8 @@ def build_stats(stats: Stats, *, period: str, mine: bool) -> tuple[str, list[Blo
         f"*AI vs team*\n{_ai_share(stats)}",
         f"*Satisfaction*\n{_satisfaction(stats)}",
     ]
+    if ai is not None:
+        fields += [f"*AI turns*\n{_ai_turns(ai)}", f"*AI speed and cost*\n{_ai_cost(ai)}"]
     blocks: list[Block] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": f"*{title}*"}},
         {"type": "section", "fields": [{"type": "mrkdwn", "text": field} for field in fields]},
@@ -138,6 +144,21 @@ def _ai_share(stats: Stats) -> str:
     return (
         f"{stats.ai_messages} AI / {stats.member_messages} team messages{_percent(stats.ai_share, ' by AI')}"
     )
+
+
+def _ai_turns(ai: AIStats) -> str:
+    if not ai.turns:
+        return "no AI turns yet"
+    handed_off = ai.outcomes.get("handed_off", 0)
+    return f"{ai.turns} ({handed_off} handed off{_percent(ai.handoff_rate, '')})"
+
+
+def _ai_cost(ai: AIStats) -> str:
+    if not ai.turns:
+        return "—"
+    latency = "" if ai.latency_p50_ms is None else f"median {ai.latency_p50_ms / 1000:.1f} s, "
+    tokens = ai.prompt_tokens + ai.completion_tokens
+    return f"{latency}{tokens:,} tokens ({ai.prompt_tokens:,} in, {ai.completion_tokens:,} out)"
 
 
 def _satisfaction(stats: Stats) -> str:

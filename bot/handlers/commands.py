@@ -28,6 +28,7 @@ from bot.leads_grammar import GRAMMAR, MAX_TEXT, GrammarError, Help, ListRequest
 from bot.payloads import BadPayload, text
 from core.errors import ThreadlineError
 from core.models import utcnow
+from core.queries.ai_stats import ai_stats
 from core.queries.lookup import find_member, slack_channels_in_use
 from core.queries.search import Owner, search_leads
 from core.queries.stats import conversation_stats
@@ -91,7 +92,11 @@ async def answer(
                 session, since=since, channels=channels, member_id=member_id if request.mine else None
             )
         )
-        return build_stats(stats, period=request.period.value, mine=request.mine)
+        shown = None  # the AI's turns: the team's numbers only, and only once there is an AI to speak of
+        if not request.mine:
+            ai = await ctx.read(lambda session: ai_stats(session, since=since, channels=channels))
+            shown = ai if ai.turns or ctx.ai_available else None
+        return build_stats(stats, period=request.period.value, mine=request.mine, ai=shown)
     return await _list(ctx, request, command_text, channels, member_id, zone, offset)
 
 

@@ -205,3 +205,20 @@ def test_feedback_by_an_actor_without_member_is_refused(db: Database):
     turn = ai_answer(db)
     with pytest.raises(NotAllowed):
         db.run(lambda s: do_correct_decision(s, turn.decision_id, "59", actor=Actor(SYSTEM.kind)))
+
+
+def test_metrics_show_ai_decisions_by_outcome_tokens_and_latency(db: Database):
+    from app.web import _work_metrics
+
+    ai_answer(db)
+    ai_answer(
+        db, "a human please", wa_id="15551230002", turn=AITurn(model="m", reasons=["asked"], latency_ms=500)
+    )
+    scraped = _work_metrics(db).decode()
+    assert 'threadline_ai_decisions{outcome="replied"} 1.0' in scraped
+    assert 'threadline_ai_decisions{outcome="handed_off"} 1.0' in scraped
+    assert 'threadline_ai_decisions{outcome="skipped"} 0.0' in scraped
+    assert 'threadline_ai_tokens{kind="prompt"} 800.0' in scraped
+    assert 'threadline_ai_tokens{kind="completion"} 40.0' in scraped
+    assert 'threadline_ai_decision_latency_seconds{quantile="0.5"} 0.5' in scraped
+    assert 'threadline_ai_decision_latency_seconds{quantile="0.95"} 1.2' in scraped

@@ -169,3 +169,39 @@ def test_a_reviewed_correction_says_how_and_by_whom_without_buttons(status: Know
     valid_blocks(blocks)
     assert said in text and "<@U0BOB>" in texts(blocks)
     assert buttons(blocks) == {}
+
+
+def test_stats_show_ai_turns_handoffs_speed_and_tokens():
+    from bot.blocks.leads import build_stats
+    from core.queries.ai_stats import AIStats
+    from core.queries.stats import Stats
+
+    team = Stats(
+        conversations=4,
+        first_response_median_seconds=None,
+        first_response_mean_seconds=None,
+        resolved=0,
+        resolution_rate=None,
+        ai_messages=3,
+        member_messages=1,
+        ai_share=0.75,
+        csat_count=0,
+        csat_average=None,
+    )
+    ai = AIStats(
+        turns=4,
+        outcomes={"replied": 3, "handed_off": 1},
+        latency_p50_ms=1500,
+        latency_p95_ms=4000,
+        prompt_tokens=12000,
+        completion_tokens=800,
+    )
+    _, blocks = build_stats(team, period="week", mine=False, ai=ai)
+    valid_blocks(blocks)
+    shown = texts(blocks)
+    assert "*AI turns*\\n4 (1 handed off (25%))" in shown
+    assert "median 1.5 s, 12,800 tokens (12,000 in, 800 out)" in shown
+    _, none_yet = build_stats(team, period="today", mine=False, ai=AIStats(turns=0))
+    assert "no AI turns yet" in texts(none_yet)
+    _, without = build_stats(team, period="week", mine=False)
+    assert "AI turns" not in texts(without)  # AI off and never on: the numbers as before
