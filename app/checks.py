@@ -49,10 +49,42 @@ def run_checks(settings: Settings, out: Callable[[str], None] = print) -> int:
     _worker(settings, line)
     _slack(settings, line)
     _channels(line)
-    # The agent is not part of this version: say so plainly, whether or not a key is set.
-    key = "OPENAI_API_KEY is set but unused" if settings.OPENAI_API_KEY else "OPENAI_API_KEY is not set"
-    line(OFF, "AI agent", f"not part of this version yet ({key}): every conversation is handled by people")
+    _agent(line, out)
     return 1 if failures else 0
+
+
+def _agent(line: Line, out: Callable[[str], None]) -> None:
+    """The AI agent: on with OPENAI_API_KEY; its knowledge and escalation rules (the defaults printed)."""
+    from ai.knowledge import load_folder
+    from ai.rules import DEFAULT_RULES, load_rules
+    from ai.settings import AISettings
+
+    try:
+        ai = AISettings.load()
+        load_rules(ai.THREADLINE_AI_RULES)
+    except SettingsError as exc:
+        line(FAIL, "AI agent", str(exc))
+        return
+    if not ai.on:
+        line(OFF, "AI agent", "OPENAI_API_KEY is not set: AI off, every conversation is handled by people")
+        return
+    server = ai.OPENAI_BASE_URL or "OpenAI's API"
+    line(OK, "AI agent", f"model {ai.THREADLINE_AI_MODEL} at {server}")
+    folder = ai.THREADLINE_KNOWLEDGE_DIR
+    files = (
+        f"{len(load_folder(folder))} entries from {folder}" if folder else "THREADLINE_KNOWLEDGE_DIR unset"
+    )
+    line(OK, "AI knowledge", f"{files}, plus the approved entries in the database")
+    if ai.THREADLINE_AI_RULES is not None:
+        line(OK, "AI rules", f"from {ai.THREADLINE_AI_RULES}")
+    else:
+        line(
+            OK,
+            "AI rules",
+            "the built-in defaults (set THREADLINE_AI_RULES to a file like this to change them):",
+        )
+        for rule in DEFAULT_RULES.splitlines():
+            out(f"           {rule}")
 
 
 def _database(settings: Settings, line: Line) -> None:

@@ -12,6 +12,8 @@ from datetime import timedelta
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from ai.agent import Agent
+from ai.settings import AISettings
 from app.channels import PLUGINS
 from app.worker import EmbeddedWorker
 from bot.context import BotContext
@@ -35,7 +37,7 @@ from core.settings import Settings, load_settings, secret
 
 log = logging.getLogger(__name__)
 
-AI_AVAILABLE = False  # no agent runs yet (ai/ is to come): every conversation is handled by people
+AI_OFF = "AI agent off: OPENAI_API_KEY is not set, so every conversation is handled by people"
 
 
 @dataclass
@@ -88,7 +90,7 @@ class Container:
     inbox: InboxRunner
     bot: BotContext  # what the Slack handlers use, in the web process and (for stored events) workers
     inbox_ready: Callable[[], None] = lambda: None  # a delivery was stored: wake a runner
-    ai_available: bool = AI_AVAILABLE
+    ai_available: bool = False  # an agent runs (OPENAI_API_KEY is set): Resume AI means something
     worker: EmbeddedWorker | None = None  # the in-process worker, in embedded mode
 
     def accept(self, source: str, body: bytes, key: str | None = None) -> None:
@@ -112,6 +114,12 @@ def _no_agent(job: Job) -> None:
     log.info("outbox %s: an AI turn with no agent configured; nothing to do", job.id)
 
 
+def load_agent(db: Database) -> Handler | None:
+    """The AI agent, when OPENAI_API_KEY is set; None: AI off, every conversation manual."""
+    ai_settings = AISettings.load()
+    return Agent(db, ai_settings) if ai_settings.on else None
+
+
 def build_container(settings: Settings | None = None, channels: Channels | None = None) -> Container:
     settings = settings or load_settings()
     settings.require_slack()
@@ -119,6 +127,8 @@ def build_container(settings: Settings | None = None, channels: Channels | None 
     channels.require_complete()
     routes = settings.routes({plugin.name for plugin in PLUGINS})
     db = Database(settings.database_url)
+    agent = load_agent(db)
+    ai_available = agent is not None
     coordinator: Coordinator = LocalCoordinator()
     if settings.REDIS_URL is not None:
         coordinator = RedisCoordinator(settings.REDIS_URL)
@@ -134,7 +144,7 @@ def build_container(settings: Settings | None = None, channels: Channels | None 
             db,
             slack,
             routes=routes,
-            ai_available=AI_AVAILABLE,
+            ai_available=ai_available,
             fetch_file=channels.fetch_file,
             templates=channels.templates(),
         ),
@@ -143,7 +153,7 @@ def build_container(settings: Settings | None = None, channels: Channels | None 
         JobKind.NOTIFY_MESSAGE: MessageNotifier(db, slack),
         JobKind.REMIND_SLA: SlaReminder(db, slack),
         JobKind.CHANNEL_HEALTH: ChannelHealthNotice(slack, routes),
-        JobKind.AI_REPLY: _no_agent,
+        JobKind.AI_REPLY: agent or _no_agent,
         JobKind.AI_HANDOFF: AIHandoffNotice(db, slack),
         JobKind.REVIEW_KNOWLEDGE: KnowledgeReview(db, slack),
     }
@@ -153,7 +163,7 @@ def build_container(settings: Settings | None = None, channels: Channels | None 
 
     bot = BotContext(
         db=db,
-        ai_available=AI_AVAILABLE,
+        ai_available=ai_available,
         csat=settings.THREADLINE_CSAT,
         templates=channels.templates(),
         client=AsyncWebClient(token=secret(settings.SLACK_BOT_TOKEN), base_url=settings.SLACK_API_URL),
@@ -161,6 +171,7 @@ def build_container(settings: Settings | None = None, channels: Channels | None 
     )
     container = Container(
         settings=settings,
+        ai_available=ai_available,
         bot=bot,
         db=db,
         coordinator=coordinator,
@@ -175,7 +186,7 @@ def build_container(settings: Settings | None = None, channels: Channels | None 
             db,
             {name: adapter.parse for name, adapter in channels.on.items()},
             handlers={SLACK_EVENTS: SlackEvents(bot)},
-            ai_available=AI_AVAILABLE,
+            ai_available=ai_available,
         ),
     )
     if settings.embedded:

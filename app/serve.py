@@ -14,7 +14,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from app.container import Container, build_container, load_channels
+from app.container import AI_OFF, Container, build_container, load_channels
 from core import migrate as migrations
 from core.actions.health import do_record_account_health
 from core.db import make_engine
@@ -152,7 +152,10 @@ def _say_how_it_is_set_up(settings: Settings, container: Container) -> None:
     for off in container.channels.off:
         log.info("lead channel %s %s", off.name, off.reason)
     if not container.ai_available:
-        log.info("AI agent off: not part of this version yet, so every conversation is handled by people")
+        log.info(AI_OFF)
+    else:
+        server = settings.OPENAI_BASE_URL or "OpenAI"
+        log.info("AI agent on: model %s at %s", settings.THREADLINE_AI_MODEL, server)
 
 
 async def _serve_http(settings: Settings, container: Container) -> None:
