@@ -94,7 +94,7 @@ class EmailChannel:
     def _smtp_health(self) -> Health:
         shown = self.smtp.shown
         try:
-            with self._sender._connect() as smtp:
+            with self._sender.connect() as smtp:
                 smtp.noop()
         except smtplib.SMTPAuthenticationError:
             return Health(

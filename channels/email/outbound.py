@@ -53,7 +53,7 @@ class EmailSender:
         mail = build_mail(message, self.sender, message_id)
         recipient = address_of_thread(message.to)
         try:
-            with self._connect() as smtp:
+            with self.connect() as smtp:
                 smtp.send_message(mail, from_addr=self.sender.addr_spec, to_addrs=[recipient])
         except smtplib.SMTPAuthenticationError as exc:
             raise ChannelBroken(
@@ -93,7 +93,8 @@ class EmailSender:
         log.info("email %s sent to %s through %s", message_id, recipient, self.server.host)
         return SendReceipt(message_id)
 
-    def _connect(self) -> smtplib.SMTP:
+    def connect(self) -> smtplib.SMTP:
+        """A connection to the SMTP server, secured and logged in as EMAIL_SMTP_URL says."""
         server = self.server
         context = ssl.create_default_context()
         smtp: smtplib.SMTP
