@@ -1,5 +1,6 @@
 """Real mail servers for the email tests: Debian's postfix (SMTP) and dovecot (IMAP), started per test
-session from temporary configurations, listening on free localhost ports.
+module from temporary configurations, listening on free localhost ports, plain and TLS (a self-signed
+certificate for localhost made per run; a test trusts it through SSL_CERT_FILE).
 
 - dovecot serves IMAP (with IDLE) for the mailboxes in a passwd file, mail kept in temporary Maildirs;
   it also answers postfix's SASL questions, so SMTP needs a login too, as a real provider's does.
@@ -64,6 +65,8 @@ def missing() -> str | None:
     """Why the servers cannot run here, or None."""
     if not POSTFIX.exists() or not DOVECOT.exists():
         return "postfix and dovecot-imapd are not installed (.ci/run installs them)"
+    if shutil.which("openssl") is None:
+        return "openssl (to make the servers' certificate) is not installed"
     if os.geteuid() != 0:
         return "postfix must be started as root"
     return None
