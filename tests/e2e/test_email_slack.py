@@ -138,6 +138,19 @@ def test_a_leads_mail_arrives_in_slack_and_the_reply_lands_threaded_in_their_mai
         sent = session.scalars(select(Message).where(Message.slack_ts == ts)).one()
         assert sent.provider_message_id == str(reply["Message-ID"])
 
+    # Jane answers from her mail program: the answer joins the same conversation and thread.
+    answer = EmailMessage()
+    answer["From"] = f"Jane Doe <{JANE}>"
+    answer["To"] = str(reply["From"])
+    answer["Subject"] = str(reply["Subject"])
+    answer["Message-ID"] = f"<answer@{LEAD_DOMAIN}>"
+    answer["In-Reply-To"] = str(reply["Message-ID"])
+    answer["References"] = f"{reply['References']} {reply['Message-ID']}"
+    answer.set_content("Great, ordering now.")
+    mail_servers.send(answer, user=JANE)
+    slack.wait_for(lambda: any("Great, ordering now." in entry_text(e) for e in thread(slack)), timeout=30)
+    assert len(slack.messages(CHANNEL)) == 1 and "Open" in card_text(slack)
+
 
 def test_a_bounce_marks_the_reply_failed_with_the_reason(
     app: AppProcess, slack: SlackStandIn, mail_servers: MailServers
