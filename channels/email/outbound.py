@@ -19,6 +19,7 @@ import logging
 import smtplib
 import ssl
 from collections.abc import Iterable
+from email.errors import HeaderParseError
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -50,8 +51,11 @@ class EmailSender:
 
     def send(self, message: Outbound, on_part: PartSent = ignore_part) -> SendReceipt:
         message_id = message.provider_message_id or self.new_message_id()
-        mail = build_mail(message, self.sender, message_id)
         recipient = address_of_thread(message.to)
+        try:
+            mail = build_mail(message, self.sender, message_id)
+        except (ValueError, TypeError, HeaderParseError) as exc:  # an address or header mail cannot carry
+            raise PermanentDelivery(f"this reply cannot be written as a mail to {recipient}: {exc}") from None
         try:
             with self.connect() as smtp:
                 smtp.send_message(mail, from_addr=self.sender.addr_spec, to_addrs=[recipient])

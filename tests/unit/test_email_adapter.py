@@ -15,7 +15,7 @@ from channels.email import build_mail, parse_mail
 from channels.email.adapter import EmailChannel, load
 from channels.email.outbound import reference_chain, reply_subject
 from channels.email.settings import EmailSettings, parse_server_url
-from core.errors import MalformedDelivery, SettingsError
+from core.errors import MalformedDelivery, PermanentDelivery, SettingsError
 from core.models import DeliveryStatus
 from core.ports import ChannelOff, NamesMessages, Outbound, OutboundFile
 
@@ -403,3 +403,12 @@ def test_any_mail_reads_or_is_refused_as_malformed_never_a_crash(
         assert inbound.provider_message_id and inbound.provider_thread_id.startswith(
             inbound.sender.provider_id
         )
+
+
+def test_a_reply_that_cannot_be_a_mail_fails_for_good_before_any_server_is_asked():
+    channel = EmailChannel(
+        EmailSettings.load(EMAIL_IMAP_URL=IMAP, EMAIL_SMTP_URL="smtp://127.0.0.1:1", EMAIL_FROM=str(OURS))
+    )
+    with pytest.raises(PermanentDelivery) as refused:
+        channel.send(outbound(to="x\r\nBcc: evil@x.test <m1@lead.test>"))
+    assert "cannot be written as a mail" in refused.value.reason
