@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.actions.common import Actor, queue, record
@@ -30,7 +29,7 @@ from core.models import (
     utcnow,
 )
 from core.outbox import JobKind
-from core.queries.ai_turn import newest_inbound_id
+from core.queries.ai_turn import turn_is_current
 
 AI = Actor(Author.AI)
 
@@ -66,7 +65,7 @@ def do_ai_turn(session: Session, conversation_id: int, answered_message_id: int,
     """Store and queue the AI's reply, or hand the conversation to the team, if the turn is still
     the AI's to take; else record it as skipped."""
     conversation = lock_conversation(session, conversation_id)
-    if not _still_current(session, conversation.id, conversation.ai_mode, answered_message_id):
+    if not turn_is_current(session, conversation.id, conversation.ai_mode, answered_message_id):
         return _decided(session, conversation_id, answered_message_id, turn, AIOutcome.SKIPPED)
     if turn.hands_off:
         set_ai_mode(session, conversation, AIMode.PAUSED, AI)
@@ -118,30 +117,6 @@ def do_ai_turn(session: Session, conversation_id: int, answered_message_id: int,
 def do_ai_skip(session: Session, conversation_id: int, answered_message_id: int, *, model: str) -> TurnResult:
     """The turn was no longer the AI's when it started (a teammate acted, or the lead wrote again)."""
     return _decided(session, conversation_id, answered_message_id, AITurn(model=model), AIOutcome.SKIPPED)
-
-
-def _still_current(session: Session, conversation_id: int, mode: AIMode, answered_message_id: int) -> bool:
-    if mode != AIMode.ACTIVE or newest_inbound_id(session, conversation_id) != answered_message_id:
-        return False
-    answered = session.scalar(
-        select(AIDecision.id).where(
-            AIDecision.answered_message_id == answered_message_id,
-            AIDecision.outcome.in_([AIOutcome.REPLIED.value, AIOutcome.HANDED_OFF.value]),
-        )
-    )
-    if answered is not None:
-        return False  # a retried job: this message has had its turn
-    # Anything sent to the lead since (a teammate from the provider's own app, say) answered it.
-    later_outbound = session.scalar(
-        select(Message.id)
-        .where(
-            Message.conversation_id == conversation_id,
-            Message.direction == Direction.OUTBOUND,
-            Message.id > answered_message_id,
-        )
-        .limit(1)
-    )
-    return later_outbound is None
 
 
 def _decided(

@@ -14,7 +14,9 @@ from sqlalchemy.orm import Session
 
 from core.errors import NotFound
 from core.models import (
+    AIDecision,
     AIMode,
+    AIOutcome,
     Author,
     Conversation,
     Direction,
@@ -84,6 +86,34 @@ def newest_inbound_id(session: Session, conversation_id: int) -> int | None:
     )
 
 
+def turn_is_current(session: Session, conversation_id: int, mode: AIMode, answered_message_id: int) -> bool:
+    """Whether answering this lead message is still the AI's to do: the AI is active, the message is the
+    lead's newest, no earlier run answered it or handed it off (a retried job), and nothing has been
+    sent to the lead since (a teammate from the provider's own app)."""
+    if mode != AIMode.ACTIVE or newest_inbound_id(session, conversation_id) != answered_message_id:
+        return False
+    answered = session.scalar(
+        select(AIDecision.id)
+        .where(
+            AIDecision.answered_message_id == answered_message_id,
+            AIDecision.outcome.in_([AIOutcome.REPLIED.value, AIOutcome.HANDED_OFF.value]),
+        )
+        .limit(1)
+    )
+    if answered is not None:
+        return False
+    later_outbound = session.scalar(
+        select(Message.id)
+        .where(
+            Message.conversation_id == conversation_id,
+            Message.direction == Direction.OUTBOUND,
+            Message.id > answered_message_id,
+        )
+        .limit(1)
+    )
+    return later_outbound is None
+
+
 def read_turn_context(session: Session, conversation_id: int, message_id: int) -> TurnContext:
     conversation = session.get(Conversation, conversation_id)
     if conversation is None:
@@ -124,8 +154,7 @@ def read_turn_context(session: Session, conversation_id: int, message_id: int) -
         answered_message_id=message_id,
         channel=conversation.channel,
         ai_mode=conversation.ai_mode,
-        current=conversation.ai_mode == AIMode.ACTIVE
-        and newest_inbound_id(session, conversation.id) == message_id,
+        current=turn_is_current(session, conversation.id, conversation.ai_mode, message_id),
         assignee_id=conversation.assignee_id,
         lead=LeadDetails(
             name=lead.name,
