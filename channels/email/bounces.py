@@ -13,6 +13,7 @@ import re
 from datetime import UTC, datetime
 from email.message import EmailMessage, Message
 
+from channels.email.headers import header
 from core.models import DeliveryStatus
 from core.ports import DeliveryUpdate
 
@@ -58,7 +59,7 @@ def _original_message_id(mail: EmailMessage) -> str | None:
             inner = part.get_payload()
             inner = inner[0] if isinstance(inner, list) and inner else inner
             if isinstance(inner, Message):
-                found = _MESSAGE_ID.findall(str(inner.get("Message-ID") or ""))
+                found = _MESSAGE_ID.findall(header(inner, "Message-ID"))
                 if found:
                     return found[0]
         if kind in ("text/rfc822-headers", "message/global-headers"):
@@ -70,15 +71,15 @@ def _original_message_id(mail: EmailMessage) -> str | None:
 
 
 def _field(block: Message, name: str) -> str:
-    return " ".join(str(block.get(name) or "").split()).casefold()
+    return " ".join(header(block, name).split()).casefold()
 
 
 def _reason(block: Message) -> str:
     """`x@bounce.example: No such mailbox here (5.1.1)` in the server's own words."""
-    recipient = str(block.get("Final-Recipient") or block.get("Original-Recipient") or "")
+    recipient = header(block, "Final-Recipient") or header(block, "Original-Recipient")
     recipient = recipient.split(";", 1)[-1].strip()
-    diagnostic = " ".join(str(block.get("Diagnostic-Code") or "").split())
+    diagnostic = " ".join(header(block, "Diagnostic-Code").split())
     diagnostic = diagnostic.split(";", 1)[-1].strip() if ";" in diagnostic else diagnostic
-    status = str(block.get("Status") or "").strip()
+    status = header(block, "Status").strip()
     said = diagnostic or "the mail server gave no reason"
     return f"{recipient + ': ' if recipient else ''}{said}{f' ({status})' if status else ''}"

@@ -31,6 +31,7 @@ from inscriptis import get_text
 from mailparser_reply import EmailReplyParser
 
 from channels.email.bounces import delivery_updates, is_delivery_report
+from channels.email.headers import header, headers
 from core.errors import MalformedDelivery
 from core.ports import Attachment, Inbound, LeadProfile, Parsed
 
@@ -67,15 +68,17 @@ def parse_mail(raw: bytes, *, ours: Address) -> Parsed:
     sender_name, sender_address = _sender(mail)
     if sender_address == ours.addr_spec.casefold():
         return Parsed()  # our own mail (a copy in the mailbox): not something a lead wrote
-    message_id = _message_ids(mail.get("Message-ID")) or ["<sha256:" + hashlib.sha256(raw).hexdigest() + ">"]
+    message_id = _message_ids(header(mail, "Message-ID")) or [
+        "<sha256:" + hashlib.sha256(raw).hexdigest() + ">"
+    ]
     own_id = message_id[0]
-    references = _message_ids(mail.get("References"))
-    in_reply_to = _message_ids(mail.get("In-Reply-To"))
+    references = _message_ids(header(mail, "References"))
+    in_reply_to = _message_ids(header(mail, "In-Reply-To"))
     root = (references or in_reply_to or [own_id])[0]
 
     full_text, original_html = _body(mail)
     shown = strip_quoted(full_text)
-    subject = " ".join(str(mail.get("Subject") or "").split()) or None
+    subject = " ".join(header(mail, "Subject").split()) or None
     automatic = is_automatic(mail)
     return Parsed(
         messages=[
@@ -119,9 +122,7 @@ def root_of_thread(thread: str) -> str | None:
 def plus_tag(mail: Message, ours: Address) -> str | None:
     """The tag of the first `ours+tag@domain` address the mail was sent to, or None."""
     fields = [
-        str(value)
-        for name in ("To", "Cc", "Delivered-To", "X-Original-To")
-        for value in mail.get_all(name, [])
+        value for name in ("To", "Cc", "Delivered-To", "X-Original-To") for value in headers(mail, name)
     ]
     local, domain = ours.username.casefold(), ours.domain.casefold()
     for _, address in getaddresses(fields):
@@ -134,16 +135,16 @@ def plus_tag(mail: Message, ours: Address) -> str | None:
 
 def is_automatic(mail: Message) -> bool:
     """An answer a machine sent (RFC 3834's Auto-Submitted, the common X- headers, known subjects)."""
-    auto_submitted = str(mail.get("Auto-Submitted") or "").strip().casefold()
+    auto_submitted = header(mail, "Auto-Submitted").strip().casefold()
     if auto_submitted and auto_submitted != "no":
         return True
-    if any(mail.get(name) is not None for name in ("X-Autoreply", "X-Autorespond", "X-Autoresponder")):
+    if any(name in mail for name in ("X-Autoreply", "X-Autorespond", "X-Autoresponder")):
         return True
-    if str(mail.get("Precedence") or "").strip().casefold() == "auto_reply":
+    if header(mail, "Precedence").strip().casefold() == "auto_reply":
         return True
-    if str(mail.get("Return-Path") or "").strip() == "<>":  # sent with no address to answer: a machine
+    if header(mail, "Return-Path").strip() == "<>":  # sent with no address to answer: a machine
         return True
-    subject = " ".join(str(mail.get("Subject") or "").split()).casefold()
+    subject = " ".join(header(mail, "Subject").split()).casefold()
     return subject.startswith(_AUTOMATIC_SUBJECTS)
 
 
@@ -190,7 +191,7 @@ def _content_text(part: Message) -> str:
 
 
 def _sender(mail: Message) -> tuple[str | None, str]:
-    name, address = parseaddr(str(mail.get("From") or ""))
+    name, address = parseaddr(header(mail, "From"))
     if "@" not in address:
         raise MalformedDelivery("the mail has no sender address (From)")
     return (name.strip() or None), address.strip().casefold()
@@ -202,7 +203,7 @@ def _message_ids(value: object) -> list[str]:
 
 def _sent_at(mail: Message) -> datetime:
     try:
-        sent = parsedate_to_datetime(str(mail.get("Date")))
+        sent = parsedate_to_datetime(header(mail, "Date"))
     except (TypeError, ValueError, IndexError):
         return datetime.now(UTC)  # no readable Date: when we read it
     return sent.replace(tzinfo=UTC) if sent.tzinfo is None else sent
