@@ -129,7 +129,7 @@ def test_second_message_joins_the_same_conversation(db: Database):
 def test_with_an_agent_available_a_new_conversation_starts_ai_active(db: Database):
     result = receive(db, whatsapp_text("pricing?", message_id="wamid.ai"), ai=True)
     assert load(db, result.conversation_id).ai_mode == AIMode.ACTIVE
-    assert outbox_kinds(db, result.conversation_id) == [JobKind.MIRROR]
+    assert outbox_kinds(db, result.conversation_id) == [JobKind.MIRROR, JobKind.AI_REPLY]  # the AI's turn
 
 
 def test_reply_queues_delivery_pauses_ai_and_makes_it_pending(db: Database):
