@@ -65,7 +65,11 @@ class Agent:
                 message_id,
             )
             return
-        turn = asyncio.run(self.think(context))
+        try:
+            turn = asyncio.run(self.think(context))
+        except Exception as exc:  # our own bug (a knowledge file we cannot list…): hand off, never hang
+            log.error("conversation %s: the AI turn failed: %s: %s", conversation_id, type(exc).__name__, exc)
+            turn = AITurn(model=self.model.model, reasons=[f"the agent failed ({type(exc).__name__})"])
         result = self.db.run(lambda s: do_ai_turn(s, conversation_id, message_id, turn))
         log.info(
             "conversation %s: AI turn for message %s %s in %d ms%s",
