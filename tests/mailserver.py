@@ -114,6 +114,9 @@ class MailServers:
             self._start_postfix()
 
     def stop(self) -> None:
+        conf = self.root / "postfix"
+        if (conf / "main.cf").exists():  # `postfix start-fg` leaves its master running when it is signalled
+            subprocess.run([str(POSTFIX), "-c", str(conf), "abort"], capture_output=True, check=False)
         for process in reversed(self._processes):
             if process.poll() is None:
                 process.terminate()
