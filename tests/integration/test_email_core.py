@@ -16,9 +16,9 @@ from core.actions.members import do_register_member
 from core.actions.replies import do_reply
 from core.db import Database
 from core.delivery import Deliverer
-from core.models import Conversation, DeliveryStatus, Message, Status
+from core.models import Conversation, DeliveryStatus, Message, Status, utcnow
 from core.outbox import JobKind, OutboxRunner
-from core.ports import Outbound, PartSent, SendReceipt, ignore_part
+from core.ports import DeliveryUpdate, Outbound, PartSent, SendReceipt, ignore_part
 from tests.conftest import handlers
 from tests.integration.test_delivery import deliver_job
 
@@ -150,3 +150,28 @@ def test_an_out_of_office_reply_is_shown_but_does_not_reopen_or_count(db: Databa
     with db.sessions() as session:
         conversation = session.get_one(Conversation, conversation_id)
         assert conversation.status == Status.OPEN and conversation.unread_count == 1
+
+
+class BouncedWhileSending(RecordingMailSender):
+    """The bounce is read from the mailbox before the sending worker records the send."""
+
+    def send(self, message: Outbound, on_part: PartSent = ignore_part) -> SendReceipt:
+        assert message.provider_message_id is not None
+        bounce = DeliveryUpdate(
+            "email", message.provider_message_id, DeliveryStatus.FAILED, utcnow(), error="Mailbox full"
+        )
+        assert not self.db.run(
+            lambda s: do_record_delivery(s, bounce)
+        )  # kept aside: not recorded as sent yet
+        return super().send(message, on_part)
+
+
+def test_a_bounce_read_before_the_send_is_recorded_still_fails_the_reply(db: Database):
+    conversation_id = receive(db, lead_mail("Hi", message_id="<q1@lead.test>"))
+    message_id = rep_replies(db, conversation_id, "Hello!", "1.1")
+    sender = BouncedWhileSending(db)
+    OutboxRunner(db, handlers({JobKind.DELIVER: Deliverer(db, {"email": sender})})).run(deliver_job(db))
+
+    with db.sessions() as session:
+        failed = session.get_one(Message, message_id)
+        assert (failed.delivery_status, failed.delivery_error) == (DeliveryStatus.FAILED, "Mailbox full")
