@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from ai.agent import Agent
 from ai.settings import AISettings
@@ -443,37 +444,50 @@ def test_a_turn_for_an_older_message_is_skipped_without_a_model_call(
 
 # --- races: a teammate always wins -----------------------------------------------------------------
 
-ROUNDS = 20
+ROUNDS = 21  # each order below 7 times
 
 
 @pytest.mark.parametrize("rep_action", ["reply", "take_over"])
 def test_the_ai_never_sends_after_a_teammate_acted(
     db: Database, openai_api: OpenAIStandIn, knowledge_dir: Path, rep_action: str
 ):
+    """Three orders, repeated: both start at once (the teammate usually wins before the AI has even
+    read); both queue on the conversation's row lock with the AI first (it answers, then the teammate
+    acts); and with the teammate first, after the AI read the turn as still its own (its commit must
+    find the mode changed and send nothing)."""
     if db.engine.dialect.name != "postgresql":
         pytest.skip("concurrent writers: PostgreSQL (SQLite serialises every write)")
-    openai_api.default = Scripted("hang", seconds=0.0)
     the_agent = agent(db, openai_api, knowledge_dir)
+    openai_api.default = decision("Hi! How can I help?", intent="greeting")
     ana = member(db)
-    shuffle = random.Random(9)
+    jitter = random.Random(9)
     for round_ in range(ROUNDS):
-        openai_api.script[:] = [Scripted("hang", seconds=shuffle.uniform(0, 0.05))]
+        openai_api.script[:] = [Scripted("hang", seconds=jitter.uniform(0, 0.02))]
         job = lead_writes(db, "Hello there", wa_id=f"1555000{round_:04d}")
         conversation_id = job.conversation_id or 0
+        act: Callable[[Any], object]
         if rep_action == "reply":
-            slack_ts = f"9.{round_}"
             act = partial(
                 do_reply,
                 conversation_id=conversation_id,
                 text="Ana here!",
                 actor=ana,
                 slack_channel="C1",
-                slack_ts=slack_ts,
+                slack_ts=f"9.{round_}",
             )
         else:
             act = partial(do_take_over, conversation_id=conversation_id, actor=ana)
-        _at_once(partial(the_agent, job), partial(db.run, act))
-        _teammate_won(db, conversation_id, ana)
+        ai, rep = partial(the_agent, job), partial(db.run, act)
+        order = ("at once", "AI first", "teammate first")[round_ % 3]
+        if order == "at once":
+            _at_once(ai, rep)
+        else:
+            _queued_on_the_lock(db, conversation_id, (ai, rep) if order == "AI first" else (rep, ai))
+        outcome = _teammate_won(db, conversation_id, ana)
+        if order == "AI first":
+            assert outcome == "replied", order
+        if order == "teammate first":
+            assert outcome == "skipped", order
 
 
 def _at_once(*calls: Callable[[], object]) -> None:
@@ -496,7 +510,53 @@ def _at_once(*calls: Callable[[], object]) -> None:
     assert not errors, errors
 
 
-def _teammate_won(db: Database, conversation_id: int, ana: Actor) -> None:
+def _queued_on_the_lock(db: Database, conversation_id: int, calls: tuple[Callable[[], object], ...]) -> None:
+    """Hold the conversation's row lock; start each call once the one before waits on it (PostgreSQL
+    grants a row lock in the order it was asked for); then let go, and let them commit in that order."""
+    errors: list[BaseException] = []
+
+    def run(call: Callable[[], object]) -> None:
+        try:
+            call()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = []
+    with db.engine.connect() as holder:
+        holder.execute(select(Conversation.id).where(Conversation.id == conversation_id).with_for_update())
+        for waiting, call in enumerate(calls, 1):
+            threads.append(threading.Thread(target=run, args=(call,)))
+            threads[-1].start()
+            _wait_until(partial(_queued, db, waiting, errors))
+        holder.rollback()
+    for thread in threads:
+        thread.join(20)
+    assert not errors, errors
+
+
+def _queued(db: Database, waiting: int, errors: list[BaseException]) -> bool:
+    assert not errors, errors
+    return _lock_waiters(db) >= waiting
+
+
+def _lock_waiters(db: Database) -> int:
+    with db.engine.connect() as connection:
+        return connection.execute(
+            text(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+        ).scalar_one()
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the calls never queued on the conversation's lock"
+        time.sleep(0.005)  # polling PostgreSQL's view of who waits; nothing else to be told by
+
+
+def _teammate_won(db: Database, conversation_id: int, ana: Actor) -> str:
     """Either the AI committed first (its reply is older than anything the teammate did) or it sent
     nothing; never an AI reply after the teammate's reply or take over."""
     with db.sessions() as session:
@@ -517,3 +577,4 @@ def _teammate_won(db: Database, conversation_id: int, ana: Actor) -> None:
     else:
         assert len(ai_sent) == 1 and ai_reply and teammate and ai_reply[0] < min(teammate)
     assert conversation(db, conversation_id).ai_mode == AIMode.PAUSED
+    return made.outcome
