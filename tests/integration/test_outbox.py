@@ -186,7 +186,7 @@ def test_a_supervised_child_that_exits_is_started_again(tmp_path, monkeypatch): 
 
 
 def test_work_of_a_kind_nobody_takes_any_more_is_failed_once_not_retried(db: Database):
-    outbox_id = add_job(db, "ai_reply")  # type: ignore[arg-type]  # as an earlier version queued it
+    outbox_id = add_job(db, "retired_kind")  # type: ignore[arg-type]  # as an earlier version queued one
     runner = OutboxRunner(db, handlers({}))
     assert not runner.run(outbox_id)
     row = status_of(db, outbox_id)
