@@ -578,3 +578,22 @@ def _teammate_won(db: Database, conversation_id: int, ana: Actor) -> str:
         assert len(ai_sent) == 1 and ai_reply and teammate and ai_reply[0] < min(teammate)
     assert conversation(db, conversation_id).ai_mode == AIMode.PAUSED
     return made.outcome
+
+
+def test_a_lead_message_that_arrives_while_the_ai_thinks_makes_it_wait_for_the_newer_turn(
+    db: Database, openai_api: OpenAIStandIn, knowledge_dir: Path
+):
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("concurrent writers: PostgreSQL")
+    the_agent = agent(db, openai_api, knowledge_dir)
+    first = lead_writes(db, "Which plans do you have?")
+    newer = whatsapp_text("And does Pro include email?", message_id="wamid.newer")
+    _queued_on_the_lock(
+        db, first.conversation_id or 0, (partial(receive, db, newer, ai=True), partial(the_agent, first))
+    )
+    assert [d.outcome for d in decisions(db)] == ["skipped"] and ai_messages(db) == []
+    [second] = [o for o in queued(db, JobKind.AI_REPLY) if o.message_id != first.message_id]
+    the_agent(Job(second.id, JobKind.AI_REPLY, second.conversation_id, second.message_id, {}, 1))
+    assert [d.outcome for d in decisions(db)] == ["skipped", "replied"]
+    shown = openai_api.chats[-1].text()
+    assert "Which plans do you have?" in shown and "does Pro include email?" in shown  # both answered
