@@ -358,7 +358,28 @@ def _interactions(target: Target) -> list[dict[str, Any]]:
             },
         },
     }
-    return [click, submit]
+    # The AI's buttons and the correction modal (ids 1: no AI decision, no knowledge entry there).
+    ai_clicks = [
+        {**click, "actions": [{**click["actions"][0], "action_id": action_id, "block_id": block_id}]}
+        for action_id, block_id in (
+            ("ai.why", "ai.feedback"),
+            ("ai.feedback.down", "ai.feedback"),
+            ("knowledge.approve", "knowledge.review"),
+        )
+    ]
+    correction = {
+        **submit,
+        "view": {
+            **submit["view"],
+            "callback_id": "ai.correction.modal",
+            "state": {
+                "values": {
+                    "ai.correction": {"ai.correction.input": {"type": "plain_text_input", "value": "x"}}
+                }
+            },
+        },
+    }
+    return [click, submit, *ai_clicks, correction]
 
 
 @FUZZ
