@@ -292,7 +292,7 @@ def handed_off(db: Database, job: Job, reason: str, *, replies: int = 0) -> None
     [
         (Scripted("status", status=500), "HTTP 500"),
         (Scripted("status", status=429), "HTTP 429"),
-        (Scripted("hang", seconds=4), "did not answer within 2 seconds"),
+        (Scripted("hang", seconds=2), "did not answer within 0.5 seconds"),
         (Scripted("refusal"), "refused"),
         (Scripted("length", content='{"reply": "We have two pl'), "cut off"),
         (Scripted("raw", content="Sure! We have Starter and Pro."), "not JSON"),
@@ -331,7 +331,7 @@ def test_a_model_failure_hands_off_with_its_reason(
 ):
     openai_api.script.append(answer)
     job = lead_writes(db, "Which plans do you have?")
-    agent(db, openai_api, knowledge_dir)(job)
+    agent(db, openai_api, knowledge_dir, THREADLINE_AI_TIMEOUT_SECONDS=0.5)(job)
     handed_off(db, job, reason)
 
 
