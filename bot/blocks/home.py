@@ -1,5 +1,5 @@
-"""The App Home tab: my open conversations, the unassigned queue (each with Take it), my week in
-numbers, my notification settings.
+"""The App Home tab: my open conversations, the unassigned queue (each with Take it), the AI's
+corrections waiting for review (when there are any), my week in numbers, my notification settings.
 
 At most `ROWS` lines per list (a view holds 100 blocks); the rest are counted with the `/leads` words
 that list them all. Lead text is escaped and clipped, so any name fits and none can ping.
@@ -7,6 +7,7 @@ that list them all. Lead text is escaped and clipped, so any name fits and none 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +15,7 @@ from bot.blocks import ids
 from bot.blocks.card import STATUS_WORDS, ai_words
 from bot.blocks.labels import channel_icon, channel_name
 from bot.mrkdwn import escape, escape_clipped
+from core.queries.ai_stats import ToReview
 from core.queries.home import HomeRow, HomeSummary
 from core.queries.stats import Stats
 
@@ -23,6 +25,8 @@ ROWS = 20  # lines per list
 NAME_LIMIT = 150  # the lead's name, escaped
 COMPANY_LIMIT = 100
 TEXT_LIMIT = 3000  # a section's text
+REVIEW_ROWS = 10  # corrections listed under "Knowledge to review"
+REVIEW_TITLE_LIMIT = 120
 HELP = "Reply in a conversation's thread to answer the lead; `/leads help` for more."
 NOTIFY_OPTIONS = (
     (ids.NOTIFY_ON_ASSIGN, "DM me when a conversation is assigned to me"),
@@ -58,6 +62,10 @@ def _line(row: HomeRow, workspace_url: str | None) -> str:
 
 def _text(text: str) -> Block:
     return {"type": "section", "text": {"type": "mrkdwn", "text": text[:TEXT_LIMIT]}}
+
+
+def _context(mrkdwn: str) -> Block:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": mrkdwn}]}
 
 
 def _header(text: str) -> Block:
@@ -142,8 +150,39 @@ def _settings(summary: HomeSummary) -> list[Block]:
     ]
 
 
-def build_home(summary: HomeSummary, *, workspace_url: str | None, notice: str | None = None) -> Block:
-    """The Home tab; `notice` (our own words, mrkdwn) answers the reader's last click on it."""
+def _to_review(pending: tuple[Sequence[ToReview], int], workspace_url: str | None) -> list[Block]:
+    """Corrections of the AI waiting for a teammate: each links to the thread where Approve/Reject are."""
+    rows, total = pending
+    if not total:
+        return []  # nothing to review (and no AI): Home as before
+    lines = []
+    for row in rows[:REVIEW_ROWS]:
+        title = escape_clipped(row.title, REVIEW_TITLE_LIMIT)
+        link = thread_link(workspace_url, row.slack_channel, row.slack_thread_ts)
+        lines.append(f"• <{link}|{title}>" if link else f"• {title} (in <#{row.slack_channel}>)")
+    said = "Approve or reject each in its thread; the AI uses a correction once it is approved."
+    return [
+        _header(f"Knowledge to review ({total})"),
+        _text("\n".join(lines)),
+        _context(said),
+        *(
+            [_context(f"_…and {total - len(lines)} more in the channels' threads_")]
+            if total > len(lines)
+            else []
+        ),
+        {"type": "divider"},
+    ]
+
+
+def build_home(
+    summary: HomeSummary,
+    *,
+    workspace_url: str | None,
+    notice: str | None = None,
+    to_review: tuple[Sequence[ToReview], int] = ((), 0),
+) -> Block:
+    """The Home tab; `notice` (our own words, mrkdwn) answers the reader's last click on it;
+    `to_review`: the AI corrections waiting for review in the reader's channels, and how many in all."""
     top = [_text(f":information_source: {notice}")] if notice else []
     divider: Block = {"type": "divider"}
     blocks = [
@@ -152,6 +191,7 @@ def build_home(summary: HomeSummary, *, workspace_url: str | None, notice: str |
         divider,
         *_queue(summary, workspace_url),
         divider,
+        *_to_review(to_review, workspace_url),
         *_week(summary.week),
         divider,
         *_settings(summary),

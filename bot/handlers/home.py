@@ -20,6 +20,7 @@ from core.actions.members import Notifications, do_set_notifications
 from core.actions.queue import do_take_from_queue
 from core.errors import NotFound, ThreadlineError
 from core.models import Conversation, utcnow
+from core.queries.ai_stats import knowledge_to_review
 from core.queries.home import home_summary
 from core.queries.lookup import slack_channels_in_use
 
@@ -54,7 +55,9 @@ class HomeTab:
         visible = [c for c in await ctx.read(slack_channels_in_use) if await self._in(client, user_id, c)]
         since = utcnow() - WEEK
         summary = await ctx.read(lambda s: home_summary(s, user_id, channels=visible, since=since))
-        view = build_home(summary, workspace_url=await self.workspace_url(client), notice=notice)
+        to_review = await ctx.read(lambda s: knowledge_to_review(s, channels=visible))
+        url = await self.workspace_url(client)
+        view = build_home(summary, workspace_url=url, notice=notice, to_review=to_review)
         await self._views_publish(client, user_id, view)
 
     async def _in(self, client: AsyncWebClient, user_id: str, channel: str) -> bool:

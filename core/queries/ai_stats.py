@@ -106,3 +106,38 @@ def pending_knowledge(session: Session, *, limit: int = 20) -> list[KnowledgeEnt
             .limit(limit)
         )
     )
+
+
+@dataclass(frozen=True)
+class ToReview:
+    """A correction waiting for review, where its review post is: the conversation's thread."""
+
+    entry_id: int
+    title: str
+    slack_channel: str
+    slack_thread_ts: str | None
+
+
+def knowledge_to_review(
+    session: Session, *, channels: Collection[str], limit: int = 10
+) -> tuple[list[ToReview], int]:
+    """Pending corrections of conversations living in `channels` (the reader's), oldest first; and how
+    many there are in all."""
+    where = [
+        KnowledgeEntry.status == KnowledgeStatus.PENDING,
+        Conversation.slack_channel.in_(list(channels)),
+    ]
+    joined = (
+        select(
+            KnowledgeEntry.id, KnowledgeEntry.title, Conversation.slack_channel, Conversation.slack_thread_ts
+        )
+        .join(AIDecision, AIDecision.id == KnowledgeEntry.decision_id)
+        .join(Conversation, Conversation.id == AIDecision.conversation_id)
+        .where(*where)
+    )
+    rows = [
+        ToReview(row.id, row.title, row.slack_channel, row.slack_thread_ts)
+        for row in session.execute(joined.order_by(KnowledgeEntry.id).limit(limit))
+    ]
+    total = session.scalar(select(func.count()).select_from(joined.subquery())) or 0
+    return rows, int(total)

@@ -222,3 +222,31 @@ def test_metrics_show_ai_decisions_by_outcome_tokens_and_latency(db: Database):
     assert 'threadline_ai_tokens{kind="completion"} 40.0' in scraped
     assert 'threadline_ai_decision_latency_seconds{quantile="0.5"} 0.5' in scraped
     assert 'threadline_ai_decision_latency_seconds{quantile="0.95"} 1.2' in scraped
+
+
+def test_knowledge_to_review_lists_pending_corrections_of_the_readers_channels_only(db: Database):
+    from core.queries.ai_stats import knowledge_to_review
+
+    ana = member(db)
+    first, second = ai_answer(db), ai_answer(db, "Do you ship to Spain?", wa_id="15551230002")
+    db.run(lambda s: _put_in_channel(s, first.decision_id, "C0LEADS"))
+    db.run(lambda s: _put_in_channel(s, second.decision_id, "C0OTHER"))
+    one = db.run(lambda s: do_correct_decision(s, first.decision_id, "59 EUR", actor=ana)).entry_id
+    db.run(lambda s: do_correct_decision(s, second.decision_id, "Yes, we do.", actor=ana))
+    with db.sessions() as session:
+        rows, total = knowledge_to_review(session, channels=["C0LEADS"])
+    assert total == 1 and [(r.entry_id, r.title, r.slack_channel) for r in rows] == [
+        (one, "Lead asked: How much is Pro?", "C0LEADS")
+    ]
+    assert one is not None
+    db.run(lambda s: do_review_knowledge(s, one, approve=True, actor=ana))
+    with db.sessions() as session:
+        assert knowledge_to_review(session, channels=["C0LEADS"]) == ([], 0)
+
+
+def _put_in_channel(session, decision_id: int, channel: str) -> None:  # type: ignore[no-untyped-def]
+    from core.models import Conversation
+
+    decision = session.get_one(AIDecision, decision_id)
+    conversation = session.get_one(Conversation, decision.conversation_id)
+    conversation.slack_channel, conversation.slack_thread_ts = channel, f"1700000000.00000{decision_id}"

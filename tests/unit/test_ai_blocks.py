@@ -205,3 +205,34 @@ def test_stats_show_ai_turns_handoffs_speed_and_tokens():
     assert "no AI turns yet" in texts(none_yet)
     _, without = build_stats(team, period="week", mine=False)
     assert "AI turns" not in texts(without)  # AI off and never on: the numbers as before
+
+
+# --- App Home: knowledge to review ------------------------------------------------------------------------
+
+
+def test_app_home_lists_corrections_to_review_with_links_to_their_threads():
+    from bot.blocks.home import build_home
+    from core.queries.ai_stats import ToReview
+    from tests.unit.test_home_blocks import WORKSPACE, row, summary
+    from tests.unit.test_home_blocks import valid_view as valid_home
+
+    pending = [ToReview(9, "Lead asked: how much is Pro?", "C0LEADS", "1700000000.000001")]
+    view = build_home(summary(unassigned=[row()]), workspace_url=WORKSPACE, to_review=(pending, 1))
+    shown = texts(valid_home(view))
+    assert "Knowledge to review (1)" in shown
+    assert "<https://acme.slack.com/archives/C0LEADS/p1700000000000001|Lead asked: how much is Pro?>" in shown
+    without = build_home(summary(unassigned=[row()]), workspace_url=WORKSPACE)
+    assert "Knowledge to review" not in texts(without["blocks"])  # nothing pending: Home as before
+
+
+def test_app_home_review_list_stays_valid_and_inert_for_many_hostile_titles():
+    from bot.blocks.home import build_home
+    from core.queries.ai_stats import ToReview
+    from tests.unit.test_home_blocks import row, summary
+    from tests.unit.test_home_blocks import valid_view as valid_home
+
+    many = [ToReview(n, HUGE[:300], "C0LEADS", f"1700000000.{n:06d}") for n in range(50)]
+    home = summary(mine=[row(n) for n in range(20)], unassigned=[row(n) for n in range(20)], mine_open=20)
+    shown = texts(valid_home(build_home(home, workspace_url=None, to_review=(many, 75))))
+    assert "<!channel>" not in shown and "Knowledge to review (75)" in shown
+    assert "and 65 more" in shown and "(in <#C0LEADS>)" in shown
