@@ -4,9 +4,9 @@ conversation is handled by people."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Self
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, model_validator
 
 from core.settings import Section
 
@@ -28,19 +28,19 @@ class AISettings(Section):
     # The history's share of the prompt, in tokens (about 4 characters each); older turns are summarised.
     THREADLINE_AI_HISTORY_TOKENS: Annotated[int, Field(ge=200)] = 3000
 
-    @field_validator("THREADLINE_KNOWLEDGE_DIR")
-    @classmethod
-    def _a_folder(cls, value: Path | None) -> Path | None:
-        if value is not None and not value.is_dir():
-            raise ValueError(f"{value} is not a folder")
-        return value
-
-    @field_validator("THREADLINE_AI_RULES")
-    @classmethod
-    def _a_file(cls, value: Path | None) -> Path | None:
-        if value is not None and not value.is_file():
-            raise ValueError(f"{value} is not a file")
-        return value
+    @model_validator(mode="after")
+    def _paths_exist(self) -> Self:
+        # Checked only when the agent runs: without a key these settings are unused, and the app starts
+        # exactly as it would without them.
+        if (
+            self.on
+            and self.THREADLINE_KNOWLEDGE_DIR is not None
+            and not self.THREADLINE_KNOWLEDGE_DIR.is_dir()
+        ):
+            raise ValueError(f"THREADLINE_KNOWLEDGE_DIR: {self.THREADLINE_KNOWLEDGE_DIR} is not a folder")
+        if self.on and self.THREADLINE_AI_RULES is not None and not self.THREADLINE_AI_RULES.is_file():
+            raise ValueError(f"THREADLINE_AI_RULES: {self.THREADLINE_AI_RULES} is not a file")
+        return self
 
     @property
     def on(self) -> bool:

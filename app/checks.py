@@ -61,7 +61,8 @@ def _agent(line: Line, out: Callable[[str], None]) -> None:
 
     try:
         ai = AISettings.load()
-        load_rules(ai.THREADLINE_AI_RULES)
+        if ai.on:
+            load_rules(ai.THREADLINE_AI_RULES)
     except SettingsError as exc:
         line(FAIL, "AI agent", str(exc))
         return
