@@ -3,7 +3,8 @@ is marked as the AI's, Why? opens its stored decision, 👎 asks for a correctio
 posted in the thread for review and a teammate of the channel approves it — once, and only them.
 
 The AI turn itself is committed through the engine's own use-case (core.actions.ai.do_ai_turn): these
-tests are about the Slack face, not the model call (tests/e2e/test_ai_agent.py drives that)."""
+tests are about the Slack face; the last one goes through the whole agent in the running app, against
+the OpenAI-compatible stand-in (fixtures from tests/e2e/test_ai_agent_e2e.py)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from core.actions.conversation import do_resume_ai
 from core.db import Database
 from core.models import AIDecision, Conversation, KnowledgeEntry, KnowledgeStatus, Message
 from core.outbox import release
+from tests.e2e import test_ai_agent_e2e
 from tests.e2e.harness import CHANNEL, TEAM, AppProcess, block_action
 from tests.e2e.test_whatsapp_slack import card_of, lead_writes, thread
 from tests.standins.slack_api import SlackStandIn
@@ -33,6 +35,8 @@ TURN = AITurn(
     completion_tokens=64,
 )
 OUTSIDER = "U0OLGA"
+# The running app with its agent pointed at the OpenAI-compatible stand-in, as test_ai_agent_e2e has it.
+ai_app, openai_api = test_ai_agent_e2e.ai_app, test_ai_agent_e2e.openai_api
 
 
 def ai_answers(app: AppProcess, slack: SlackStandIn) -> tuple[TurnResult, dict[str, Any]]:
@@ -180,3 +184,20 @@ def test_thumbs_up_is_recorded_and_an_outsider_changes_nothing(app: AppProcess, 
     [decision] = stored(app, AIDecision)
     assert decision.feedback == "up"
     assert slack.opened_views == []  # the outsider's 👎 opened no correction modal
+
+
+def test_why_on_an_answer_the_running_agent_gave(ai_app: AppProcess, slack: SlackStandIn):
+    """The whole path: the lead asks, the agent in the app asks the model (the stand-in), answers in
+    the thread; Why? shows what that turn stored."""
+    lead_writes(ai_app, "Which plans do you have?", message_id="wamid.ai.why")
+    slack.wait_for(lambda: any("Starter and Pro" in entry["text"] for entry in thread(slack)))
+    answer = next(entry for entry in thread(slack) if "Starter and Pro" in entry["text"])
+    click_in_thread(ai_app, slack, answer, ids.AI_WHY, user="U0ANA")
+    slack.wait_for(lambda: len(slack.opened_views) == 1)
+    why = json.dumps(slack.opened_views[0], ensure_ascii=False)
+    assert "gpt-e2e" in why and "*Intent*\\nquestion" in why and "Plans" in why
+    [decision] = stored(ai_app, AIDecision)
+    assert f"{decision.prompt_tokens} in, {decision.completion_tokens} out" in why
+    click_in_thread(ai_app, slack, answer, ids.AI_UP, user="U0ANA")
+    slack.wait_for(lambda: any("is recorded" in e.get("text", "") for e in slack.ephemerals))
+    assert stored(ai_app, AIDecision)[0].feedback == "up"
