@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from bot.blocks.ai import build_handoff_blocks
 from bot.blocks.notifications import (
     build_ai_handoff,
     build_assignment_dm,
@@ -140,7 +141,8 @@ class AIHandoffNotice(_Notifier):
             "event_payload": {"conversation_id": conversation.id, "decision_id": decision_id},
         }
         self.slack.pace(channel, urgent=True)
-        self.slack.post(channel, text=text, thread_ts=thread_ts, metadata=metadata, paced=True)
+        blocks = build_handoff_blocks(text, decision_id)  # with Why?: the decision behind the hand-off
+        self.slack.post(channel, text=text, blocks=blocks, thread_ts=thread_ts, metadata=metadata, paced=True)
 
 
 class ChannelHealthNotice:

@@ -53,6 +53,26 @@ def build_ai_buttons(message_id: int) -> Block:
     }
 
 
+def build_handoff_blocks(notice: str, decision_id: int) -> list[Block]:
+    """The AI's hand-off notice (mrkdwn, already escaped: bot.blocks.notifications.build_ai_handoff)
+    with Why? under it, opening the decision that handed off."""
+    return [
+        _section(notice[:TEXT_LIMIT]),
+        {
+            "type": "actions",
+            "block_id": ids.AI_HANDOFF_BLOCK,
+            "elements": [
+                {
+                    "type": "button",
+                    "text": {"type": "plain_text", "text": "Why?"},
+                    "action_id": ids.AI_WHY_DECISION,
+                    "value": str(decision_id),
+                }
+            ],
+        },
+    ]
+
+
 def build_why_modal(decision: AIDecision, *, feedback_by: str | None = None) -> View:
     """Why the AI answered as it did: intent, confidence, reasoning, escalation reasons, the knowledge
     it used, and what it cost (model, latency, tokens) — all as stored when it decided."""

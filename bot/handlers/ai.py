@@ -22,7 +22,7 @@ from core.actions.ai_feedback import Rating, do_correct_decision, do_rate_decisi
 from core.actions.knowledge import do_review_knowledge, entry_conversation
 from core.errors import NotFound, ThreadlineError
 from core.models import AIDecision, Conversation, KnowledgeEntry, KnowledgeStatus, Member
-from core.queries.ai_stats import why
+from core.queries.ai_stats import why, why_decision
 
 THANKS = {
     Rating.UP: "Thanks: your :+1: on this AI answer is recorded.",
@@ -39,6 +39,22 @@ async def handle_why(
     try:
         conversation, _actor = await _acting_on_card(ctx, client, clicked)
         shown = await ctx.read(lambda session: why(session, conversation.id, message_id))
+    except ThreadlineError as exc:
+        await _tell(client, clicked, str(exc))
+        return
+    await _open_modal(client, clicked, build_why_modal(shown.decision, feedback_by=shown.feedback_by))
+
+
+async def handle_why_decision(
+    ctx: BotContext, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
+) -> None:
+    """Why? on the AI's hand-off notice: the decision that handed the conversation over."""
+    await ack()
+    clicked = click(body, action)
+    decision_id = row_id(clicked.value, "Why?'s value")
+    try:
+        conversation, _actor = await _acting_on_card(ctx, client, clicked)
+        shown = await ctx.read(lambda session: why_decision(session, conversation.id, decision_id))
     except ThreadlineError as exc:
         await _tell(client, clicked, str(exc))
         return
@@ -151,6 +167,7 @@ def register(app: AsyncApp, ctx: BotContext) -> None:
         await handle_correction_submission(ctx, ack, body, view, ctx.client)
 
     app.action(ids.AI_WHY)(bind(handle_why))
+    app.action(ids.AI_WHY_DECISION)(bind(handle_why_decision))
     app.action(ids.AI_UP)(bind(handle_rating))
     app.action(ids.AI_DOWN)(bind(handle_rating))
     app.action(ids.KNOWLEDGE_APPROVE)(bind(handle_review))

@@ -36,6 +36,19 @@ def why(session: Session, conversation_id: int, message_id: int) -> Why:
     return Why(decision, member.name if member else None, asked.text if asked else "", message.text)
 
 
+def why_decision(session: Session, conversation_id: int, decision_id: int) -> Why:
+    """A decision of this conversation by its id (the hand-off notice's Why?)."""
+    decision = session.get(AIDecision, decision_id)
+    if decision is None or decision.conversation_id != conversation_id:
+        raise NotFound("This conversation has no such AI decision.")
+    member = session.get(Member, decision.feedback_by_id) if decision.feedback_by_id is not None else None
+    asked = session.get(Message, decision.answered_message_id)
+    reply = session.get(Message, decision.reply_message_id) if decision.reply_message_id is not None else None
+    return Why(
+        decision, member.name if member else None, asked.text if asked else "", reply.text if reply else ""
+    )
+
+
 @dataclass(frozen=True)
 class AIStats:
     turns: int  # AI turns decided in the period (replied, handed off or skipped)

@@ -201,3 +201,12 @@ def test_why_on_an_answer_the_running_agent_gave(ai_app: AppProcess, slack: Slac
     click_in_thread(ai_app, slack, answer, ids.AI_UP, user="U0ANA")
     slack.wait_for(lambda: any("is recorded" in e.get("text", "") for e in slack.ephemerals))
     assert stored(ai_app, AIDecision)[0].feedback == "up"
+
+    # The lead asks for a person: the hand-off notice carries Why? too, for the decision that handed off.
+    lead_writes(ai_app, "Can I talk to a human please?", message_id="wamid.ai.human")
+    slack.wait_for(lambda: any("over to the team" in entry["text"] for entry in thread(slack)))
+    notice = next(entry for entry in thread(slack) if "over to the team" in entry["text"])
+    click_in_thread(ai_app, slack, notice, ids.AI_WHY_DECISION, user="U0ANA")
+    slack.wait_for(lambda: len(slack.opened_views) == 2)
+    handed_off = json.dumps(slack.opened_views[1], ensure_ascii=False)
+    assert "Handed off to the team" in handed_off and "asked for a person" in handed_off

@@ -236,3 +236,13 @@ def test_app_home_review_list_stays_valid_and_inert_for_many_hostile_titles():
     shown = texts(valid_home(build_home(home, workspace_url=None, to_review=(many, 75))))
     assert "<!channel>" not in shown and "Knowledge to review (75)" in shown
     assert "and 65 more" in shown and "(in <#C0LEADS>)" in shown
+
+
+def test_the_handoff_notice_carries_why_for_its_decision():
+    from bot.blocks.ai import build_handoff_blocks
+
+    blocks = build_handoff_blocks(
+        ":raising_hand: <!here> The AI handed Jane over: " + HOSTILE_ESCAPED * 200, 5
+    )
+    valid_blocks(blocks)
+    assert buttons(blocks) == {ids.AI_WHY_DECISION: "5"}
