@@ -363,6 +363,7 @@ def _interactions(target: Target) -> list[dict[str, Any]]:
         {**click, "actions": [{**click["actions"][0], "action_id": action_id, "block_id": block_id}]}
         for action_id, block_id in (
             ("ai.why", "ai.feedback"),
+            ("ai.why_decision", "ai.handoff"),
             ("ai.feedback.down", "ai.feedback"),
             ("knowledge.approve", "knowledge.review"),
         )
