@@ -20,7 +20,7 @@ from core.models import Conversation
 from core.outbox import Job, JobKind, OutboxRunner
 from core.routing import Routes
 from tests.conftest import SPECS, handlers
-from tests.integration.test_ai_feedback import ai_answer
+from tests.integration.test_ai_feedback_use_cases import ai_answer
 from tests.integration.test_notifications import run_pending
 from tests.integration.test_use_cases import member
 from tests.standins.slack_api import SlackStandIn
