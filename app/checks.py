@@ -9,6 +9,7 @@ import argparse
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from ai.settings import AISettings
 from app.channels import PLUGINS
 from app.describe import database_unreachable, shown_url
 from core import migrate
@@ -57,7 +58,6 @@ def _agent(line: Line, out: Callable[[str], None]) -> None:
     """The AI agent: on with OPENAI_API_KEY; its knowledge and escalation rules (the defaults printed)."""
     from ai.knowledge import load_folder
     from ai.rules import DEFAULT_RULES, load_rules
-    from ai.settings import AISettings
 
     try:
         ai = AISettings.load()
@@ -70,7 +70,10 @@ def _agent(line: Line, out: Callable[[str], None]) -> None:
         line(OFF, "AI agent", "OPENAI_API_KEY is not set: AI off, every conversation is handled by people")
         return
     server = ai.OPENAI_BASE_URL or "OpenAI's API"
-    line(OK, "AI agent", f"model {ai.THREADLINE_AI_MODEL} at {server}")
+    state, detail = _model_server(ai)
+    line(state, "AI agent", f"model {ai.THREADLINE_AI_MODEL} at {server}: {detail}")
+    if state == FAIL:
+        return
     folder = ai.THREADLINE_KNOWLEDGE_DIR
     files = (
         f"{len(load_folder(folder))} entries from {folder}" if folder else "THREADLINE_KNOWLEDGE_DIR unset"
@@ -86,6 +89,30 @@ def _agent(line: Line, out: Callable[[str], None]) -> None:
         )
         for rule in DEFAULT_RULES.splitlines():
             out(f"           {rule}")
+
+
+def _model_server(ai: AISettings) -> tuple[str, str]:
+    """Whether the model server answers this key (it lists its models), and what to do if not."""
+    import openai
+
+    client = openai.OpenAI(
+        api_key=secret(ai.OPENAI_API_KEY), base_url=ai.OPENAI_BASE_URL, timeout=10, max_retries=0
+    )
+    try:
+        listed = {model.id for model in client.models.list()}
+    except openai.AuthenticationError:
+        return FAIL, "the server refused OPENAI_API_KEY (401): copy the key again"
+    except openai.APIStatusError as exc:
+        return FAIL, f"the server answered HTTP {exc.status_code} to GET /models"
+    except openai.OpenAIError as exc:
+        return FAIL, f"unreachable ({type(exc).__name__}): is OPENAI_BASE_URL right (it usually ends in /v1)?"
+    finally:
+        client.close()
+    if listed and ai.THREADLINE_AI_MODEL not in listed:
+        # Some servers answer to names they do not list (Ollama's tags): say so, do not fail.
+        shown = ", ".join(sorted(listed)[:8])
+        return OK, f"reachable, but it does not list this model (it lists {shown}); check THREADLINE_AI_MODEL"
+    return OK, "reachable with the key"
 
 
 def _database(settings: Settings, line: Line) -> None:

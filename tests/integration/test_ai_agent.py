@@ -597,3 +597,41 @@ def test_a_lead_message_that_arrives_while_the_ai_thinks_makes_it_wait_for_the_n
     assert [d.outcome for d in decisions(db)] == ["skipped", "replied"]
     shown = openai_api.chats[-1].text()
     assert "Which plans do you have?" in shown and "does Pro include email?" in shown  # both answered
+
+
+# --- threadline check ------------------------------------------------------------------------------
+
+
+def test_check_says_ai_is_off_without_a_key_and_with_one_asks_the_server_and_prints_the_rules(
+    model: OpenAIStandIn, monkeypatch: pytest.MonkeyPatch
+):
+    from app.checks import _agent
+
+    lines: list[str] = []
+
+    def check() -> str:
+        lines.clear()
+        _agent(lambda state, what, detail: lines.append(f"{state} {what} {detail}"), lines.append)
+        return "\n".join(lines)
+
+    monkeypatch.setenv("THREADLINE_ENV_FILE", "")
+    for name in ("OPENAI_API_KEY", "THREADLINE_AI_RULES", "THREADLINE_KNOWLEDGE_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    assert (
+        check() == "off AI agent OPENAI_API_KEY is not set: AI off, every conversation is handled by people"
+    )
+
+    monkeypatch.setenv("OPENAI_API_KEY", model.api_key)
+    monkeypatch.setenv("OPENAI_BASE_URL", model.base_url)
+    monkeypatch.setenv("THREADLINE_AI_MODEL", "gpt-test")
+    shown = check()
+    assert f"ok AI agent model gpt-test at {model.base_url}: reachable with the key" in shown
+    assert "[off_hours]" in shown and model.api_key not in shown  # the default rules; never the key
+
+    monkeypatch.setenv("THREADLINE_AI_MODEL", "gpt-other")
+    assert "does not list this model (it lists gpt-test)" in check()
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong")
+    assert check().startswith("FAIL AI agent") and "refused OPENAI_API_KEY" in lines[0]
+    monkeypatch.setenv("OPENAI_API_KEY", model.api_key)
+    monkeypatch.setenv("THREADLINE_AI_RULES", "/nonexistent/rules.toml")
+    assert check().startswith("FAIL AI agent") and "THREADLINE_AI_RULES" in lines[0]

@@ -1,4 +1,5 @@
-"""A strict stand-in for an OpenAI-compatible server: `POST /v1/chat/completions` and `POST /v1/embeddings`.
+"""A strict stand-in for an OpenAI-compatible server: `POST /v1/chat/completions`, `POST /v1/embeddings`
+and `GET /v1/models` (what `threadline check` asks).
 
 No published spec is in /work/shared/specs for OpenAI, so the checks follow OpenAI's API reference
 for what Threadline sends: a bearer key; a known model; `messages` a list of {role, content} with a
@@ -89,6 +90,7 @@ class OpenAIStandIn(StandInServer):
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/embeddings", self._embeddings)
+        app.router.add_get("/v1/models", self._models)
 
     def url_for(self, port: int) -> str:
         return f"http://127.0.0.1:{port}/v1"
@@ -131,6 +133,16 @@ class OpenAIStandIn(StandInServer):
                 return web.json_response(self._completion(answer.content, finish="length"))
             return web.json_response(self._completion(answer.content))
         return web.json_response(self._completion(json.dumps(answer)))
+
+    async def _models(self, request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            return self._refuse(request.path, {}, 401, "invalid_api_key", "Incorrect API key provided")
+        with self.changed:
+            self.requests.append(Request(request.path, {}))
+            self.changed.notify_all()
+        models = [self.model, *([self.embedding_model] if self.embedding_model else [])]
+        data = [{"id": m, "object": "model", "created": 1_700_000_000, "owned_by": "standin"} for m in models]
+        return web.json_response({"object": "list", "data": data})
 
     async def _embeddings(self, request: web.Request) -> web.Response:
         body, problem = await self._read(request, EMBEDDING_FIELDS)

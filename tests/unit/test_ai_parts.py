@@ -141,29 +141,3 @@ def test_the_handoff_notice_names_the_reasons_escaped_and_pings_the_assignee_or_
     assert text.count("<@") == 1 and "<@U0ANA>" in text and "<!channel>" not in text
     assert "the lead asked for a person; model said &lt;@U0BOSS&gt;" in text
     assert "<!here>" in build_ai_handoff(conversation, None, ["low confidence"])
-
-
-def test_check_says_ai_is_off_without_a_key_and_prints_the_default_rules_with_one(
-    monkeypatch: pytest.MonkeyPatch,
-):
-    from app.checks import _agent
-
-    monkeypatch.setenv("THREADLINE_ENV_FILE", "")
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    monkeypatch.delenv("THREADLINE_AI_RULES", raising=False)
-    lines: list[str] = []
-    _agent(lambda state, what, detail: lines.append(f"{state} {what} {detail}"), lines.append)
-    assert lines == [
-        "off AI agent OPENAI_API_KEY is not set: AI off, every conversation is handled by people"
-    ]
-
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-check")
-    lines.clear()
-    _agent(lambda state, what, detail: lines.append(f"{state} {what} {detail}"), lines.append)
-    shown = "\n".join(lines)
-    assert "ok AI agent model gpt-4o-mini at OpenAI's API" in shown and "[off_hours]" in shown
-    assert "sk-check" not in shown
-    monkeypatch.setenv("THREADLINE_AI_RULES", "/nonexistent/rules.toml")
-    lines.clear()
-    _agent(lambda state, what, detail: lines.append(f"{state} {what} {detail}"), lines.append)
-    assert lines[0].startswith("FAIL AI agent") and "THREADLINE_AI_RULES" in lines[0]
