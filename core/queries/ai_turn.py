@@ -27,6 +27,9 @@ from core.models import (
 
 HISTORY_LIMIT = 400  # messages read across the lead's conversations; the agent trims to its budget
 REACTION = "reaction"
+# Lead messages that ask nothing: a reaction, an out-of-office answer (email's `automatic`). A newer one
+# of these does not take the turn from the message the AI is answering.
+NOT_ASKING = (REACTION, "auto_reply")
 
 
 @dataclass(frozen=True)
@@ -73,13 +76,14 @@ class TurnContext:
 
 
 def newest_inbound_id(session: Session, conversation_id: int) -> int | None:
-    """The lead's newest message in the conversation that asks for an answer (not a reaction)."""
+    """The lead's newest message in the conversation that asks for an answer (not a reaction, not an
+    out-of-office reply)."""
     return session.scalar(
         select(Message.id)
         .where(
             Message.conversation_id == conversation_id,
             Message.direction == Direction.INBOUND,
-            Message.kind != REACTION,
+            Message.kind.not_in(NOT_ASKING),
         )
         .order_by(Message.id.desc())
         .limit(1)

@@ -442,6 +442,31 @@ def test_a_turn_for_an_older_message_is_skipped_without_a_model_call(
     assert len(openai_api.chats) == 1
 
 
+def test_an_out_of_office_reply_after_the_question_does_not_take_the_ais_turn(
+    db: Database, openai_api: OpenAIStandIn, knowledge_dir: Path
+):
+    question = Inbound(
+        channel="email",
+        channel_account="sales@example.com",
+        provider_thread_id="<t@example.com>",
+        provider_message_id="<q@example.com>",
+        sender=LeadProfile(provider_id="jane@example.com", name="Jane", email="jane@example.com"),
+        sent_at=WEDNESDAY_NIGHT,
+        text="Which plans do you have?",
+    )
+    received = receive(db, question, ai=True)
+    away = replace(
+        question, provider_message_id="<ooo@example.com>", kind="auto_reply", automatic=True, text="I am away"
+    )
+    receive(db, away, ai=True)
+    [turn] = queued(db, JobKind.AI_REPLY)  # the automatic answer asks for none
+    assert turn.message_id == received.message_id
+    agent(db, openai_api, knowledge_dir)(
+        Job(turn.id, JobKind.AI_REPLY, turn.conversation_id, turn.message_id, {}, 1)
+    )
+    assert decisions(db)[-1].outcome == "replied"
+
+
 # --- races: a teammate always wins -----------------------------------------------------------------
 
 ROUNDS = 21  # each order below 7 times
