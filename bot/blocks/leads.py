@@ -150,7 +150,7 @@ def _ai_turns(ai: AIStats) -> str:
     if not ai.turns:
         return "no AI turns yet"
     handed_off = ai.outcomes.get("handed_off", 0)
-    return f"{ai.turns} ({handed_off} handed off{_percent(ai.handoff_rate, '')})"
+    return f"{ai.turns}, {handed_off} handed off{_percent(ai.handoff_rate, '')}"
 
 
 def _ai_cost(ai: AIStats) -> str:

@@ -199,7 +199,7 @@ def test_stats_show_ai_turns_handoffs_speed_and_tokens():
     _, blocks = build_stats(team, period="week", mine=False, ai=ai)
     valid_blocks(blocks)
     shown = texts(blocks)
-    assert "*AI turns*\\n4 (1 handed off (25%))" in shown
+    assert "*AI turns*\\n4, 1 handed off (25%)" in shown
     assert "median 1.5 s, 12,800 tokens (12,000 in, 800 out)" in shown
     _, none_yet = build_stats(team, period="today", mine=False, ai=AIStats(turns=0))
     assert "no AI turns yet" in texts(none_yet)
