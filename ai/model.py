@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import cast
 
 import openai
@@ -43,7 +43,7 @@ class Answer:
 
 @dataclass(frozen=True)
 class ModelClient:
-    api_key: str
+    api_key: str = field(repr=False)  # a secret: never in a repr, a log line or a test report
     base_url: str | None
     model: str
     timeout: float
