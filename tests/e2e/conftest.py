@@ -30,6 +30,24 @@ REPS = {"U0ANA": ("ana", "Ana Lima", "ana@example.com"), "U0BOB": ("bob", "Bob S
 CELERY_REDIS_DB = 7
 
 
+RUNTIMES = ("embedded-sqlite", "celery-postgres")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Each end-to-end test runs on both runtimes, unless its module names the one it runs on
+    (`RUNTIMES = ("celery-postgres",)`): modules about one lead channel's or one Slack surface's
+    behaviour — the same code on either runtime — split between the two, which keeps CI inside its
+    time while each runtime carries every channel. THREADLINE_E2E_ALL_RUNTIMES=1 runs all on both."""
+    if "runtime_env" not in metafunc.fixturenames:
+        return
+    if any("runtime_env" in str(mark.args[:1]) for mark in metafunc.definition.iter_markers("parametrize")):
+        return  # the test chose its runtime itself
+    chosen = getattr(metafunc.module, "RUNTIMES", RUNTIMES)
+    if os.environ.get("THREADLINE_E2E_ALL_RUNTIMES"):
+        chosen = RUNTIMES
+    metafunc.parametrize("runtime_env", chosen, indirect=True)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "/e2e/" in str(item.fspath):
@@ -121,7 +139,7 @@ def graph() -> Iterator[GraphStandIn]:
         yield standin
 
 
-@pytest.fixture(params=["embedded-sqlite", "celery-postgres"])
+@pytest.fixture
 def runtime_env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
     return runtime_environment(request, request.param, tmp_path)
 

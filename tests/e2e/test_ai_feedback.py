@@ -23,6 +23,8 @@ from tests.e2e.harness import CHANNEL, TEAM, AppProcess, block_action
 from tests.e2e.test_whatsapp_slack import card_of, lead_writes, thread
 from tests.standins.slack_api import SlackStandIn
 
+RUNTIMES = ("embedded-sqlite",)  # one runtime is enough here: see tests/e2e/conftest.py
+
 TURN = AITurn(
     model="gpt-test",
     reply="The Pro plan is 49 EUR a month.",

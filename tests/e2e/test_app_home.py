@@ -20,6 +20,8 @@ from tests.e2e.test_card_buttons import conversation
 from tests.e2e.test_whatsapp_slack import card_text, lead_writes, thread
 from tests.standins.slack_api import SlackStandIn
 
+RUNTIMES = ("celery-postgres",)  # one runtime is enough here: see tests/e2e/conftest.py
+
 ANA, BOB = "U0ANA", "U0BOB"
 
 

@@ -11,6 +11,8 @@ from tests.e2e.harness import CHANNEL, AppProcess, block_action
 from tests.e2e.test_whatsapp_slack import card_of, card_text, click, lead_writes, thread
 from tests.standins.slack_api import SlackStandIn
 
+RUNTIMES = ("embedded-sqlite",)  # one runtime is enough here: see tests/e2e/conftest.py
+
 
 def card_action(slack: SlackStandIn, action_id: str) -> dict[str, Any]:
     """The element on the current card with this action_id, as Slack would echo it back on click."""

@@ -19,6 +19,8 @@ from tests.standins import meta_webhooks as meta
 from tests.standins.graph_api import GraphStandIn
 from tests.standins.slack_api import SlackStandIn
 
+RUNTIMES = ("embedded-sqlite",)  # one runtime is enough here: see tests/e2e/conftest.py
+
 
 def test_badly_signed_or_replayed_slack_requests_are_refused(
     app: AppProcess, slack: SlackStandIn, graph: GraphStandIn

@@ -32,6 +32,8 @@ from tests.mailserver import (
 from tests.standins.graph_api import GraphStandIn
 from tests.standins.slack_api import SlackStandIn
 
+RUNTIMES = ("celery-postgres",)  # one runtime is enough here: see tests/e2e/conftest.py
+
 OURS = f"sales@{DOMAIN}"
 JANE = f"jane@{LEAD_DOMAIN}"
 

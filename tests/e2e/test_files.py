@@ -14,6 +14,8 @@ from tests.standins import meta_webhooks as meta
 from tests.standins.graph_api import GraphStandIn
 from tests.standins.slack_api import SlackStandIn
 
+RUNTIMES = ("embedded-sqlite",)  # one runtime is enough here: see tests/e2e/conftest.py
+
 PHOTO = b"\xff\xd8\xff\xe0 a lead's photo" * 50
 BROCHURE = b"%PDF-1.4 our brochure"
 EXAMPLE_MEDIA_ID = "1003383421387256"  # the id meta_webhooks.media_message names, as in Meta's example

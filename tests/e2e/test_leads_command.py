@@ -20,6 +20,8 @@ from tests.e2e.harness import CHANNEL, TEAM, AppProcess
 from tests.e2e.test_whatsapp_slack import lead_writes
 from tests.standins.slack_api import MESSAGE_BLOCKS, SlackApiFailure, SlackStandIn, _check_blocks
 
+RUNTIMES = ("celery-postgres",)  # one runtime is enough here: see tests/e2e/conftest.py
+
 ROUTED = "C0WALEADS"  # WhatsApp leads live here; only Ana is in it
 GUEST = "U0GUEST"
 

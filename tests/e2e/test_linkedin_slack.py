@@ -21,6 +21,8 @@ from tests.e2e.harness import CHANNEL, AppProcess, message_event
 from tests.standins.slack_api import SlackStandIn
 from tests.standins.unipile import UnipileStandIn, account_status, attendee, message_webhook
 
+RUNTIMES = ("embedded-sqlite",)  # one runtime is enough here: see tests/e2e/conftest.py
+
 API_KEY = "unipile-api-key-for-tests"
 WEBHOOK_SECRET = "unipile-webhook-secret-for-tests"
 ACCOUNT = "acc-Threadline-1"

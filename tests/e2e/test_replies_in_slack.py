@@ -20,6 +20,8 @@ from tests.e2e.test_whatsapp_slack import LEAD, card_of, card_text, click, lead_
 from tests.standins.graph_api import GraphStandIn
 from tests.standins.slack_api import SlackStandIn
 
+RUNTIMES = ("embedded-sqlite",)  # one runtime is enough here: see tests/e2e/conftest.py
+
 ROUTED = "C0WALEADS"
 
 

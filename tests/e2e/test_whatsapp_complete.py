@@ -24,6 +24,8 @@ from tests.standins import meta_webhooks as meta
 from tests.standins.graph_api import GraphStandIn
 from tests.standins.slack_api import SlackStandIn
 
+RUNTIMES = ("celery-postgres",)  # one runtime is enough here: see tests/e2e/conftest.py
+
 SPEC = SPECS / "whatsapp" / "business-messaging-api_v23.0.yaml"
 LEAD = "16505551234"  # the lead of Meta's examples
 TEMPLATES = "follow_up:en_US,reminder:pt_BR"

@@ -16,6 +16,8 @@ from tests.e2e.test_whatsapp_slack import card_of, lead_writes, rep_says, thread
 from tests.standins.graph_api import GraphStandIn
 from tests.standins.slack_api import SlackStandIn
 
+RUNTIMES = ("celery-postgres",)  # one runtime is enough here: see tests/e2e/conftest.py
+
 GUEST, OUTSIDER, APP_USER, PARTNER = "U0GUEST", "U0OUT", "U0APP", "U0PARTNER"
 
 
