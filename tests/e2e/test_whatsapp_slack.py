@@ -18,6 +18,8 @@ from tests.standins import meta_webhooks as meta
 from tests.standins.graph_api import GraphStandIn
 from tests.standins.slack_api import SlackStandIn
 
+RUNTIMES = ("embedded-sqlite",)  # one runtime is enough here: see tests/e2e/conftest.py
+
 LEAD = "15551234567"
 
 
