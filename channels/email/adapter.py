@@ -25,6 +25,7 @@ from core.ports import (
     SendReceipt,
     Webhook,
     ignore_part,
+    unconfigured,
 )
 
 
@@ -107,9 +108,4 @@ class EmailChannel:
 
 def load() -> EmailChannel | ChannelOff:
     settings = EmailSettings.load()
-    missing = settings.missing()
-    if len(missing) == len(REQUIRED):
-        return ChannelOff(CHANNEL, f"off: set {', '.join(REQUIRED)} to turn it on")
-    if missing:
-        return ChannelOff(CHANNEL, f"half configured: {', '.join(missing)} not set", misconfigured=True)
-    return EmailChannel(settings)
+    return unconfigured(CHANNEL, REQUIRED, settings.missing()) or EmailChannel(settings)

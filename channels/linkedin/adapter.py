@@ -28,6 +28,7 @@ from core.ports import (
     WebhookRequest,
     ignore_part,
     refuse,
+    unconfigured,
 )
 from core.settings import secret
 
@@ -143,9 +144,4 @@ class LinkedInChannel:
 
 def load() -> LinkedInChannel | ChannelOff:
     settings = LinkedInSettings.load()
-    missing = settings.missing()
-    if len(missing) == len(REQUIRED):
-        return ChannelOff(CHANNEL, f"off: set {', '.join(REQUIRED)} to turn it on")
-    if missing:
-        return ChannelOff(CHANNEL, f"half configured: {', '.join(missing)} not set", misconfigured=True)
-    return LinkedInChannel(settings)
+    return unconfigured(CHANNEL, REQUIRED, settings.missing()) or LinkedInChannel(settings)

@@ -22,6 +22,7 @@ from typing import Any
 
 from core.errors import MalformedDelivery
 from core.ports import AccountHealth, Attachment, Inbound, LeadProfile, Parsed
+from core.ports.reading import list_of, object_of
 
 CHANNEL = "linkedin"
 ACCOUNT_TYPE = "LINKEDIN"
@@ -102,7 +103,7 @@ def parse_webhook(raw: bytes | Any, *, account_id: str, own_id: OwnId) -> Parsed
         if not isinstance(payload, dict):
             raise MalformedDelivery("not a Unipile webhook: expected a JSON object")
         if "AccountStatus" in payload:
-            return _account_status(_dict(payload["AccountStatus"]), account_id)
+            return _account_status(object_of(payload["AccountStatus"]), account_id)
         if (
             payload.get("account_id") != account_id
             or payload.get("account_type", ACCOUNT_TYPE) != ACCOUNT_TYPE
@@ -132,7 +133,7 @@ def _account_status(status: dict[str, Any], account_id: str) -> Parsed:
 
 def _message(payload: dict[str, Any], account_id: str, own_id: OwnId) -> Inbound:
     message_id = _str(payload, "message_id")
-    sender = _dict(payload["sender"])
+    sender = object_of(payload["sender"])
     sender_id = _str(sender, "attendee_provider_id")
     ours = _from_us(payload, sender_id, own_id)
     written = _opt_str(payload, "message") or ""
@@ -170,7 +171,7 @@ def _lead(payload: dict[str, Any], sender: dict[str, Any], ours: bool, sender_id
     if ours:
         others = [
             attendee
-            for attendee in map(_dict, _list(payload, "attendees"))
+            for attendee in map(object_of, list_of(payload, "attendees"))
             if _opt_str(attendee, "attendee_provider_id") not in {sender_id, None}
         ]
         if not others:
@@ -188,10 +189,10 @@ def _attachments(value: Any, message_id: str) -> tuple[list[Attachment], str]:
     """The files of a message, and a description for a message that is nothing but files."""
     if value is None:
         return [], ""
-    items = [value] if isinstance(value, dict) else _list({"attachments": value}, "attachments")
+    items = [value] if isinstance(value, dict) else list_of({"attachments": value}, "attachments")
     attachments: list[Attachment] = []
     said: list[str] = []
-    for item in map(_dict, items):
+    for item in map(object_of, items):
         kind = _KINDS.get(_opt_str(item, "type") or "", "document")
         if kind == "audio" and item.get("voice_note") in {True, "true"}:
             kind = "voice"
@@ -225,21 +226,6 @@ def _time(value: str) -> datetime:
     if at.tzinfo is None:
         raise MalformedDelivery(f"timestamp {value[:40]!r} has no time zone")
     return at
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise MalformedDelivery(f"expected an object, got {type(value).__name__}")
-    return value
-
-
-def _list(container: dict[str, Any], key: str) -> list[Any]:
-    value = container.get(key)
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise MalformedDelivery(f"{key}: expected a list, got {type(value).__name__}")
-    return value
 
 
 def _str(container: dict[str, Any], key: str) -> str:

@@ -26,6 +26,7 @@ from core.ports import (
     WebhookRequest,
     ignore_part,
     refuse,
+    unconfigured,
 )
 from core.settings import secret
 
@@ -148,9 +149,4 @@ def _error_of(response: httpx.Response) -> dict[str, object]:
 
 def load() -> WhatsAppChannel | ChannelOff:
     settings = WhatsAppSettings.load()
-    missing = settings.missing()
-    if len(missing) == len(REQUIRED):
-        return ChannelOff(CHANNEL, f"off: set {', '.join(REQUIRED)} to turn it on")
-    if missing:
-        return ChannelOff(CHANNEL, f"half configured: {', '.join(missing)} not set", misconfigured=True)
-    return WhatsAppChannel(settings)
+    return unconfigured(CHANNEL, REQUIRED, settings.missing()) or WhatsAppChannel(settings)

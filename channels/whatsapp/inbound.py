@@ -19,6 +19,7 @@ from channels.whatsapp.outbound import OUT_OF_WINDOW, REASONS, WINDOW_CLOSED
 from core.errors import MalformedDelivery
 from core.models import DeliveryStatus
 from core.ports import Attachment, DeliveryUpdate, Inbound, LeadProfile, Parsed
+from core.ports.reading import list_of, object_of
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -86,24 +87,24 @@ def _parse(payload: Any) -> Parsed:
         )
     parsed = Parsed()
     skipped: list[str] = []
-    for entry in _list(payload, "entry"):
-        for change in _list(_dict(entry), "changes"):
-            change = _dict(change)
+    for entry in list_of(payload, "entry"):
+        for change in list_of(object_of(entry), "changes"):
+            change = object_of(change)
             if change.get("field") != "messages":
                 continue  # account, template and group updates are not conversations
-            value = _dict(change["value"])
-            account = _str(_dict(value["metadata"]), "phone_number_id")
+            value = object_of(change["value"])
+            account = _str(object_of(value["metadata"]), "phone_number_id")
             names = {
-                _str(contact, "wa_id"): _opt_str(_dict(contact.get("profile") or {}), "name")
-                for contact in map(_dict, _list(value, "contacts"))
+                _str(contact, "wa_id"): _opt_str(object_of(contact.get("profile") or {}), "name")
+                for contact in map(object_of, list_of(value, "contacts"))
             }
-            for message in _list(value, "messages"):
+            for message in list_of(value, "messages"):
                 read = partial(_inbound_item, account=account, names=names)
                 inbound = _each("message", message, read, skipped)
                 if inbound is not None:
                     parsed.messages.append(inbound)
-            for status in _list(value, "statuses"):
-                update = _each("status", status, lambda s: _update(_dict(s)), skipped)
+            for status in list_of(value, "statuses"):
+                update = _each("status", status, lambda s: _update(object_of(s)), skipped)
                 if update is not None:
                     parsed.updates.append(update)
     if skipped and not parsed.messages and not parsed.updates:
@@ -123,17 +124,17 @@ def _each(what: str, item: Any, read: Callable[[Any], T | None], skipped: list[s
 
 
 def _inbound_item(item: Any, *, account: str, names: dict[str, str | None]) -> Inbound:
-    return _inbound(_dict(item), account, names)
+    return _inbound(object_of(item), account, names)
 
 
 def _inbound(message: dict[str, Any], account: str, names: dict[str, str | None]) -> Inbound:
     wa_id = _str(message, "from")
     kind = _str(message, "type")
     text, attachments, reply_to = _describe(kind, message)
-    context = _dict(message.get("context") or {})
+    context = object_of(message.get("context") or {})
     if reply_to is None:
         reply_to = _opt_str(context, "id")
-    referral = _dict(message.get("referral") or {})
+    referral = object_of(message.get("referral") or {})
     if kind != "reaction":  # a reaction's text is its emoji, nothing else (core.ports.Inbound)
         lines = [*_context_lines(context), text, *_referral_lines(referral)]
         text = "\n".join(line for line in lines if line)
@@ -159,7 +160,7 @@ def _context_lines(context: dict[str, Any]) -> list[str]:
         lines.append("[forwarded many times]")
     elif context.get("forwarded") is True:
         lines.append("[forwarded]")
-    product = _dict(context.get("referred_product") or {})
+    product = object_of(context.get("referred_product") or {})
     if product:
         lines.append(f"[asking about product {_opt_str(product, 'product_retailer_id') or '(unnamed)'}]")
     return lines
@@ -213,7 +214,7 @@ def _describe(kind: str, message: dict[str, Any]) -> tuple[str, list[Attachment]
 
 
 def _location(body: Any) -> str:
-    body = _dict(body)
+    body = object_of(body)
     lat, lon = _number(body, "latitude"), _number(body, "longitude")
     place = " — ".join(text for key in ("name", "address") if (text := _opt_str(body, key)))
     lines = [f"[location] {place}" if place else "[location]"]
@@ -225,15 +226,17 @@ def _location(body: Any) -> str:
 
 def _contacts(body: Any) -> str:
     cards = []
-    for contact in map(_dict, body if isinstance(body, list) else []):
-        name = _dict(contact.get("name") or {})
+    for contact in map(object_of, body if isinstance(body, list) else []):
+        name = object_of(contact.get("name") or {})
         full = _opt_str(name, "formatted_name") or " ".join(
             part for key in ("first_name", "last_name") if (part := _opt_str(name, key))
         )
-        company = _opt_str(_dict(contact.get("org") or {}), "company")
+        company = _opt_str(object_of(contact.get("org") or {}), "company")
         card = (full or "(no name)") + (f" ({company})" if company else "")
-        phones = [phone for item in _list(contact, "phones") if (phone := _opt_str(_dict(item), "phone"))]
-        emails = [mail for item in _list(contact, "emails") if (mail := _opt_str(_dict(item), "email"))]
+        phones = [
+            phone for item in list_of(contact, "phones") if (phone := _opt_str(object_of(item), "phone"))
+        ]
+        emails = [mail for item in list_of(contact, "emails") if (mail := _opt_str(object_of(item), "email"))]
         if phones:
             card += f" — phone: {', '.join(phones)}"
         if emails:
@@ -245,9 +248,9 @@ def _contacts(body: Any) -> str:
 
 
 def _interactive(body: Any) -> str:
-    body = _dict(body)
+    body = object_of(body)
     kind = _opt_str(body, "type") or "reply"
-    reply = _dict(body.get(kind) or {})
+    reply = object_of(body.get(kind) or {})
     if kind == "nfm_reply":  # a WhatsApp Flow's form, answered
         title = _opt_str(reply, "body") or _opt_str(reply, "name") or "form sent"
         return f"[form reply] {title}"
@@ -258,13 +261,13 @@ def _interactive(body: Any) -> str:
 
 
 def _button(body: Any) -> str:
-    body = _dict(body)
+    body = object_of(body)
     return f"[quick reply] {_opt_str(body, 'text') or _opt_str(body, 'payload') or '(no text)'}"
 
 
 def _order(body: Any) -> str:
-    body = _dict(body)
-    items = [_dict(item) for item in _list(body, "product_items")]
+    body = object_of(body)
+    items = [object_of(item) for item in list_of(body, "product_items")]
     lines = [f"[order] {len(items)} item{'s' if len(items) != 1 else ''}"]
     for item in items:
         price = _opt_number(item, "item_price")
@@ -279,7 +282,7 @@ def _order(body: Any) -> str:
 
 
 def _system(body: Any) -> str:
-    body = _dict(body)
+    body = object_of(body)
     return f"[system] {_opt_str(body, 'body') or _opt_str(body, 'type') or 'update'}"
 
 
@@ -295,8 +298,8 @@ _DESCRIBERS: dict[str, Callable[[Any], str]] = {
 
 def _unsupported(kind: str, message: dict[str, Any]) -> str:
     """Never silence: what arrived, and that it cannot be shown here."""
-    first = _dict((_list(message, "errors") or [{}])[0])
-    detail = _opt_str(_dict(first.get("error_data") or {}), "details") or _opt_str(first, "title")
+    first = object_of((list_of(message, "errors") or [{}])[0])
+    detail = _opt_str(object_of(first.get("error_data") or {}), "details") or _opt_str(first, "title")
     what = "a message WhatsApp does not support" if kind == "unsupported" else f"a WhatsApp {kind} message"
     notice = f"[unsupported] The lead sent {what}; it cannot be shown here."
     return notice + (f" (WhatsApp: {detail})" if detail else "")
@@ -308,8 +311,8 @@ def _update(status: dict[str, Any]) -> DeliveryUpdate | None:
         return None  # "deleted", "warning"… say nothing about delivery
     error, code = None, None
     if delivery == DeliveryStatus.FAILED:
-        first = _dict((_list(status, "errors") or [{}])[0])
-        details = _opt_str(_dict(first.get("error_data") or {}), "details")
+        first = object_of((list_of(status, "errors") or [{}])[0])
+        details = _opt_str(object_of(first.get("error_data") or {}), "details")
         code = first.get("code")
         said = f"{code if code is not None else '?'}: "
         said += _opt_str(first, "title") or _opt_str(first, "message") or "failed"
@@ -328,21 +331,6 @@ def _update(status: dict[str, Any]) -> DeliveryUpdate | None:
 
 
 # --- strict readers ---------------------------------------------------------------------------------
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise MalformedDelivery(f"expected an object, got {type(value).__name__}")
-    return value
-
-
-def _list(container: dict[str, Any], key: str) -> list[Any]:
-    value = container.get(key)
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise MalformedDelivery(f"{key}: expected a list, got {type(value).__name__}")
-    return value
 
 
 def _str(container: dict[str, Any], key: str) -> str:

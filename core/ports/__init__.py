@@ -17,6 +17,7 @@ from core.ports.channel import (
     Webhook,
     WebhookRequest,
     refuse,
+    unconfigured,
 )
 from core.ports.messages import (
     MAX_FILE_BYTES,
@@ -66,4 +67,5 @@ __all__ = [
     "WebhookRequest",
     "ignore_part",
     "refuse",
+    "unconfigured",
 ]

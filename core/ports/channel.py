@@ -166,6 +166,16 @@ class ChannelOff:
     misconfigured: bool = False  # some of its settings are set: probably a mistake, so `run` stops
 
 
+def unconfigured(name: str, required: Sequence[str], missing: Sequence[str]) -> ChannelOff | None:
+    """Why a channel whose settings are all required is not on: none set (off), some set (a likely
+    mistake, so `run` stops), or None when all are set."""
+    if len(missing) == len(required):
+        return ChannelOff(name, f"off: set {', '.join(required)} to turn it on")
+    if missing:
+        return ChannelOff(name, f"half configured: {', '.join(missing)} not set", misconfigured=True)
+    return None
+
+
 @dataclass(frozen=True)
 class ChannelPlugin:
     name: str
