@@ -22,7 +22,7 @@ from core.actions.ai_feedback import Rating, do_correct_decision, do_rate_decisi
 from core.actions.knowledge import do_review_knowledge, entry_conversation
 from core.errors import NotFound, ThreadlineError
 from core.models import AIDecision, Conversation, KnowledgeEntry, KnowledgeStatus, Member
-from core.queries.ai_stats import why, why_decision
+from core.queries.ai_stats import Why, why, why_decision
 
 THANKS = {
     Rating.UP: "Thanks: your :+1: on this AI answer is recorded.",
@@ -33,28 +33,31 @@ THANKS = {
 async def handle_why(
     ctx: BotContext, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
 ) -> None:
-    await ack()
-    clicked = click(body, action)
-    message_id = row_id(clicked.value, "Why?'s value")
-    try:
-        conversation, _actor = await _acting_on_card(ctx, client, clicked)
-        shown = await ctx.read(lambda session: why(session, conversation.id, message_id))
-    except ThreadlineError as exc:
-        await _tell(client, clicked, str(exc))
-        return
-    await _open_modal(client, clicked, build_why_modal(shown.decision, feedback_by=shown.feedback_by))
+    """Why? on an AI answer: the decision behind that message."""
+    await _show_why(ctx, ack, body, action, client, why)
 
 
 async def handle_why_decision(
     ctx: BotContext, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
 ) -> None:
     """Why? on the AI's hand-off notice: the decision that handed the conversation over."""
+    await _show_why(ctx, ack, body, action, client, why_decision)
+
+
+async def _show_why(
+    ctx: BotContext,
+    ack: AsyncAck,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    client: AsyncWebClient,
+    load: Callable[[Session, int, int], Why],
+) -> None:
     await ack()
     clicked = click(body, action)
-    decision_id = row_id(clicked.value, "Why?'s value")
+    row = row_id(clicked.value, "Why?'s value")
     try:
         conversation, _actor = await _acting_on_card(ctx, client, clicked)
-        shown = await ctx.read(lambda session: why_decision(session, conversation.id, decision_id))
+        shown = await ctx.read(lambda session: load(session, conversation.id, row))
     except ThreadlineError as exc:
         await _tell(client, clicked, str(exc))
         return
