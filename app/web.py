@@ -3,7 +3,8 @@
 Channel webhooks are plain-value functions (core.ports); this module turns them into aiohttp routes,
 with the one body-size limit, the one log line and metric per refused request, and the inbox:
 a verified delivery is stored raw (one insert) before the provider gets its 200, and parsed later.
-One middleware turns anything unexpected into a logged 500 instead of a traceback page.
+One middleware turns a database outage into a 503 (so the provider retries) and anything else
+unexpected into a logged 500 instead of a traceback page.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from app.container import Container
 from bot.app import build_bolt_app
@@ -49,6 +50,18 @@ async def _errors(request: web.Request, handler: AiohttpHandler) -> web.StreamRe
         return await handler(request)
     except web.HTTPException:
         raise
+    except (OperationalError, InterfaceError) as exc:
+        # The database is away (restart, failover): nothing was kept, so the provider must send again.
+        # A 503 makes Meta, Unipile and Slack retry; one line, no traceback, the cause without its URL.
+        log.warning(
+            "%s %s answered 503: database unavailable (%s)",
+            request.method,
+            request.path,
+            type(exc.orig).__name__,
+        )
+        return web.json_response(
+            {"ok": False, "error": "database_unavailable"}, status=503, headers={"Retry-After": "5"}
+        )
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return web.json_response({"ok": False, "error": "internal_error"}, status=500)
