@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import math
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -160,6 +161,9 @@ class SlackStandIn(StandInServer):
         self.files: dict[str, StoredFile] = {}
         self._file_ids = itertools.count(1)
         self.downloads: list[str] = []  # file ids whose private URL the app fetched
+        self.rate_limited: list[Call] = []  # posts answered 429 by the opt-in limit (limit_posts)
+        self._post_limit: tuple[float, int, float] | None = None  # per second, burst, jitter
+        self._post_buckets: dict[str, tuple[float, float]] = {}  # channel -> (tokens, at)
 
     def routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/api/{method}", self._handle)
@@ -266,6 +270,28 @@ class SlackStandIn(StandInServer):
     def fail_next(self, method: str, error: str = "ratelimited", *, retry_after: int = 1) -> None:
         with self.changed:
             self._failures.setdefault(method, []).append((error, retry_after))
+
+    def limit_posts(self, per_second: float = 1.0, burst: int = 5, *, jitter: float = 0.1) -> None:
+        """Opt in to Slack's limit on chat.postMessage: about `per_second` per channel, short bursts
+        allowed (Slack publishes no burst size; 5 is what the app assumes). A post over it is answered
+        429 with Retry-After, as Slack does, and kept in `rate_limited`. `jitter` seconds of refill are
+        forgiven: the network's uneven delay between the app's pacing and the post's arrival here."""
+        with self.changed:
+            self._post_limit = (per_second, burst, jitter)
+            self._post_buckets.clear()
+
+    def _over_post_limit(self, channel: str) -> float:
+        """0 if a post to `channel` is allowed now (and take its token); else the seconds to wait."""
+        assert self._post_limit is not None
+        per_second, burst, jitter = self._post_limit
+        now = time.monotonic()
+        tokens, at = self._post_buckets.get(channel, (float(burst), now))
+        tokens = min(float(burst), tokens + (now - at) * per_second)
+        if tokens + jitter * per_second >= 1:
+            self._post_buckets[channel] = (tokens - 1, now)
+            return 0.0
+        self._post_buckets[channel] = (tokens, now)
+        return (1 - tokens) / per_second
 
     # --- response_url (a slash command's or a click's) ------------------------------------------------
 
@@ -402,6 +428,16 @@ class SlackStandIn(StandInServer):
                             headers={"Retry-After": str(retry_after)},
                         )
                     return web.json_response({"ok": False, "error": error})
+                if method == "chat.postMessage" and self._post_limit is not None:
+                    wait = self._over_post_limit(str(args["channel"]))
+                    if wait > 0:
+                        self._record(method, args, ok=False)
+                        self.rate_limited.append(self.calls[-1])
+                        return web.json_response(
+                            {"ok": False, "error": "ratelimited"},
+                            status=429,
+                            headers={"Retry-After": str(max(1, math.ceil(wait)))},
+                        )
                 result = getattr(self, "_" + method.replace(".", "_"))(args)
                 self._record(method, args, ok=True)
             return web.json_response({"ok": True, **result})

@@ -214,6 +214,20 @@ def test_rate_limits_answer_429_with_retry_after(slack: SlackStandIn):
     assert patient.chat_postMessage(channel="C1", text="x")["ok"]
 
 
+def test_the_opt_in_post_limit_allows_a_burst_then_answers_429_per_channel(slack: SlackStandIn):
+    slack.add_channel("C2", "other")
+    slack.limit_posts(per_second=1.0, burst=2, jitter=0.0)
+    bare = WebClient(token=TOKEN, base_url=slack.base_url, retry_handlers=[])
+    bare.chat_postMessage(channel="C1", text="1")
+    bare.chat_postMessage(channel="C1", text="2")
+    with pytest.raises(SlackApiError) as caught:
+        bare.chat_postMessage(channel="C1", text="3")
+    assert caught.value.response.status_code == 429 and int(caught.value.response.headers["Retry-After"]) >= 1
+    assert bare.chat_postMessage(channel="C2", text="elsewhere")["ok"]  # each channel has its own
+    assert [c.args["text"] for c in slack.rate_limited] == ["3"]
+    assert [m["text"] for m in slack.messages("C1")] == ["1", "2"] and slack.violations == []
+
+
 def test_graph_refuses_bodies_the_spec_does_not_allow():
     with GraphStandIn(
         SPECS / "whatsapp" / "business-messaging-api_v23.0.yaml", access_token="t", phone_number_id="P1"
