@@ -57,7 +57,7 @@ def parse_decision(content: str | None) -> Decision:
         raise InvalidOutput("the model answered nothing")
     try:
         data = json.loads(content)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: arrays nested deeper than the reader goes
         raise InvalidOutput("the model's answer is not JSON") from None
     if not isinstance(data, dict):
         raise InvalidOutput("the model's answer is not a JSON object")

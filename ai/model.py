@@ -14,7 +14,7 @@ from typing import cast
 
 import openai
 from openai import AsyncOpenAI
-from openai.types.chat import ChatCompletionMessageParam
+from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 from openai.types.shared_params import ResponseFormatJSONSchema
 
 from ai.decision import DECISION_SCHEMA, Decision, InvalidOutput, parse_decision
@@ -77,27 +77,13 @@ class ModelClient:
                 raise ModelFailure("the model server could not be reached") from None
             except openai.OpenAIError as exc:
                 raise ModelFailure(f"the model call failed ({type(exc).__name__})") from None
-        usage = response.usage
-        prompt, completion = (usage.prompt_tokens, usage.completion_tokens) if usage else (0, 0)
-        if not response.choices:
-            raise ModelFailure(
-                "the model answered no choice", prompt_tokens=prompt, completion_tokens=completion
-            )
-        choice = response.choices[0]
-        failure = None
-        if choice.finish_reason == "length":
-            failure = "the model's answer was cut off (length limit)"
-        elif choice.finish_reason == "content_filter":
-            failure = "the model's answer was withheld by its content filter"
-        elif choice.message.refusal:
-            failure = "the model refused to answer"
-        if failure is not None:
-            raise ModelFailure(failure, prompt_tokens=prompt, completion_tokens=completion)
+            except (ValueError, RecursionError):  # a 2xx body that is not JSON, or nested past reading
+                raise ModelFailure("the model server's answer is not JSON") from None
         try:
-            decision = parse_decision(choice.message.content)
-        except InvalidOutput as exc:
-            raise ModelFailure(str(exc), prompt_tokens=prompt, completion_tokens=completion) from None
-        return Answer(decision, prompt, completion)
+            return _answer(response)
+        except (AttributeError, TypeError, IndexError, KeyError):
+            # The client does not validate the answer: a server may send any shape under a 200.
+            raise ModelFailure("the model server's answer is not a chat completion") from None
 
     async def rerank(self, query: str, entries: Sequence[Entry], top: int) -> list[Entry] | None:
         """The entries closest in meaning to the query, by the server's /embeddings; None when there is
@@ -119,6 +105,34 @@ class ModelClient:
             key=lambda p: (-p[0], p[1]),
         )
         return [entries[n] for similarity, n in scored[:top] if similarity >= EMBEDDING_MIN_SIMILARITY]
+
+
+def _answer(response: ChatCompletion) -> Answer:
+    usage = response.usage
+    prompt, completion = (_count(usage.prompt_tokens), _count(usage.completion_tokens)) if usage else (0, 0)
+    if not response.choices:
+        raise ModelFailure("the model answered no choice", prompt_tokens=prompt, completion_tokens=completion)
+    choice = response.choices[0]
+    failure = None
+    if choice.finish_reason == "length":
+        failure = "the model's answer was cut off (length limit)"
+    elif choice.finish_reason == "content_filter":
+        failure = "the model's answer was withheld by its content filter"
+    elif choice.message.refusal:
+        failure = "the model refused to answer"
+    if failure is not None:
+        raise ModelFailure(failure, prompt_tokens=prompt, completion_tokens=completion)
+    content = choice.message.content
+    try:
+        decision = parse_decision(content if isinstance(content, str) else None)
+    except InvalidOutput as exc:
+        raise ModelFailure(str(exc), prompt_tokens=prompt, completion_tokens=completion) from None
+    return Answer(decision, prompt, completion)
+
+
+def _count(tokens: object) -> int:
+    """A token count as the server gave it, 0 when it is not one (it is stored as an integer)."""
+    return tokens if isinstance(tokens, int) and not isinstance(tokens, bool) and 0 <= tokens < 2**31 else 0
 
 
 def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
