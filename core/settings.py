@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -94,6 +94,8 @@ class Settings(Section):
     # The longest wait between retries of Slack work, which never gives up while Slack is away.
     THREADLINE_RETRY_CAP_SECONDS: Annotated[float, Field(ge=1)] = 180.0
     THREADLINE_LOG_LEVEL: str = "INFO"
+    # text: one readable line per event; json: one JSON object per line (for a log pipeline, jq).
+    THREADLINE_LOG_FORMAT: Literal["text", "json"] = "text"
     # Which Slack channel each campaign or lead channel lives in (core.routing); unset: SLACK_CHANNEL.
     THREADLINE_ROUTES: str | None = None
     # A lead waiting longer than this for our answer gets the thread a reminder, once per wait.
