@@ -1,5 +1,6 @@
 """What the benchmark scripts share: the machine's description, percentiles, throw-away PostgreSQL
-databases and Redis indexes, the Slack and Graph stand-ins, and the environment a Threadline process needs.
+databases and Redis indexes, the Slack and Graph stand-ins, the environment a Threadline process needs,
+its floor server (bench/_floor.py), Slack's request signature, and the resident memory of a process tree.
 
 Importing this module puts the repository root on `sys.path`, so the scripts can use the test stand-ins
 (`tests.standins`, `tests.e2e.harness`) when run as `.venv/bin/python bench/NAME.py`.
@@ -7,12 +8,15 @@ Importing this module puts the repository root on `sys.path`, so the scripts can
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import platform
 import re
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import uuid
@@ -34,6 +38,7 @@ from tests.e2e.harness import (  # noqa: E402
     CHANNEL,
     PHONE_NUMBER_ID,
     WHATSAPP_TOKEN,
+    free_port,
 )
 from tests.standins import meta_webhooks as meta  # noqa: E402
 from tests.standins.graph_api import GraphStandIn  # noqa: E402
@@ -43,6 +48,9 @@ PYTHON = sys.executable
 POSTGRES_ADMIN_URL = os.environ.get("BENCH_POSTGRES", "postgresql://postgres@127.0.0.1/test")
 REDIS_BASE_URL = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379")
 REP = "U0ANA"  # a full member of the channel, who replies in threads
+SLACK_LIMIT = 1.0  # chat.postMessage per second per channel: Slack's published limit
+SLACK_BURST = 5  # the burst the app assumes (Slack publishes none); the stand-in's when its limit is on
+WEB_RSS_TARGET_MB = 150.0  # the issue's target for the web process, resident
 
 
 def machine() -> str:
@@ -175,3 +183,165 @@ def log_problems(text_: str) -> list[str]:
 
 def verdict(met: bool) -> str:
     return "met" if met else "MISSED"
+
+
+@contextmanager
+def runtime_settings(runtime: str, workdir: Path, redis_index: int) -> Iterator[dict[str, str]]:
+    """DATABASE_URL (and REDIS_URL) for a runtime: `embedded` is a SQLite file in `workdir` (the worker
+    in process); `celery` a fresh PostgreSQL database and a flushed Redis index (a Celery worker)."""
+    if runtime == "embedded":
+        yield {"DATABASE_URL": f"sqlite:///{workdir / 'threadline.db'}"}
+        return
+    with fresh_postgres() as url, flushed_redis(redis_index) as redis_url:
+        yield {"DATABASE_URL": url, "REDIS_URL": redis_url}
+
+
+def slack_signature(secret: str, body: bytes, timestamp: str) -> str:
+    """X-Slack-Signature for `body` sent at `timestamp`, as Slack computes it (v0)."""
+    base = b"v0:" + timestamp.encode() + b":" + body
+    return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+
+
+def slack_headers(secret: str, body: bytes, content_type: str) -> dict[str, str]:
+    timestamp = str(int(time.time()))
+    return {
+        "Content-Type": content_type,
+        "X-Slack-Request-Timestamp": timestamp,
+        "X-Slack-Signature": slack_signature(secret, body, timestamp),
+    }
+
+
+@contextmanager
+def floor_server(*args: str) -> Iterator[str]:
+    """bench/_floor.py on a free port with these arguments; yields its base URL."""
+    port = free_port()
+    process = subprocess.Popen([PYTHON, str(ROOT / "bench" / "_floor.py"), "--port", str(port), *args])
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}/healthz", process)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+# --- resident memory --------------------------------------------------------------------------------------
+
+
+def rss_mb(pid: int) -> float | None:
+    """VmRSS of a process in MB (MiB), from /proc; None once it is gone."""
+    with suppress(OSError):
+        found = re.search(r"^VmRSS:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text(), re.MULTILINE)
+        if found:
+            return int(found.group(1)) / 1024
+    return None
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and all its descendants, parents first."""
+    found, queue = [], [pid]
+    while queue:
+        current = queue.pop(0)
+        found.append(current)
+        with suppress(OSError):
+            for task in Path(f"/proc/{current}/task").iterdir():
+                queue += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def process_label(pid: int, root: int) -> str:
+    """What a process of a Threadline tree is: `web` (`threadline run`/`web`; with the embedded worker in
+    it when there is no Celery), `worker` (`threadline worker`, Celery), or its command line."""
+    command = _threadline_command(pid)
+    if command in ("run", "web"):
+        return f"web (threadline {command})" if pid == root else f"threadline {command} [{pid}]"
+    if command == "worker":
+        parent = _parent(pid)
+        if parent is not None and _threadline_command(parent) == "worker":
+            return f"worker's fork (Celery beat) [{pid}]"
+        return "worker (threadline worker)"
+    with suppress(OSError):
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+        return " ".join(a for a in argv if a)[:40] + f" [{pid}]"
+    return f"[{pid}]"
+
+
+def _threadline_command(pid: int) -> str | None:
+    """`run`, `web`, `worker`… for a `python -m app.cli COMMAND` process."""
+    with suppress(OSError):
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+        if "app.cli" in argv[:-1]:
+            return argv[argv.index("app.cli") + 1]
+    return None
+
+
+def _parent(pid: int) -> int | None:
+    with suppress(OSError, ValueError, IndexError):
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return int(stat.rsplit(")", 1)[1].split()[1])  # after the command name: state, then ppid
+    return None
+
+
+class MemoryWatch:
+    """Samples the resident memory of a process and its descendants every `interval` s, in a thread.
+
+    `rest()` is the current figure of each process; `peaks` the highest seen since `reset_peaks()`.
+    A worker's forked children (Celery's beat) are shown on their own.
+    """
+
+    def __init__(self, pid: int, interval: float = 0.2) -> None:
+        self.pid, self.interval = pid, interval
+        self.peaks: dict[str, float] = {}
+        self._guard = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample_until_stopped, name="rss", daemon=True)
+
+    def __enter__(self) -> MemoryWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def now(self) -> dict[str, float]:
+        sizes = {}
+        for pid in process_tree(self.pid):
+            size = rss_mb(pid)
+            if size is not None:
+                label = process_label(pid, self.pid)
+                sizes[label if label not in sizes else f"{label} [{pid}]"] = size
+        return sizes
+
+    def rest(self) -> dict[str, float]:
+        return self.now()
+
+    def reset_peaks(self) -> None:
+        with self._guard:
+            self.peaks = {}
+
+    def peaks_now(self) -> dict[str, float]:
+        self._sample()
+        with self._guard:
+            return dict(self.peaks)
+
+    def _sample(self) -> None:
+        sizes = self.now()
+        with self._guard:
+            for label, size in sizes.items():
+                self.peaks[label] = max(size, self.peaks.get(label, 0.0))
+
+    def _sample_until_stopped(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sample()
+
+
+def print_memory(rest: dict[str, float], peaks: dict[str, float], load: str) -> None:
+    """Resident memory per process, at rest and at its peak under `load`; the web process against the
+    issue's target."""
+    print(f"{'process':<34} {'at rest MB':>10} {'peak MB':>8}  target (web < {WEB_RSS_TARGET_MB:.0f} MB)")
+    for label in sorted(rest.keys() | peaks.keys(), key=lambda name: (not name.startswith("web"), name)):
+        at_rest, peak = rest.get(label, float("nan")), peaks.get(label, float("nan"))
+        met = label.startswith("web") and max(at_rest, peak) < WEB_RSS_TARGET_MB
+        target = verdict(met) if label.startswith("web") else ""
+        print(f"{label:<34} {at_rest:>10.1f} {peak:>8.1f}  {target}")
+    print(f"(peak: during {load}; VmRSS sampled every 0.2 s)")

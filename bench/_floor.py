@@ -1,12 +1,17 @@
-"""The floor for bench/webhooks.py: the least a WhatsApp webhook endpoint can do and still keep its promise.
+"""The floors for bench/webhooks.py and bench/slack_ack.py: the least an endpoint can do and keep its promise.
 
-A bare aiohttp server that checks Meta's `X-Hub-Signature-256` (HMAC-SHA256 of the raw body with the app
-secret), checks the body is a WhatsApp webhook JSON object (as Threadline's edge does), stores the raw
-body in a one-table database with one insert, committed, and answers 200. Nothing else: no framework
-around it, no dedupe key, no metrics, no hand-off to a worker.
+WhatsApp (`--secret`, `--database`): a bare aiohttp server that checks Meta's `X-Hub-Signature-256`
+(HMAC-SHA256 of the raw body with the app secret), checks the body is a WhatsApp webhook JSON object (as
+Threadline's edge does), stores the raw body in a one-table database with one insert, committed, and
+answers 200. Nothing else: no framework around it, no dedupe key, no metrics, no hand-off to a worker.
+
+Slack (`--slack-secret`): POST /slack/events checks Slack's `X-Slack-Signature` (v0, HMAC-SHA256 of
+`v0:timestamp:body` with the signing secret) and that the timestamp is within 5 minutes, and answers 200
+with an empty body. No parsing, no database: what any Slack endpoint must do before it may ack.
 
     python bench/_floor.py --port 8001 --secret S --database sqlite:///path/floor.db
     python bench/_floor.py --port 8001 --secret S --database postgresql://postgres@127.0.0.1/bench_x
+    python bench/_floor.py --port 8001 --slack-secret S
 
 The table (`floor_inbox`: id, body, received_at) must exist; bench/webhooks.py creates it. SQLite runs
 as the app's does (WAL, synchronous=NORMAL), its insert inline in the event loop; PostgreSQL uses a small
@@ -21,6 +26,7 @@ import hashlib
 import hmac
 import json
 import sqlite3
+import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -34,6 +40,14 @@ def signed(secret: bytes, body: bytes, header: str | None) -> bool:
         return False
     expected = hmac.new(secret, body, hashlib.sha256).hexdigest().encode()
     return hmac.compare_digest(expected, header[7:].strip().lower().encode("utf-8", "replace"))
+
+
+def slack_signed(secret: bytes, body: bytes, timestamp: str | None, header: str | None) -> bool:
+    if not timestamp or not header or not timestamp.isdigit() or abs(time.time() - int(timestamp)) > 300:
+        return False
+    base = b"v0:" + timestamp.encode() + b":" + body
+    expected = "v0=" + hmac.new(secret, base, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode(), header.encode("utf-8", "replace"))
 
 
 def whatsapp_shaped(body: bytes) -> bool:
@@ -74,31 +88,46 @@ async def postgres_store(url: str) -> Store:
     return store
 
 
-def build(secret: bytes, store: Store) -> web.Application:
+def build(secret: bytes | None, store: Store | None, slack_secret: bytes | None = None) -> web.Application:
     async def webhook(request: web.Request) -> web.Response:
         body = await request.read()
         if not signed(secret, body, request.headers.get("X-Hub-Signature-256")):
             return web.Response(status=401)
         if not whatsapp_shaped(body):
             return web.Response(status=400)
+        assert store is not None
         await store(body)
         return web.json_response({"ok": True})
+
+    async def slack(request: web.Request) -> web.Response:
+        body = await request.read()
+        assert slack_secret is not None
+        headers = request.headers
+        if not slack_signed(
+            slack_secret, body, headers.get("X-Slack-Request-Timestamp"), headers.get("X-Slack-Signature")
+        ):
+            return web.Response(status=401)
+        return web.Response(status=200)
 
     async def healthz(_request: web.Request) -> web.Response:
         return web.json_response({"ok": True})
 
     app = web.Application(client_max_size=1_048_576)
-    app.router.add_post("/webhooks/whatsapp", webhook)
+    if secret is not None and store is not None:
+        app.router.add_post("/webhooks/whatsapp", webhook)
+    if slack_secret is not None:
+        app.router.add_post("/slack/events", slack)
     app.router.add_get("/healthz", healthz)
     return app
 
 
-async def serve(port: int, secret: bytes, database: str) -> None:
-    if database.startswith("sqlite:///"):
+async def serve(port: int, secret: bytes | None, database: str | None, slack_secret: bytes | None) -> None:
+    store: Store | None = None
+    if database is not None and database.startswith("sqlite:///"):
         store = sqlite_store(database.removeprefix("sqlite:///"))
-    else:
+    elif database is not None:
         store = await postgres_store(database)
-    runner = web.AppRunner(build(secret, store), access_log=None)
+    runner = web.AppRunner(build(secret, store, slack_secret), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     await asyncio.Event().wait()  # until the benchmark terminates this process
@@ -107,10 +136,21 @@ async def serve(port: int, secret: bytes, database: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--secret", required=True, help="the WhatsApp app secret the signatures use")
-    parser.add_argument("--database", required=True, help="sqlite:///PATH or postgresql://…")
+    parser.add_argument("--secret", help="the WhatsApp app secret the signatures use")
+    parser.add_argument("--database", help="sqlite:///PATH or postgresql://… (with --secret)")
+    parser.add_argument("--slack-secret", help="the Slack signing secret: serve POST /slack/events")
     args = parser.parse_args()
-    asyncio.run(serve(args.port, args.secret.encode(), args.database))
+    whatsapp = args.secret is not None
+    if whatsapp != (args.database is not None) or not (whatsapp or args.slack_secret):
+        parser.error("give --secret with --database (WhatsApp), --slack-secret (Slack), or both")
+    asyncio.run(
+        serve(
+            args.port,
+            args.secret.encode() if args.secret else None,
+            args.database,
+            args.slack_secret.encode() if args.slack_secret else None,
+        )
+    )
 
 
 if __name__ == "__main__":
