@@ -127,6 +127,38 @@ class MailServers:
                     process.wait()
         self._processes.clear()
 
+    # --- faults: one server down, then back (only this instance's own processes) -------------------
+
+    def stop_dovecot(self) -> None:
+        """Stop dovecot (IMAP, and postfix's SASL logins with it); its mail stays in the Maildirs."""
+        self._end(DOVECOT)
+        _wait_refused(self.imap_port, what="dovecot")
+
+    def start_dovecot(self) -> None:
+        """Start the stopped dovecot again, with the same configuration and ports."""
+        conf = self.root / "dovecot" / "dovecot.conf"
+        self._spawn([str(DOVECOT), "-F", "-c", str(conf)], self.root / "dovecot.out")
+        wait_for_port(self.imap_port, what="dovecot", log=self.root / "dovecot.log")
+
+    def stop_postfix(self) -> None:
+        """Stop postfix: SMTP connections are refused; mail it queued is kept in its spool."""
+        conf = self.root / "postfix"
+        subprocess.run([str(POSTFIX), "-c", str(conf), "stop"], capture_output=True, check=False)
+        self._end(POSTFIX)
+        _wait_refused(self.smtp_port, what="postfix")
+
+    def start_postfix(self) -> None:
+        conf = self.root / "postfix"
+        self._spawn([str(POSTFIX), "-c", str(conf), "start-fg"], self.root / "postfix.out")
+        wait_for_port(self.smtp_port, what="postfix", log=self.root / "postfix.out")
+
+    def _end(self, program: Path) -> None:
+        for process in [p for p in self._processes if p.args[0] == str(program)]:  # type: ignore[index]
+            if process.poll() is None:
+                process.terminate()
+                process.wait(timeout=15)
+            self._processes.remove(process)
+
     def _start_dovecot(self) -> None:
         conf = self.root / "dovecot"
         conf.mkdir()
@@ -363,6 +395,17 @@ delay_warning_time = 0
         return "\n".join(path.read_text(errors="replace")[-4000:] for path in parts if path.exists())
 
 
+def _wait_refused(port: int, *, what: str, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        except OSError:
+            return
+        time.sleep(0.05)  # polling for the port to close
+    raise AssertionError(f"{what} still listens on {port} after {timeout}s")
+
+
 def _unchrooted(line: str) -> str:
     """A master.cf service line with its chroot column set to n (a chroot would need /etc copied in)."""
     columns = line.split()
@@ -431,7 +474,11 @@ class CutProxy:
                 client, _ = self._server.accept()
             except OSError:
                 return
-            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            except OSError:  # the server is down: the client finds the connection closed at once
+                client.close()
+                continue
             self.connections += 1
             self._open += [client, upstream]
             threading.Thread(target=self._pipe, args=(client, upstream, False), daemon=True).start()

@@ -67,6 +67,7 @@ class GraphStandIn(StandInServer, GraphMedia):
         self.violations: list[str] = []
         self._failures: list[tuple[int, int, str, str]] = []
         self._drops = 0
+        self._lost_answers = 0
         self._ids = itertools.count(1)
         registry = Registry().with_resource(
             "spec", Resource.from_contents(self.spec, default_specification=DRAFT202012)
@@ -103,6 +104,12 @@ class GraphStandIn(StandInServer, GraphMedia):
         with self.changed:
             self._drops += 1
 
+    def lose_answer_next(self, count: int = 1) -> None:
+        """The next `count` sends are taken (in `sent`), but the connection closes before the answer:
+        the sender cannot know whether the message went, as after a read timeout."""
+        with self.changed:
+            self._lost_answers += count
+
     # --- the API -------------------------------------------------------------------------------------
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
@@ -118,7 +125,11 @@ class GraphStandIn(StandInServer, GraphMedia):
         status, body, parsed = self._answer(request, raw)
         with self.changed:
             self.calls.append(Call(request.method, request.path, parsed, status))
+            lose = status == 200 and request.path.endswith("/messages") and self._lost_answers > 0
+            self._lost_answers -= lose
             self.changed.notify_all()
+        if lose:
+            request.transport.close()  # type: ignore[union-attr]
         return web.json_response(body, status=status)
 
     def _answer(self, request: web.Request, raw: bytes) -> tuple[int, dict[str, Any], Any]:

@@ -48,6 +48,7 @@ class Call:
     args: dict[str, Any]
     at: float
     ok: bool
+    status: int = 200  # the HTTP status it was answered with
 
 
 @dataclass
@@ -154,6 +155,10 @@ class SlackStandIn(StandInServer):
         self._messages: dict[tuple[str, str], Message] = {}
         self._failures: dict[str, list[tuple[str, int]]] = {}
         self._down = False
+        self._trouble_until = 0.0  # time.monotonic() until which calls get `_trouble`'s answers
+        self._trouble: tuple[str, ...] = ()
+        self._trouble_turn = itertools.count()
+        self._retry_after = 1
         self._triggers: set[str] = set()
         self._used_triggers: set[str] = set()
         self._clock = itertools.count(1)
@@ -266,6 +271,23 @@ class SlackStandIn(StandInServer):
         """While down, every Web API call answers 503, as during a Slack incident."""
         with self.changed:
             self._down = down
+
+    def trouble_for(
+        self, seconds: float, answers: tuple[str, ...] = ("429", "500", "502", "503"), *, retry_after: int = 1
+    ) -> None:
+        """For `seconds`, every Web API call that passes the checks gets the next of `answers` in turn,
+        as during a Slack incident: "429" (ratelimited, with Retry-After), "500" (internal_error),
+        "502" (a load balancer's HTML page, not JSON), "503" (service_unavailable)."""
+        unknown = set(answers) - set(TROUBLE)
+        assert answers and not unknown, f"no such answer {unknown}"
+        with self.changed:
+            self._trouble_until = time.monotonic() + seconds
+            self._trouble = answers
+            self._retry_after = retry_after
+
+    @property
+    def in_trouble(self) -> bool:
+        return time.monotonic() < self._trouble_until
 
     def fail_next(self, method: str, error: str = "ratelimited", *, retry_after: int = 1) -> None:
         with self.changed:
@@ -415,12 +437,16 @@ class SlackStandIn(StandInServer):
             self._check_args(method, spec, args)
             with self.changed:
                 if self._down:
-                    self._record(method, args, ok=False)
+                    self._record(method, args, ok=False, status=503)
                     return web.json_response({"ok": False, "error": "service_unavailable"}, status=503)
+                if time.monotonic() < self._trouble_until:
+                    answer = self._trouble[next(self._trouble_turn) % len(self._trouble)]
+                    self._record(method, args, ok=False, status=int(answer))
+                    return TROUBLE[answer](self._retry_after)
                 injected = self._failures.get(method)
                 if injected:
                     error, retry_after = injected.pop(0)
-                    self._record(method, args, ok=False)
+                    self._record(method, args, ok=False, status=429 if error == "ratelimited" else 200)
                     if error == "ratelimited":
                         return web.json_response(
                             {"ok": False, "error": "ratelimited"},
@@ -431,7 +457,7 @@ class SlackStandIn(StandInServer):
                 if method == "chat.postMessage" and self._post_limit is not None:
                     wait = self._over_post_limit(str(args["channel"]))
                     if wait > 0:
-                        self._record(method, args, ok=False)
+                        self._record(method, args, ok=False, status=429)
                         self.rate_limited.append(self.calls[-1])
                         return web.json_response(
                             {"ok": False, "error": "ratelimited"},
@@ -445,11 +471,11 @@ class SlackStandIn(StandInServer):
             with self.changed:
                 if failure.violation:
                     self.violations.append(failure.violation)
-                self._record(method, args, ok=False)
+                self._record(method, args, ok=False, status=failure.status)
             return web.json_response({"ok": False, "error": failure.error}, status=failure.status)
 
-    def _record(self, method: str, args: dict[str, Any], *, ok: bool) -> None:
-        self.calls.append(Call(method, args, time.time(), ok))
+    def _record(self, method: str, args: dict[str, Any], *, ok: bool, status: int = 200) -> None:
+        self.calls.append(Call(method, args, time.time(), ok, status))
         self.changed.notify_all()
 
     async def _read_args(self, request: web.Request) -> tuple[dict[str, Any], str | None]:
@@ -834,6 +860,19 @@ class SlackStandIn(StandInServer):
     def _views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
         self.published_views[args["user_id"]] = args["view"]
         return {"view": {"id": f"V{next(self._view_ids):08d}", **args["view"]}}
+
+
+# What Slack answers during an incident (trouble_for), by HTTP status.
+TROUBLE: dict[str, Callable[[int], web.Response]] = {
+    "429": lambda wait: web.json_response(
+        {"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": str(wait)}
+    ),
+    "500": lambda _: web.json_response({"ok": False, "error": "internal_error"}, status=500),
+    "502": lambda _: web.Response(
+        status=502, text="<html><body><h1>502 Bad Gateway</h1></body></html>", content_type="text/html"
+    ),
+    "503": lambda _: web.json_response({"ok": False, "error": "service_unavailable"}, status=503),
+}
 
 
 def _flag(value: Any) -> bool:

@@ -214,6 +214,24 @@ def test_rate_limits_answer_429_with_retry_after(slack: SlackStandIn):
     assert patient.chat_postMessage(channel="C1", text="x")["ok"]
 
 
+def test_trouble_answers_each_call_in_turn_until_it_ends_and_still_checks_every_call(slack: SlackStandIn):
+    bare = WebClient(token=TOKEN, base_url=slack.base_url, retry_handlers=[])
+    slack.trouble_for(60, ("429", "502"), retry_after=3)
+    with pytest.raises(SlackApiError) as limited:
+        bare.chat_postMessage(channel="C1", text="1")
+    assert limited.value.response.status_code == 429 and limited.value.response.headers["Retry-After"] == "3"
+    with pytest.raises(SlackApiError) as gateway:  # an HTML page, as a load balancer answers
+        bare.chat_postMessage(channel="C1", text="2")
+    assert gateway.value.response.status_code == 502
+    assert error_of(lambda: bare.api_call("chat.postMessage", json={"text": "no channel"})) == (
+        "invalid_arguments"  # checked first: trouble never hides a call Slack would refuse
+    )
+    assert [c.status for c in slack.calls] == [429, 502, 200] and len(slack.violations) == 1
+    slack.trouble_for(0)
+    assert bare.chat_postMessage(channel="C1", text="3")["ok"] and not slack.in_trouble
+    assert [m["text"] for m in slack.messages("C1")] == ["3"]
+
+
 def test_the_opt_in_post_limit_allows_a_burst_then_answers_429_per_channel(slack: SlackStandIn):
     slack.add_channel("C2", "other")
     slack.limit_posts(per_second=1.0, burst=2, jitter=0.0)

@@ -89,6 +89,7 @@ class UnipileStandIn(StandInServer):
         self.violations: list[str] = []
         self.echo: Echo | None = None
         self._failures: list[tuple[int, str, str]] = []
+        self._lost_answers = 0
         self._ids = itertools.count(1)
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -115,6 +116,12 @@ class UnipileStandIn(StandInServer):
         """The next send gets Unipile's problem answer (not a violation: providers do fail)."""
         with self.changed:
             self._failures.append((status, kind, title + (f" — {detail}" if detail else "")))
+
+    def lose_answer_next(self, count: int = 1) -> None:
+        """The next `count` sends are taken (in `sent`, and echoed), but the connection closes before
+        the answer: the sender cannot know whether the message went, as after a read timeout."""
+        with self.changed:
+            self._lost_answers += count
 
     def echo_sends_to(self, url: str, secret: str, *, before_answer: bool = False) -> None:
         """Echo every message we send back through the messaging webhook, as Unipile does."""
@@ -196,9 +203,13 @@ class UnipileStandIn(StandInServer):
             message_id = f"unipile-msg-{next(self._ids):04d}"
             sent = Sent(chat_id, text, files, message_id, time.time())
             self.sent.append(sent)
+            lose = self._lost_answers > 0
+            self._lost_answers -= lose
         if self.echo is not None and self.echo.before_answer:
             await self._echo(sent)
         answer = web.json_response({"object": "MessageSent", "message_id": message_id}, status=201)
+        if lose:
+            request.transport.close()  # type: ignore[union-attr]
         if self.echo is not None and not self.echo.before_answer:  # the usual order: answer, then echo
             task = asyncio.get_running_loop().create_task(self._echo(sent))
             self._tasks.add(task)
