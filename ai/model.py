@@ -19,6 +19,7 @@ from openai.types.shared_params import ResponseFormatJSONSchema
 
 from ai.decision import DECISION_SCHEMA, Decision, InvalidOutput, parse_decision
 from ai.knowledge import Entry
+from core.metrics import async_provider_call
 
 MAX_COMPLETION_TOKENS = 800
 EMBEDDING_MIN_SIMILARITY = 0.35
@@ -62,13 +63,14 @@ class ModelClient:
         }
         async with self._client() as client:
             try:
-                response = await client.chat.completions.create(
-                    model=self.model,
-                    messages=cast(list[ChatCompletionMessageParam], messages),
-                    response_format=response_format,
-                    temperature=0.2,
-                    max_tokens=MAX_COMPLETION_TOKENS,
-                )
+                async with async_provider_call("openai"):  # for /metrics: with the client's own retries
+                    response = await client.chat.completions.create(
+                        model=self.model,
+                        messages=cast(list[ChatCompletionMessageParam], messages),
+                        response_format=response_format,
+                        temperature=0.2,
+                        max_tokens=MAX_COMPLETION_TOKENS,
+                    )
             except openai.APITimeoutError:
                 raise ModelFailure(f"the model did not answer within {self.timeout:g} seconds") from None
             except openai.APIStatusError as exc:

@@ -10,8 +10,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from slack_sdk.web.async_client import AsyncWebClient
-
 from ai.agent import Agent
 from ai.settings import AISettings
 from app.channels import PLUGINS
@@ -22,7 +20,7 @@ from bot.inbound import SlackEvents
 from bot.mirror import Mirror
 from bot.notify import AIHandoffNotice, AssigneeNotifier, ChannelHealthNotice, MessageNotifier, SlaReminder
 from bot.review import KnowledgeReview
-from bot.slack_client import SlackGateway
+from bot.slack_client import MeteredAsyncWebClient, SlackGateway
 from core import inbox
 from core.actions.sla import do_queue_sla_reminders
 from core.coordination import Coordinator, LocalCoordinator, RedisCoordinator
@@ -166,7 +164,7 @@ def build_container(settings: Settings | None = None, channels: Channels | None 
         ai_available=ai_available,
         csat=settings.THREADLINE_CSAT,
         templates=channels.templates(),
-        client=AsyncWebClient(token=secret(settings.SLACK_BOT_TOKEN), base_url=settings.SLACK_API_URL),
+        client=MeteredAsyncWebClient(token=secret(settings.SLACK_BOT_TOKEN), base_url=settings.SLACK_API_URL),
         keep=keep,
     )
     container = Container(

@@ -103,8 +103,11 @@ def worker(settings: Settings, _args: argparse.Namespace | None = None) -> int:
     _require_current_schema(settings)
     import app.tasks  # noqa: F401  (registers the tasks this worker runs)
     from app.celery_app import QUEUES, celery_app, configure
+    from app.logs import leave_celery_logging_to_us
 
     configure(settings.REDIS_URL, sweep_seconds=settings.THREADLINE_SWEEP_SECONDS)
+    leave_celery_logging_to_us()  # the worker's lines: same format, level, context and redaction
+    _serve_worker_metrics(settings)
     schedule = Path(tempfile.gettempdir()) / f"threadline-beat-{os.getpid()}"
     celery_app.worker_main(
         [
@@ -121,6 +124,25 @@ def worker(settings: Settings, _args: argparse.Namespace | None = None) -> int:
         ]
     )
     return 0
+
+
+def _serve_worker_metrics(settings: Settings) -> None:
+    """The worker's own counters (Slack and provider calls, sends, jobs) on THREADLINE_WORKER_METRICS_PORT:
+    a Celery worker serves no HTTP, and what it does happens nowhere else (docs/operations.md)."""
+    port = settings.THREADLINE_WORKER_METRICS_PORT
+    if port is None:
+        log.info("worker metrics not served: set THREADLINE_WORKER_METRICS_PORT to scrape this worker")
+        return
+    from prometheus_client import start_http_server
+
+    try:
+        start_http_server(port, addr=settings.HOST)
+    except OSError as exc:
+        raise SettingsError(
+            f"the worker cannot serve metrics on {settings.HOST}:{port} ({exc.strerror}): "
+            "give each worker on this host its own THREADLINE_WORKER_METRICS_PORT"
+        ) from None
+    log.info("worker metrics on http://%s:%s/metrics", settings.HOST, port)
 
 
 def _require_current_schema(settings: Settings) -> None:

@@ -123,6 +123,15 @@ def _work_metrics(db: Database) -> bytes:
     for (channel, direction), count in sorted(summary.messages.items()):
         messages.add_metric([channel, direction], count)
     families.append(messages)
+    deliveries = GaugeMetricFamily(
+        "threadline_deliveries",
+        "Replies to leads stored, by lead channel and delivery status (queued, sending, sent, delivered, "
+        "read, failed)",
+        labels=["channel", "status"],
+    )
+    for (channel, status), count in sorted(summary.deliveries.items()):
+        deliveries.add_metric([channel, status], count)
+    families.append(deliveries)
     health = GaugeMetricFamily(
         "threadline_connection_broken", "1 when a connection needs a person", labels=["channel", "account"]
     )

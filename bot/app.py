@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -11,6 +12,7 @@ from slack_bolt.response import BoltResponse
 from bot.context import BotContext
 from bot.handlers import actions, ai, commands, events, home, views
 from bot.payloads import BadPayload
+from core.log_context import log_context
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,12 @@ def build_bolt_app(*, signing_secret: str, ctx: BotContext) -> AsyncApp:
         log.error("Slack listener failed for %s: %r", body.get("type"), error, exc_info=error)
         return BoltResponse(status=500, body='{"ok": false, "error": "internal_error"}')
 
+    @app.middleware
+    async def carry_log_context(body: dict[str, Any], next: Callable[[], Awaitable[Any]]) -> Any:
+        # Each log line of a request says what it was: the action, view, command or event, and who.
+        with log_context(slack=_what(body), slack_user=_user_of(body)):
+            return await next()
+
     events.register(app, ctx)
     actions.register(app, ctx)
     ai.register(app, ctx)
@@ -41,3 +49,31 @@ def build_bolt_app(*, signing_secret: str, ctx: BotContext) -> AsyncApp:
     commands.register(app, ctx)
     home.register(app, ctx)
     return app
+
+
+def _what(body: dict[str, Any]) -> str | None:
+    """`block_actions:take_over`, `view_submission:assign`, `/leads`, `event:app_home_opened`…"""
+    kind = body.get("type")
+    if isinstance(body.get("command"), str):
+        return str(body["command"])[:40]
+    actions = body.get("actions")
+    if kind == "block_actions" and isinstance(actions, list) and actions and isinstance(actions[0], dict):
+        return f"block_actions:{str(actions[0].get('action_id'))[:60]}"
+    view = body.get("view")
+    if isinstance(view, dict) and view.get("callback_id"):
+        return f"{kind}:{str(view['callback_id'])[:60]}"
+    event = body.get("event")
+    if isinstance(event, dict) and event.get("type"):
+        return f"event:{str(event['type'])[:40]}"
+    return str(kind)[:40] if kind else None
+
+
+def _user_of(body: dict[str, Any]) -> str | None:
+    user = body.get("user")
+    if isinstance(user, dict):
+        user = user.get("id")
+    if user is None:
+        user = body.get("user_id")
+    if user is None and isinstance(body.get("event"), dict):
+        user = body["event"].get("user")
+    return str(user)[:20] if isinstance(user, str) else None

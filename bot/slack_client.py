@@ -16,15 +16,19 @@ post carries metadata naming what it is, so the retry looks for it before postin
 from __future__ import annotations
 
 import logging
+import re
 import threading
+import time
 from typing import Any
 
 import httpx
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
 
 from core.coordination import Coordinator
 from core.errors import Deferred, PermanentDelivery, RetryableDelivery, Unrecoverable
+from core.metrics import SLACK_ERRORS, SLACK_SECONDS, error_kind, rate_limited
 from core.ports import MAX_FILE_BYTES, FetchedFile
 
 log = logging.getLogger(__name__)
@@ -60,6 +64,50 @@ REFUSED = {
 UPLOAD_TIMEOUT = 120.0  # seconds for the bytes of one file (up to MAX_FILE_BYTES) to reach Slack
 
 
+class MeteredWebClient(WebClient):
+    """slack_sdk's client, each Web API call timed and its failure counted by method (/metrics)."""
+
+    def api_call(self, api_method: str, **options: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return super().api_call(api_method, **options)
+        except Exception as exc:
+            SLACK_ERRORS.labels(api_method, slack_error(exc)).inc()
+            raise
+        finally:
+            SLACK_SECONDS.labels(api_method).observe(time.perf_counter() - started)
+
+
+class MeteredAsyncWebClient(AsyncWebClient):
+    """The same for the web process's async client (the Slack handlers' views, ephemeral answers…)."""
+
+    async def api_call(self, api_method: str, **options: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return await super().api_call(api_method, **options)
+        except Exception as exc:
+            SLACK_ERRORS.labels(api_method, slack_error(exc)).inc()
+            raise
+        finally:
+            SLACK_SECONDS.labels(api_method).observe(time.perf_counter() - started)
+
+
+def slack_error(exc: BaseException) -> str:
+    """A failed call in an alert's words: Slack's own error code, or what kept its answer away."""
+    if isinstance(exc, SlackApiError):
+        status = getattr(exc.response, "status_code", 200)
+        if status == 429:
+            return "ratelimited"
+        if isinstance(status, int) and status >= 500:
+            return "server_error"
+        error = str(exc.response.get("error") or "")
+        return error if _SLACK_CODE.fullmatch(error) else "invalid_response"
+    return error_kind(exc)  # timeout, unreachable…
+
+
+_SLACK_CODE = re.compile(r"[a-z_]{1,60}")
+
+
 class SlackRefused(Unrecoverable):
     """Slack will never take this call as it is (`error` says why)."""
 
@@ -87,7 +135,7 @@ class SlackGateway:
         posts_per_second: float = 1.0,
         burst: int = 5,
     ) -> None:
-        self.client = WebClient(
+        self.client = MeteredWebClient(
             token=token,
             base_url=base_url,
             timeout=15,
@@ -134,6 +182,7 @@ class SlackGateway:
             f"post:{channel}", rate=self.posts_per_second, burst=self.burst, reserve=0 if urgent else 1
         )
         if wait > 0:
+            rate_limited("slack", "pace", wait)
             raise Deferred(wait, f"Slack's posting pace in {channel}")
 
     def update(self, channel: str, ts: str, *, text: str, blocks: list[dict[str, Any]]) -> None:
@@ -257,6 +306,7 @@ class SlackGateway:
                 retry_after = exc.response.headers.get("Retry-After") or exc.response.headers.get(
                     "retry-after"
                 )
+                rate_limited("slack", "retry_after", _seconds(retry_after))
                 raise Deferred(_seconds(retry_after), "Slack asked us to slow down (429)") from None
             if error in CHANNEL_BROKEN:
                 raise SlackBroken(where, error) from None

@@ -33,6 +33,7 @@ from core.errors import (
     PermanentDelivery,
     RetryableDelivery,
 )
+from core.metrics import OUTBOUND, rate_limited
 from core.models import DeliveryStatus, Direction, Message
 from core.outbox import Job, JobKind, queue
 from core.ports import AccountHealth, NamesMessages, Outbound, Sender, SendReceipt, Template
@@ -66,28 +67,37 @@ class Deliverer:
         if outbound is None:
             return
         outbound = replace(outbound, files=files)
+        channel = outbound.channel
         try:
             receipt = self._send(outbound, message_id)
         except RetryableDelivery as exc:
+            if exc.retry_after is not None:
+                rate_limited(channel, "retry_after", exc.retry_after)
             if not job.last_attempt:
                 self.db.run(lambda session: self._requeue(session, outbound.message_id))
+                OUTBOUND.labels(channel, "retry").inc()
                 raise
             self._record_failure(
                 outbound.message_id, f"{exc.reason} (gave up after {job.attempts} tries)", exc.code
             )
+            OUTBOUND.labels(channel, "failed").inc()
         except ChannelBroken as exc:
             # Not this message's fault: it waits (uncounted) while the channel is broken, and each wait
             # ends in one more try, which tells when the channel works again.
             reason = exc.reason
-            log.error("the %s channel needs attention: %s", outbound.channel, reason)
+            log.error("the %s channel needs attention: %s", channel, reason)
             self.db.run(lambda session: self._hold(session, outbound, reason))
-            raise Deferred(HOLD_SECONDS, f"the {outbound.channel} channel is broken: {reason}") from None
+            OUTBOUND.labels(channel, "held").inc()
+            raise Deferred(HOLD_SECONDS, f"the {channel} channel is broken: {reason}") from None
         except NeedsTemplate as exc:
             self._record_failure(outbound.message_id, exc.reason, NEEDS_TEMPLATE)
+            OUTBOUND.labels(channel, "needs_template").inc()
         except DeliveryError as exc:
             self._record_failure(outbound.message_id, exc.reason, exc.code)
+            OUTBOUND.labels(channel, "failed").inc()
         else:
             self.db.run(lambda session: self._sent(session, outbound.message_id, receipt))
+            OUTBOUND.labels(channel, "sent").inc()
 
     def _files(self, job: Job, message_id: int) -> ReplyFiles | None:
         """The reply's files from Slack (core.reply_files), fetched before the message is marked sending

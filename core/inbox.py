@@ -33,6 +33,7 @@ from core.actions.health import do_record_account_health
 from core.actions.inbound import do_receive_many, do_record_delivery, thread_of
 from core.db import Database
 from core.errors import Deferred
+from core.log_context import log_context
 from core.metrics import INBOUND, INBOX_PARKED
 from core.models import ChannelAccount, EarlyStatus, Inbox, InboxStatus, utcnow
 from core.ports import Parsed
@@ -221,7 +222,8 @@ class InboxRunner:
             self._defer(item, TURN_WAIT_SECONDS, counted=False)
             return
         try:
-            self.handlers[item.source](item.body)
+            with log_context(inbox_id=item.id, source=item.source):
+                self.handlers[item.source](item.body)
         except DBAPIError:
             raise  # the database is away: the lease runs out and the delivery is taken again
         except Deferred as exc:
@@ -289,7 +291,8 @@ class InboxRunner:
         parked: dict[int, str | Deferred] = {}
         seen: set[tuple[str, str]] = set()
         for item, result in batch:
-            outcome = self._apply_in_savepoint(session, item, result)
+            with log_context(inbox_id=item.id, source=item.source):
+                outcome = self._apply_in_savepoint(session, item, result)
             if isinstance(outcome, str | Deferred):
                 parked[item.id] = outcome
                 continue

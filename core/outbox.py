@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, aliased
 from core.db import Database, Offer
 from core.errors import Deferred, NotFound, RetryableDelivery, Unrecoverable
 from core.leases import LeaseRenewer
+from core.log_context import log_context
 from core.metrics import OUTBOX_JOBS, OUTBOX_SECONDS
 from core.models import Conversation, Outbox, OutboxStatus, utcnow
 
@@ -114,10 +115,13 @@ class OutboxRunner:
         if job is None:
             log.debug("outbox %s not claimed (not due, lane busy or taken)", outbox_id)
             return Outcome(False)
-        log.debug("outbox %s (%s) claimed, lease %s", job.id, job.kind, job.lease)
         handler = self.handlers[job.kind]
         offers: list[Offer] = []
-        with self._renewer.holding(job.id, job.lease):
+        context = log_context(
+            job=job.kind, outbox_id=job.id, conversation_id=job.conversation_id, message_id=job.message_id
+        )
+        with context, self._renewer.holding(job.id, job.lease):
+            log.debug("outbox %s (%s) claimed, lease %s", job.id, job.kind, job.lease)
             try:
                 with OUTBOX_SECONDS.labels(job.kind).time():
                     handler(job)

@@ -83,6 +83,8 @@ class Settings(Section):
 
     HOST: str = "127.0.0.1"
     PORT: Annotated[int, Field(ge=1, le=65535)] = 3000
+    # A Celery worker's own Prometheus counters (it serves no HTTP otherwise); unset: not served.
+    THREADLINE_WORKER_METRICS_PORT: Annotated[int, Field(ge=1, le=65535)] | None = None
 
     # Seconds between outbox sweeps that pick up work whose hand-off was lost (crash, Redis outage).
     THREADLINE_SWEEP_SECONDS: Annotated[float, Field(gt=0)] = 5.0

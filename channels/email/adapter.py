@@ -14,6 +14,7 @@ from channels.email.outbound import EmailSender
 from channels.email.poller import ImapPoller
 from channels.email.settings import REQUIRED, EmailSettings
 from core.errors import PermanentDelivery
+from core.metrics import provider_call
 from core.ports import (
     ChannelOff,
     FetchedFile,
@@ -63,7 +64,8 @@ class EmailChannel:
         return self._sender.new_message_id()
 
     def send(self, message: Outbound, on_part: PartSent = ignore_part) -> SendReceipt:
-        return self._sender.send(message, on_part)
+        with provider_call("smtp"):
+            return self._sender.send(message, on_part)
 
     # --- health --------------------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from channels.linkedin.inbound import CHANNEL, delivery_key, parse_webhook, shap
 from channels.linkedin.outbound import UnipileClient, json_of, unipile_error
 from channels.linkedin.settings import REQUIRED, LinkedInSettings
 from core.errors import Deferred, DeliveryError, PermanentDelivery
+from core.metrics import MeteredClient
 from core.ports import (
     ChannelOff,
     FetchedFile,
@@ -44,7 +45,7 @@ class LinkedInChannel:
         self.settings = settings
         self.account_id = settings.UNIPILE_ACCOUNT_ID or ""
         # Files up to MAX_FILE_BYTES go up in one request: writing may take longer than an answer.
-        self._client = client or httpx.Client(timeout=httpx.Timeout(30.0, write=120.0))
+        self._client = client or MeteredClient("unipile", timeout=httpx.Timeout(30.0, write=120.0))
         self.unipile = UnipileClient(
             api_url=settings.UNIPILE_API_URL or "",
             api_key=secret(settings.UNIPILE_API_KEY),

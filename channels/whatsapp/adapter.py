@@ -10,6 +10,7 @@ import httpx
 from channels.whatsapp.inbound import CHANNEL, parse_webhook, shape_problem, verify_signature
 from channels.whatsapp.outbound import WhatsAppSender
 from channels.whatsapp.settings import REQUIRED, WhatsAppSettings
+from core.metrics import MeteredClient
 from core.ports import (
     ChannelOff,
     FetchedFile,
@@ -38,7 +39,7 @@ class WhatsAppChannel:
 
     def __init__(self, settings: WhatsAppSettings, *, client: httpx.Client | None = None) -> None:
         self.settings = settings
-        self._client = client or httpx.Client(timeout=15.0)
+        self._client = client or MeteredClient("graph", timeout=15.0)
         self._sender = WhatsAppSender(
             api_url=settings.WHATSAPP_API_URL,
             phone_number_id=settings.WHATSAPP_PHONE_NUMBER_ID or "",

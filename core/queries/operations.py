@@ -11,7 +11,17 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.models import ChannelAccount, Health, Inbox, InboxStatus, Message, Outbox, OutboxStatus, utcnow
+from core.models import (
+    ChannelAccount,
+    Direction,
+    Health,
+    Inbox,
+    InboxStatus,
+    Message,
+    Outbox,
+    OutboxStatus,
+    utcnow,
+)
 
 
 @dataclass(frozen=True)
@@ -40,6 +50,7 @@ class WorkSummary:
     parked: list[Parked] = field(default_factory=list)  # the newest few
     connections: list[Connection] = field(default_factory=list)
     messages: dict[tuple[str, str], int] = field(default_factory=dict)  # (channel, direction) → stored
+    deliveries: dict[tuple[str, str], int] = field(default_factory=dict)  # replies: (channel, status) → n
 
 
 def work_summary(session: Session, *, parked_shown: int = 3) -> WorkSummary:
@@ -53,10 +64,15 @@ def work_summary(session: Session, *, parked_shown: int = 3) -> WorkSummary:
         select(Outbox.status, func.count()).where(Outbox.status != OutboxStatus.DONE).group_by(Outbox.status)
     ):
         summary.outbox[str(job_status)] = int(count)
-    for channel, direction, count in session.execute(
-        select(Message.channel, Message.direction, func.count()).group_by(Message.channel, Message.direction)
+    for channel, direction, delivery, count in session.execute(
+        select(Message.channel, Message.direction, Message.delivery_status, func.count()).group_by(
+            Message.channel, Message.direction, Message.delivery_status
+        )
     ):
-        summary.messages[(channel, str(direction))] = int(count)
+        key = (channel, str(direction))
+        summary.messages[key] = summary.messages.get(key, 0) + int(count)
+        if direction == Direction.OUTBOUND and delivery is not None:
+            summary.deliveries[(channel, str(delivery))] = int(count)
     oldest_inbox = session.scalar(
         select(func.min(Inbox.received_at)).where(Inbox.status.in_([InboxStatus.NEW, InboxStatus.RUNNING]))
     )
