@@ -185,6 +185,8 @@ def build_container(settings: Settings | None = None, channels: Channels | None 
             {name: adapter.parse for name, adapter in channels.on.items()},
             handlers={SLACK_EVENTS: SlackEvents(bot)},
             ai_available=ai_available,
+            # A batch claimed by a worker that died is taken again after twice an outbox lease.
+            lease=timedelta(seconds=2 * settings.THREADLINE_LEASE_SECONDS),
         ),
     )
     if settings.embedded:

@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 
 # Deliveries per transaction. SQLite has one writer: a short batch lets webhooks store between batches.
 BATCH = {"postgresql": 200, "sqlite": 25}
-LEASE = timedelta(minutes=2)  # a batch takes a second or so; a runner gone this long has died
+LEASE = timedelta(minutes=2)  # a batch takes a second or so; a runner gone this long has died (default)
 SAVEPOINT_RETRIES = 3
 TURN_WAIT_SECONDS = 1.0
 MAX_DEFERRALS = 30  # a handler that keeps saying "not yet" (minutes of it) is parked with its reason
@@ -97,12 +97,14 @@ class InboxRunner:
         ai_available: bool,
         handlers: Mapping[str, Handle] | None = None,
         batch: int | None = None,
+        lease: timedelta = LEASE,
     ) -> None:
         self.db = db
         self.parsers = dict(parsers)
         self.handlers = dict(handlers or {})
         self.ai_available = ai_available
         self.batch = batch or BATCH.get(db.engine.dialect.name, 50)
+        self.lease = lease
 
     def run(self) -> int:
         """Process deliveries until none is waiting; returns how many were processed."""
@@ -166,7 +168,9 @@ class InboxRunner:
             session.execute(
                 update(Inbox)
                 .where(Inbox.id.in_(ids))
-                .values(status=InboxStatus.RUNNING, locked_until=now + LEASE, attempts=Inbox.attempts + 1)
+                .values(
+                    status=InboxStatus.RUNNING, locked_until=now + self.lease, attempts=Inbox.attempts + 1
+                )
                 .execution_options(synchronize_session=False)
             )
             rows = session.execute(
