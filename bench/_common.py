@@ -284,7 +284,8 @@ def _parent(pid: int) -> int | None:
 class MemoryWatch:
     """Samples the resident memory of a process and its descendants every `interval` s, in a thread.
 
-    `rest()` is the current figure of each process; `peaks` the highest seen since `reset_peaks()`.
+    `now()` is the current figure of each process, `settled()` the figure at rest once start-up is over;
+    `peaks_now()` the highest seen since `reset_peaks()`.
     A worker's forked children (Celery's beat) are shown on their own.
     """
 
@@ -312,8 +313,18 @@ class MemoryWatch:
                 sizes[label if label not in sizes else f"{label} [{pid}]"] = size
         return sizes
 
-    def rest(self) -> dict[str, float]:
-        return self.now()
+    def settled(self, timeout: float = 30.0) -> dict[str, float]:
+        """The figures once the tree has settled after start-up (the same processes, and no process
+        changing by more than 1 MB, over 2 s), or after `timeout`: at rest."""
+        deadline = time.monotonic() + timeout
+        before = self.now()
+        while time.monotonic() < deadline:
+            time.sleep(2.0)  # the interval over which "settled" is judged
+            current = self.now()
+            if current.keys() == before.keys() and all(abs(current[k] - before[k]) < 1 for k in current):
+                return current
+            before = current
+        return before
 
     def reset_peaks(self) -> None:
         with self._guard:
@@ -336,12 +347,13 @@ class MemoryWatch:
 
 
 def print_memory(rest: dict[str, float], peaks: dict[str, float], load: str) -> None:
-    """Resident memory per process, at rest and at its peak under `load`; the web process against the
-    issue's target."""
-    print(f"{'process':<34} {'at rest MB':>10} {'peak MB':>8}  target (web < {WEB_RSS_TARGET_MB:.0f} MB)")
+    """Resident memory per process (a Markdown table), at rest and at its peak under `load`; the web
+    process against the issue's target."""
+    print(f"| process | at rest MB | peak MB | target: web < {WEB_RSS_TARGET_MB:.0f} MB |")
+    print("|---|---:|---:|---|")
     for label in sorted(rest.keys() | peaks.keys(), key=lambda name: (not name.startswith("web"), name)):
         at_rest, peak = rest.get(label, float("nan")), peaks.get(label, float("nan"))
-        met = label.startswith("web") and max(at_rest, peak) < WEB_RSS_TARGET_MB
-        target = verdict(met) if label.startswith("web") else ""
-        print(f"{label:<34} {at_rest:>10.1f} {peak:>8.1f}  {target}")
-    print(f"(peak: during {load}; VmRSS sampled every 0.2 s)")
+        is_web = label.startswith("web")
+        target = verdict(max(at_rest, peak) < WEB_RSS_TARGET_MB) if is_web else ""
+        print(f"| {label} | {at_rest:.1f} | {peak:.1f} | {target} |")
+    print(f"(VmRSS from /proc, sampled every 0.2 s; peak during {load})")

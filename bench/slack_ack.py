@@ -145,7 +145,7 @@ def run(runtime: str, args: argparse.Namespace) -> Result:
                     )
                     app.whatsapp(payload)
                 cards = cards_of(slack, args.leads)
-                result.rest = memory.rest()
+                result.rest = memory.settled()
                 url = f"{app.url}/slack/events"
                 button, command = Series("button (Close/Reopen)"), Series("command (/leads)")
                 make_click = clicks(cards)
@@ -184,19 +184,17 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
     for r in results:
         floor = r.series[-1]
         print()
-        header = (
-            f"{r.runtime + ': what':<34} {'n':>5} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'max ms':>7} "
-            f"{'p99/floor':>9}  answers  target"
-        )
-        print(header)
-        print("-" * len(header))
+        columns = "n | p50 ms | p95 ms | p99 ms | max ms | p99 ÷ floor | answers | target"
+        print(f"| {r.runtime}: request | {columns} |")
+        print("|---|---:|---:|---:|---:|---:|---:|---|---|")
         for s in r.series:
             is_floor = s is floor
             ratio = "" if is_floor else f"{s.ms(99) / floor.ms(99):.1f}×"
             met = "" if is_floor else verdict(s.ms(99) <= TARGET_P99_MS and set(s.statuses) == {"200"})
+            answers = ", ".join(f"{count}× {status}" for status, count in s.statuses.items())
             print(
-                f"{s.name:<34} {len(s.latencies):>5} {s.ms(50):>7.1f} {s.ms(95):>7.1f} {s.ms(99):>7.1f} "
-                f"{s.ms(100):>7.1f} {ratio:>9}  {dict(s.statuses)}  {met}"
+                f"| {s.name} | {len(s.latencies)} | {s.ms(50):.1f} | {s.ms(95):.1f} | {s.ms(99):.1f} "
+                f"| {s.ms(100):.1f} | {ratio} | {answers} | {met} |"
             )
         print()
         print_memory(r.rest, r.peaks, "the acks")
