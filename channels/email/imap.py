@@ -78,9 +78,11 @@ def fetch_part(server: ServerUrl, message_id: str, part: int) -> FetchedFile:
         close(client)
     if not isinstance(raw, bytes):
         raise PermanentDelivery("the mail is no longer in the mailbox, so its file cannot be fetched")
-    from email import message_from_bytes, policy
+    from email import message_from_bytes
 
-    parts = list(leaf_parts(message_from_bytes(raw, policy=policy.default)))
+    from channels.email.headers import POLICY
+
+    parts = list(leaf_parts(message_from_bytes(raw, policy=POLICY)))
     if not 0 <= part < len(parts) or not is_file(parts[part]):
         raise PermanentDelivery("the mail in the mailbox no longer has that file")
     chosen = parts[part]

@@ -13,6 +13,13 @@
 - Out-of-office and other automatic replies are shown but flagged `automatic`: not the lead answering.
 - Delivery status notifications (bounces) are not lead messages: they become `DeliveryUpdate`s for
   the mail of ours they report on (channels.email.bounces).
+
+Bounded whatever a sender writes: a header is parsed from its first 4 000 characters, and 20 of one
+name at most (channels.email.headers); a mail of more than MAX_PARTS parts or MAX_CONTAINERS
+multipart containers (nesting) is refused as malformed (the delivery is parked with that reason)
+before the parser walks it; quoted history is looked for in the first MAX_SCAN_CHARS characters of
+the text only. Attachments are never opened: a
+zip's bytes are counted and kept as sent, never inflated.
 """
 
 from __future__ import annotations
@@ -21,7 +28,6 @@ import hashlib
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
@@ -31,7 +37,7 @@ from inscriptis import get_text
 from mailparser_reply import EmailReplyParser
 
 from channels.email.bounces import delivery_updates, is_delivery_report
-from channels.email.headers import header, headers
+from channels.email.headers import POLICY, header, headers
 from core.errors import MalformedDelivery
 from core.ports import Attachment, Inbound, LeadProfile, Parsed
 
@@ -39,6 +45,10 @@ CHANNEL = "email"
 # The languages whose reply markers ("On … wrote:", "Am … schrieb", "Le … a écrit"…) are recognised.
 REPLY_LANGUAGES = ["en", "de", "fr", "es", "it", "nl", "pt", "sv", "da", "pl", "cs"]
 _MESSAGE_ID = re.compile(r"<[^<>\s]+>")
+MAX_PARTS = 1000  # a mail's parts (each declares its type); real mail has a handful, a few hundred at most
+MAX_CONTAINERS = 100  # multipart parts, which also bounds how deep they nest
+MAX_SCAN_CHARS = 64_000  # how much of the text the reply parser reads (its patterns are slow on megabytes)
+_CONTENT_TYPE = re.compile(rb"^content-type:[ \t]*(\r?\n[ \t]+)*(multipart/)?", re.IGNORECASE | re.MULTILINE)
 # Subjects mail servers and clients give automatic answers, for those that set no header saying so.
 _AUTOMATIC_SUBJECTS = (
     "out of office",
@@ -61,7 +71,8 @@ _AUTOMATIC_SUBJECTS = (
 
 def parse_mail(raw: bytes, *, ours: Address) -> Parsed:
     """One mail, as read from our mailbox, into what it says. MalformedDelivery if it is not a mail."""
-    mail = BytesParser(policy=policy.default).parsebytes(raw)
+    _refuse_too_many_parts(raw)
+    mail = BytesParser(policy=POLICY).parsebytes(raw)
     assert isinstance(mail, EmailMessage)
     if is_delivery_report(mail):
         return Parsed(updates=delivery_updates(mail, CHANNEL))
@@ -148,11 +159,30 @@ def is_automatic(mail: Message) -> bool:
     return subject.startswith(_AUTOMATIC_SUBJECTS)
 
 
+def _refuse_too_many_parts(raw: bytes) -> None:
+    """MalformedDelivery for a mail of more parts, or more multipart containers, than any real one.
+
+    Counted on the bytes, before parsing: the parser's own recursion and its per-part header parsing
+    are what such a mail attacks. A part without a Content-Type line is not counted; nor does it cost.
+    """
+    parts = containers = 0
+    for found in _CONTENT_TYPE.finditer(raw):
+        parts += 1
+        containers += found.group(2) is not None
+    if parts > MAX_PARTS or containers > MAX_CONTAINERS:
+        raise MalformedDelivery(
+            f"the mail has {parts} parts, {containers} of them multipart; Threadline reads mail of at most "
+            f"{MAX_PARTS} parts and {MAX_CONTAINERS} multipart ones"
+        )
+
+
 # --- the text ------------------------------------------------------------------------------------------
 
 
 def strip_quoted(text: str) -> str:
-    """The new part of a mail: quoted history and signature cut off; the whole text if nothing is left."""
+    """The new part of a mail: quoted history and signature cut off; the whole text if nothing is left.
+    Only the first MAX_SCAN_CHARS characters are read: the new part is at the top."""
+    text = text[:MAX_SCAN_CHARS]
     if not text.strip():
         return ""
     replies = EmailReplyParser(languages=REPLY_LANGUAGES).read(text).replies
