@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
 from bot.context import BotContext
@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 
 def build_bolt_app(*, signing_secret: str, ctx: BotContext) -> AsyncApp:
-    app = AsyncApp(
+    app = _LoggedApp(
         client=ctx.client,
         signing_secret=signing_secret,
         # Handlers answer after their use-case ran (an acknowledged event is then already stored). They
@@ -36,12 +36,6 @@ def build_bolt_app(*, signing_secret: str, ctx: BotContext) -> AsyncApp:
         log.error("Slack listener failed for %s: %r", body.get("type"), error, exc_info=error)
         return BoltResponse(status=500, body='{"ok": false, "error": "internal_error"}')
 
-    @app.middleware
-    async def carry_log_context(body: dict[str, Any], next: Callable[[], Awaitable[Any]]) -> Any:
-        # Each log line of a request says what it was: the action, view, command or event, and who.
-        with log_context(slack=_what(body), slack_user=_user_of(body)):
-            return await next()
-
     events.register(app, ctx)
     actions.register(app, ctx)
     ai.register(app, ctx)
@@ -49,6 +43,16 @@ def build_bolt_app(*, signing_secret: str, ctx: BotContext) -> AsyncApp:
     commands.register(app, ctx)
     home.register(app, ctx)
     return app
+
+
+class _LoggedApp(AsyncApp):
+    """Each log line of a Slack request (HTTP or Socket Mode) says what it was: the action, view,
+    command or event, and who. (Bolt's middleware `next()` does not wrap the listener, so here.)"""
+
+    async def async_dispatch(self, req: AsyncBoltRequest) -> BoltResponse:
+        body = req.body if isinstance(req.body, dict) else {}
+        with log_context(slack=_what(body), slack_user=_user_of(body)):
+            return await super().async_dispatch(req)
 
 
 def _what(body: dict[str, Any]) -> str | None:
