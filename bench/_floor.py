@@ -91,11 +91,11 @@ async def postgres_store(url: str) -> Store:
 def build(secret: bytes | None, store: Store | None, slack_secret: bytes | None = None) -> web.Application:
     async def webhook(request: web.Request) -> web.Response:
         body = await request.read()
+        assert secret is not None and store is not None  # served only with both
         if not signed(secret, body, request.headers.get("X-Hub-Signature-256")):
             return web.Response(status=401)
         if not whatsapp_shaped(body):
             return web.Response(status=400)
-        assert store is not None
         await store(body)
         return web.json_response({"ok": True})
 

@@ -306,7 +306,7 @@ def measure_channel(app: AppProcess, stands: Stands, channel: str, args: argpars
 # --- floors -----------------------------------------------------------------------------------------------
 
 
-def timed(count: int, call: Callable[[], None]) -> list[float]:
+def timed(count: int, call: Callable[[], object]) -> list[float]:
     """`count` timed calls in ms, after three untimed (connections, the stand-in's schema caches)."""
     for _ in range(3):
         call()
