@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 Line = Callable[[str, str, str], None]
 OK, OFF, FAIL = "ok", "off", "FAIL"
+STALE_SECONDS = 300  # work waiting longer than this, not put off on purpose, means nobody takes it
 
 
 def check(settings: Settings, _args: argparse.Namespace | None = None) -> int:
@@ -48,6 +49,7 @@ def run_checks(settings: Settings, out: Callable[[str], None] = print) -> int:
     _database(settings, line)
     _work(settings, line)
     _worker(settings, line)
+    _metrics(settings, line)
     _slack(settings, line)
     _channels(line)
     _agent(line, out)
@@ -153,15 +155,20 @@ def _work(settings: Settings, line: Line) -> None:
     if parked:
         shown = "; ".join(f"#{p.id} {p.source}: {p.reason[:160]}" for p in summary.parked)
         line(FAIL, "inbox", f"{detail} — {shown}. Fix the cause, then `threadline replay --parked`")
+    elif summary.inbox_oldest_seconds > STALE_SECONDS:
+        line(FAIL, "inbox", f"{detail} — nothing is processing it: {_no_worker(settings)}")
     else:
         line(OK, "inbox", detail)
     pending, failed = summary.outbox.get("pending", 0), summary.outbox.get("failed", 0)
-    line(
-        OK,
-        "outbox",
+    detail = (
         f"{pending} pending (oldest due {summary.outbox_oldest_seconds:.0f}s ago), "
-        f"{summary.outbox.get('running', 0)} running, {failed} failed for good",
+        f"{summary.outbox.get('running', 0)} running, {failed} failed for good"
     )
+    if summary.outbox_oldest_seconds > STALE_SECONDS:
+        # Work put off by a rate limit or a broken connection is not due: due and untaken is no worker.
+        line(FAIL, "outbox", f"{detail} — due work is not being taken: {_no_worker(settings)}")
+    else:
+        line(OK, "outbox", detail)
     for connection in summary.connections:
         what = f"{connection.channel} {connection.account}"[:18]
         seen = (
@@ -174,6 +181,29 @@ def _work(settings: Settings, line: Line) -> None:
             line(FAIL, what, f"broken{since}: {connection.reason}; work waits and resumes once fixed")
         elif connection.channel != "slack":
             line(OK, what, seen)
+
+
+def _no_worker(settings: Settings) -> str:
+    if settings.embedded:
+        return "is `threadline run` running (its worker runs inside it)? Its log says why work fails"
+    return "is a `threadline worker` running against this database and REDIS_URL? Start one, or read its log"
+
+
+def _metrics(settings: Settings, line: Line) -> None:
+    """Where Prometheus finds the figures (docs/operations.md)."""
+    web = f"http://{settings.HOST}:{settings.PORT}/metrics"
+    if settings.embedded:
+        line(OK, "metrics", f"{web} (the worker runs inside: one endpoint has everything)")
+    elif settings.THREADLINE_WORKER_METRICS_PORT is None:
+        line(
+            OFF,
+            "metrics",
+            f"{web}; the workers' own (sends, Slack and provider calls) are not served: "
+            "set THREADLINE_WORKER_METRICS_PORT to scrape them",
+        )
+    else:
+        port = settings.THREADLINE_WORKER_METRICS_PORT
+        line(OK, "metrics", f"{web}, and each worker's at http://{settings.HOST}:{port}/metrics")
 
 
 def _worker(settings: Settings, line: Line) -> None:
