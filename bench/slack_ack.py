@@ -5,7 +5,7 @@ Prints figures and ratios; asserts nothing.
     .venv/bin/python bench/slack_ack.py [--runtime embedded|celery|both] [--requests 200] [--leads 20]
 
 The real `threadline run` (embedded: SQLite, worker in process; celery: a fresh PostgreSQL database,
-Redis index 11, a Celery worker) with the strict Slack and Graph stand-ins. `--leads` WhatsApp leads
+Redis index 14, a Celery worker) with the strict Slack and Graph stand-ins. `--leads` WhatsApp leads
 write first, and their cards are posted (pacing raised to 50 posts/s for this setup only: acks do not
 post). Then, one request at a time over one kept-alive connection, as Slack sends them, each signed with
 the signing secret into POST /slack/events:
@@ -43,7 +43,7 @@ from tests.standins import meta_webhooks as meta
 from tests.standins.slack_api import SlackStandIn
 
 TARGET_P99_MS = 50.0
-REDIS_INDEX = 11
+REDIS_INDEX = 14  # 11 is tests/e2e/test_provider_faults.py's
 WARMUP = 10  # of each kind, not counted: the first clicks fill the who-may-act cache
 Request = tuple[bytes, str]  # body, content type
 FORM = "application/x-www-form-urlencoded"
