@@ -10,6 +10,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
 from bot.context import BotContext
+from bot.edge import database_away
 from bot.handlers import actions, ai, commands, events, home, views
 from bot.payloads import BadPayload
 from core.log_context import log_context
@@ -33,6 +34,8 @@ def build_bolt_app(*, signing_secret: str, ctx: BotContext) -> AsyncApp:
         if isinstance(error, BadPayload):  # signed by Slack, yet not shaped as Slack shapes it
             log.warning("Slack %s refused (400): %s", body.get("type"), error)
             return BoltResponse(status=400, body='{"ok": false, "error": "malformed payload"}')
+        if (away := database_away(error)) is not None:  # Slack sends it again: nothing was changed
+            return away
         log.error("Slack listener failed for %s: %r", body.get("type"), error, exc_info=error)
         return BoltResponse(status=500, body='{"ok": false, "error": "internal_error"}')
 

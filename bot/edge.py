@@ -8,6 +8,9 @@ timestamp, an ASCII signature, JSON objects where Slack sends objects) and answe
 Message events do not go to Bolt at all: they are kept in the inbox (`keep_message`) and acknowledged,
 so a teammate's reply is stored before anything is looked up — even while Slack itself is not
 answering (Bolt's first-request auth.test would otherwise drop the event with a 200).
+
+While the database is away every request here is answered 503 with Retry-After, so Slack sends it
+again: message events through app/web.py's middleware, what Bolt runs through `database_away`.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +69,20 @@ def slack_events_endpoint(
         return await to_aiohttp_response(await bolt.async_dispatch(bolt_request))
 
     return slack_events
+
+
+def database_away(error: Exception) -> BoltResponse | None:
+    """What a listener that found the database away answers (the Bolt error handler asks): 503 with
+    Retry-After and one WARNING line, as app/web.py answers webhooks — nothing was changed, so Slack's
+    retry (or the teammate's next click) finds it working. Bolt's own answer would be a 500."""
+    if not isinstance(error, OperationalError | InterfaceError):
+        return None
+    log.warning("POST /slack/events answered 503: database unavailable (%s)", type(error.orig).__name__)
+    return BoltResponse(
+        status=503,
+        body='{"ok": false, "error": "database_unavailable"}',
+        headers={"Content-Type": "application/json", "Retry-After": "5"},
+    )
 
 
 def verify(signing_secret: str, body: bytes, headers: Any, *, now: float) -> None:

@@ -9,35 +9,50 @@ in order where order is promised. Provider faults (Slack 429/5xx, provider error
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import exists, func, select
 
 from bot.blocks import ids
 from core.delivery import UNKNOWN_OUTCOME
-from core.models import DeliveryStatus, Direction, Message
+from core.models import Conversation, DeliveryStatus, Direction, Inbox, Message, Outbox
 from tests.e2e.conftest import SECRETS, app_environment
 from tests.e2e.faults_support import (
+    PrivatePostgres,
     cli,
     holding_graph,
     holding_slack,
     kill,
+    private_postgres_fixture,  # noqa: F401 (a fixture)
     private_redis_fixture,  # noqa: F401 (a fixture)
     start_redis,
     stop,
     thread_post,
+    wait_until,
     whatsapp_send,
 )
-from tests.e2e.harness import CHANNEL, AppProcess
+from tests.e2e.harness import CHANNEL, PHONE_NUMBER_ID, AppProcess, block_action, message_event
 from tests.e2e.test_runtime import card_for, entries, rep_replies
 from tests.e2e.test_whatsapp_slack import lead_writes
+from tests.standins import meta_webhooks as meta
 from tests.standins.graph_api import GraphStandIn
+from tests.standins.slack_api import SlackStandIn
+from tests.standins.unipile import UnipileStandIn, attendee, message_webhook
 
+UNIPILE_KEY, UNIPILE_SECRET, UNIPILE_ACCOUNT = "unipile-key-for-faults", "unipile-secret-for-faults", "acc-1"
+LINKEDIN_CHAT, LINKEDIN_LEAD, LINKEDIN_US = (
+    "chat-1",
+    attendee("ACoAAJANE", "Jane Doe"),
+    attendee("ACoAAUS", "Ana"),
+)
 LEASE_SECONDS = "3"  # a dead worker's claim frees after this; 60 s in production, the rule is the same
 JANE, TOM = "15551234567", "15557654321"
 
@@ -91,7 +106,45 @@ def deployed(env: dict[str, str], tmp_path: Path) -> Iterator[Deployment]:
             stop(run.worker)
     logs = run.logs()
     assert "Traceback" not in logs, logs[-5000:]
-    assert [name for name, secret in SECRETS.items() if secret in logs] == [], "secrets in the logs"
+    secrets = {**SECRETS, "Unipile key": UNIPILE_KEY, "Unipile secret": UNIPILE_SECRET}
+    assert [name for name, secret in secrets.items() if secret in logs] == [], "secrets in the logs"
+
+
+@contextmanager
+def running_unipile() -> Iterator[UnipileStandIn]:
+    standin = UnipileStandIn(api_key=UNIPILE_KEY, account_id=UNIPILE_ACCOUNT, own_provider_id="ACoAAUS")
+    standin.start()
+    standin.add_chat(LINKEDIN_CHAT)
+    yield standin
+    standin.stop()
+    assert standin.violations == [], "the app made calls Unipile's API does not allow"
+
+
+def linkedin_env(unipile: UnipileStandIn) -> dict[str, str]:
+    return {
+        "UNIPILE_API_URL": unipile.base_url,
+        "UNIPILE_API_KEY": UNIPILE_KEY,
+        "UNIPILE_ACCOUNT_ID": UNIPILE_ACCOUNT,
+        "UNIPILE_WEBHOOK_SECRET": UNIPILE_SECRET,
+    }
+
+
+def linkedin_message(text: str, *, message_id: str) -> dict[str, Any]:
+    return message_webhook(
+        account_id=UNIPILE_ACCOUNT,
+        chat_id=LINKEDIN_CHAT,
+        message_id=message_id,
+        text=text,
+        sender=LINKEDIN_LEAD,
+        attendees=[LINKEDIN_US],
+    )
+
+
+def post_linkedin(web: AppProcess, payload: dict[str, Any]) -> httpx.Response:
+    headers = {"Content-Type": "application/json", "X-Unipile-Secret": UNIPILE_SECRET}
+    return httpx.post(
+        f"{web.url}/webhooks/linkedin", content=json.dumps(payload), headers=headers, timeout=10
+    )
 
 
 def sent_to(graph: GraphStandIn, wa_id: str) -> list[str]:
@@ -160,3 +213,105 @@ def test_a_worker_killed_mid_post_and_mid_send_posts_once_and_never_resends_blin
             [notice] = unknown_outcome_notices()
             assert ids.RETRY_DELIVERY in str(notice["blocks"])  # the rep decides whether to send it again
         assert len(graph.sent) == 3
+
+
+# --- PostgreSQL restarted ----------------------------------------------------------------------------
+
+REFUSED_503 = "answered 503: database unavailable"
+
+
+def card_button(slack: SlackStandIn, card_ts: str, action_id: str) -> dict[str, Any]:
+    """The element on a card with this action_id, as Slack echoes it back on a click."""
+    for block in slack.message(CHANNEL, card_ts).get("blocks") or []:
+        for element in block.get("elements") or []:
+            if element.get("action_id") == action_id:
+                return {**element, "block_id": block.get("block_id", "")}
+    raise AssertionError(f"no {action_id} on the card")
+
+
+def test_a_postgres_restart_is_answered_503_then_the_retries_are_stored_once_and_nothing_half_written(
+    private_postgres: PrivatePostgres,
+    private_redis: tuple[int, list[subprocess.Popen[bytes]]],
+    tmp_path: Path,
+):
+    port, servers = private_redis
+    start_redis(port, servers)
+    with holding_slack() as slack, holding_graph() as graph, running_unipile() as unipile:
+        runtime = {"DATABASE_URL": private_postgres.url, "REDIS_URL": f"redis://127.0.0.1:{port}/0"}
+        env = app_environment(runtime, slack, graph, tmp_path) | linkedin_env(unipile)
+        env["THREADLINE_LEASE_SECONDS"] = LEASE_SECONDS  # work the outage interrupted is taken again
+        with deployed(env, tmp_path) as run:
+            lead_writes(run.web, "before the restart", message_id="wamid.p1", wa_id=JANE, name="Jane")
+            jane = card_for(slack, "Jane", timeout=60)
+            slack.wait_for(lambda: entries(slack, jane) == ["before the restart"], timeout=30)
+
+            # What each provider sends while the database is away; each will send the same again.
+            whatsapp = meta.text_message(
+                wa_id=JANE, name="Jane", text="during (whatsapp)", message_id="wamid.p2",
+                phone_number_id=PHONE_NUMBER_ID,
+            )  # fmt: skip
+            linkedin = linkedin_message("during (linkedin)", message_id="li-p1")
+            reply_ts = slack.post_as_user(CHANNEL, "U0ANA", "reply sent in the outage", thread_ts=jane)
+            reply = message_event(user="U0ANA", text="reply sent in the outage", ts=reply_ts, thread_ts=jane)
+            close = block_action(user="U0ANA", card_ts=jane, action=card_button(slack, jane, ids.CLOSE))
+
+            def send_all(retry: int | None) -> list[int]:
+                return [
+                    run.web.whatsapp(whatsapp).status_code,
+                    post_linkedin(run.web, linkedin).status_code,
+                    run.web.slack_event(reply, event_id="EvOUTAGE1", retry_num=retry).status_code,
+                    run.web.slack_interaction(close).status_code,
+                ]
+
+            private_postgres.stop()
+            assert send_all(None) == [503, 503, 503, 503]  # nothing kept: every provider sends again
+            wait_until(lambda: "database unavailable" in run.log.read_text(), timeout=30, what="the worker")
+            private_postgres.start()  # web and worker go on with the same processes
+            assert send_all(1) == [200, 200, 200, 200]  # the web took the restart without one of its own
+            assert send_all(2)[:3] == [200, 200, 200]  # a second retry of each: kept once, not twice
+
+            linkedin_lead = card_for(slack, "Jane Doe", timeout=60)
+            slack.wait_for(lambda: entries(slack, linkedin_lead) == ["during (linkedin)"], timeout=60)
+            slack.wait_for(lambda: "Closed" in str(slack.message(CHANNEL, jane)["blocks"]), timeout=60)
+            graph.wait_for(lambda: len(graph.sent) == 1, timeout=60)
+
+            def shown() -> list[str]:  # the lead's entries (the rep's own message is in the thread too)
+                return [e for e in entries(slack, jane) if "reply sent" not in e]
+
+            slack.wait_for(lambda: len(shown()) >= 2, timeout=60)
+            assert shown() == ["before the restart", "during (whatsapp)"]
+            assert sent_to(graph, JANE) == ["reply sent in the outage"]
+
+            with run.web.database() as db, db.sessions() as session:
+                counts = {
+                    "inbox": session.scalar(select(func.count()).select_from(Inbox)),
+                    "messages": session.scalar(select(func.count()).select_from(Message)),
+                    "conversations without a message": session.scalar(
+                        select(func.count())
+                        .select_from(Conversation)
+                        .where(~exists().where(Message.conversation_id == Conversation.id))
+                    ),
+                    "replies without their delivery": session.scalar(
+                        select(func.count())
+                        .select_from(Message)
+                        .where(
+                            Message.direction == Direction.OUTBOUND,
+                            ~exists().where(Outbox.message_id == Message.id, Outbox.kind == "deliver"),
+                        )
+                    ),
+                    "lead messages not in Slack": session.scalar(
+                        select(func.count())
+                        .select_from(Message)
+                        .where(Message.direction == Direction.INBOUND, Message.slack_ts.is_(None))
+                    ),
+                }
+            assert counts == {
+                "inbox": 4,  # before, and one of each kind sent in the outage
+                "messages": 4,  # 3 from leads, 1 reply
+                "conversations without a message": 0,
+                "replies without their delivery": 0,
+                "lead messages not in Slack": 0,
+            }
+        assert len(graph.sent) == 1
+    web_log = (tmp_path / "web.log").read_text()
+    assert web_log.count(REFUSED_503) == 4, [line for line in web_log.splitlines() if "503" in line]
