@@ -5,6 +5,7 @@ signed requests get 401/403; signed but malformed ones 400; payloads whose value
 anywhere (null, objects, huge numbers, NUL bytes, lone surrogates…) are refused or stored, never a 500,
 never a traceback in the log (the app fixture's teardown reads it). THREADLINE_FUZZ_EXAMPLES sets the
 cases per property (default 120: a few thousand in all); raise it for a longer run on demand.
+LinkedIn's webhook (Unipile's shared secret) is configured against the strict Unipile stand-in.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from sqlalchemy import func, select
 from channels.sandbox.client import SIGNATURE_HEADER, Contact, sandbox_key, sign, signed_message
 from core.db import Database
 from core.models import (
+    ChannelAccount,
     Conversation,
     Event,
     Inbox,
@@ -60,6 +62,7 @@ from tests.e2e.harness import (
 )
 from tests.standins import meta_webhooks as meta
 from tests.standins.slack_api import SlackStandIn
+from tests.standins.unipile import UnipileStandIn, account_status, attendee, message_webhook
 
 # What an HTTP client can put in a header: visible ASCII and raw high bytes (UTF-8 arrives as such).
 HEADER_TEXT = st.text(
@@ -79,6 +82,8 @@ FUZZ = settings(
     ],
 )
 TABLES = (
+    Inbox,  # the first thing an accepted delivery writes
+    ChannelAccount,
     Message,
     Conversation,
     Lead,
@@ -125,6 +130,12 @@ class Target:
         return self.post("/slack/events", body, headers)
 
 
+UNIPILE_KEY = "unipile-api-key-for-fuzzing"
+UNIPILE_SECRET = "unipile-webhook-secret-for-fuzzing"
+UNIPILE_ACCOUNT = "acc-fuzz"
+UNIPILE_OWN = "ACoAAOURSELVES"
+
+
 # PostgreSQL is the stricter store (it refuses a NUL in text, SQLite keeps it): hostile input runs
 # there; THREADLINE_E2E_ALL_RUNTIMES=1 adds the embedded runtime.
 @pytest.fixture(
@@ -132,8 +143,17 @@ class Target:
 )
 def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     tmp: Path = tmp_path_factory.mktemp(request.param)
+    unipile = UnipileStandIn(api_key=UNIPILE_KEY, account_id=UNIPILE_ACCOUNT, own_provider_id=UNIPILE_OWN)
+    unipile.start()
+    unipile.add_chat("chat-fuzz")
     with running_slack() as slack, running_graph() as graph:
         env = app_environment(runtime_environment(request, request.param, tmp), slack, graph, tmp)
+        env |= {
+            "UNIPILE_API_URL": unipile.base_url,
+            "UNIPILE_API_KEY": UNIPILE_KEY,
+            "UNIPILE_ACCOUNT_ID": UNIPILE_ACCOUNT,
+            "UNIPILE_WEBHOOK_SECRET": UNIPILE_SECRET,
+        }
         with running_app(env, tmp / "threadline.log") as app:
             payload = meta.text_message(
                 wa_id="15550009999",
@@ -151,6 +171,10 @@ def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
             finally:
                 target.http.close()
                 db.dispose()
+        logs = app.logs()
+        assert UNIPILE_KEY not in logs and UNIPILE_SECRET not in logs, "a Unipile secret in the logs"
+    unipile.stop()
+    assert unipile.violations == [], "the app made calls Unipile's API does not allow"
 
 
 # --- what hostile values look like --------------------------------------------------------------------
@@ -265,6 +289,78 @@ def test_whatsapp_handshake_answers_only_the_right_token(target: Target, query: 
     response = target.http.get("/webhooks/whatsapp", params=query)
     right = query.get("hub.mode") == "subscribe" and query.get("hub.verify_token") == WHATSAPP_VERIFY
     assert response.status_code == (200 if right else 403)
+
+
+# --- LinkedIn (Unipile) ------------------------------------------------------------------------------
+
+LINKEDIN_MESSAGE = message_webhook(
+    account_id=UNIPILE_ACCOUNT,
+    chat_id="chat-fuzz",
+    message_id="msg-fuzz",
+    text="hello",
+    sender=attendee("ACoAAFUZZLEAD", "Fuzz Lead"),
+    attendees=[attendee(UNIPILE_OWN, "Ana Lima")],
+    attachments=[{"id": "att-1", "type": "img", "mimetype": "image/png", "size": 3, "file_name": "a.png"}],
+)
+LINKEDIN_STATUS = account_status(UNIPILE_ACCOUNT, "CREDENTIALS")
+
+
+def linkedin(target: Target, body: bytes, secret: bytes | str | None) -> httpx.Response:
+    headers: dict[str, Any] = {"Content-Type": "application/json"}
+    if secret is not None:
+        headers["X-Unipile-Secret"] = secret
+    return target.post("/webhooks/linkedin", body, headers)
+
+
+# A third of the cases: the edge these reach is the one the WhatsApp properties above already press on
+# (CI time); THREADLINE_FUZZ_EXAMPLES raises them with the rest.
+LINKEDIN_FUZZ = settings(FUZZ, max_examples=max(EXAMPLES // 3, 1))
+NEAR_SECRETS = st.sampled_from(
+    [
+        "",
+        UNIPILE_SECRET[:-1],
+        UNIPILE_SECRET + "x",
+        UNIPILE_SECRET.upper(),
+        "Bearer " + UNIPILE_SECRET,
+        "null",
+    ]
+)
+
+
+@LINKEDIN_FUZZ
+@given(
+    body=st.binary(max_size=300) | st.sampled_from([LINKEDIN_MESSAGE, LINKEDIN_STATUS]).map(dumps),
+    secret=st.none() | HEADER_TEXT | NEAR_SECRETS,
+)
+def test_linkedin_refuses_what_unipile_did_not_send(target: Target, body: bytes, secret: bytes | str | None):
+    before = target.state()
+    response = linkedin(target, body, secret)
+    assert response.status_code == 401 and target.state() == before
+
+
+@LINKEDIN_FUZZ
+@given(data=st.data())
+def test_linkedin_payloads_with_wrong_types_anywhere(target: Target, data: st.DataObject):
+    payload = data.draw(mutated(LINKEDIN_MESSAGE) | mutated(LINKEDIN_STATUS) | JSON_VALUES)
+    before = target.state()
+    refused_or_accepted(target, linkedin(target, dumps(payload), UNIPILE_SECRET), before)
+
+
+def test_linkedin_huge_and_broken_bodies_are_refused_or_kept_never_a_500(target: Target):
+    whole = dumps(LINKEDIN_MESSAGE)
+    bodies = [
+        whole[: len(whole) // 2],  # cut off
+        whole + b"}",
+        b"\xff\xfe" + whole,
+        b"[" * 200_000 + b"]" * 200_000,  # deeper than any reader goes
+        dumps({**LINKEDIN_MESSAGE, "message": "x" * 2_000_000}),  # over the 1 MB a webhook may be
+        dumps({**LINKEDIN_MESSAGE, "message_id": "deep", "message": [[[[[[]]]]]] * 1000}),
+    ]
+    for body in bodies:
+        before = target.state()
+        response = linkedin(target, body, UNIPILE_SECRET)
+        refused_or_accepted(target, response, before)
+    assert linkedin(target, bodies[4], UNIPILE_SECRET).status_code == 413
 
 
 # --- the sandbox ----------------------------------------------------------------------------------------

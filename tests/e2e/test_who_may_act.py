@@ -1,15 +1,22 @@
 """Only full members of the conversation's channel act on it: guests, apps and outsiders are told
-privately and change nothing — buttons, modals, Retry and thread replies alike."""
+privately and change nothing — buttons, modals, Retry, App Home, /leads and thread replies alike.
+Every interaction the Bolt app registers is enumerated, and each must have an outsider case here."""
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.app import build_bolt_app
 from bot.blocks import ids
-from core.models import Conversation, Event, Message
+from core.models import AIDecision, Conversation, Event, KnowledgeEntry, Member, Message
 from tests.e2e.harness import CHANNEL, TEAM, AppProcess, block_action
 from tests.e2e.test_card_buttons import card_action, conversation
 from tests.e2e.test_whatsapp_slack import card_of, lead_writes, rep_says, thread
@@ -32,10 +39,14 @@ def team(slack: SlackStandIn) -> SlackStandIn:
     return slack
 
 
-def told(slack: SlackStandIn, user: str, words: str) -> bool:
+def said_to(slack: SlackStandIn, user: str) -> list[str]:
+    """What the app told `user` privately: ephemerals, and DMs (to someone who is not in the channel)."""
     private = [e["text"] for e in slack.ephemerals if e["user"] == user]
-    dms = [m["text"] for m in slack.messages(user)] if user in slack.channels else []
-    return any(words in text for text in private + dms)
+    return private + ([m["text"] for m in slack.messages(user)] if user in slack.channels else [])
+
+
+def told(slack: SlackStandIn, user: str, words: str) -> bool:
+    return any(words in text for text in said_to(slack, user))
 
 
 def submit_tags(app: AppProcess, slack: SlackStandIn, *, user: str, typed: str, conversation_id: int) -> Any:
@@ -193,3 +204,243 @@ def test_app_home_shows_only_what_the_reader_may_act_on(app: AppProcess, team: S
     assert "Secret Lead" in member_view and "Unassigned (1)" in member_view
     assert "Secret Lead" not in guest_view and "Guests can't" in guest_view
     assert "Secret Lead" not in outsider_view and "Unassigned (0)" in outsider_view
+
+
+# --- every registered interaction has an outsider case ---------------------------------------------------
+
+# Which test above or below refuses an outsider (a guest, an app or bot, someone not in the channel) for
+# each interaction the Bolt app registers. A new action_id, view or command without a line here fails
+# test_every_registered_interaction_has_an_outsider_case.
+OUTSIDER_CASES = {
+    f"action:{ids.TAKE_OVER}": "test_guests_apps_and_outsiders_change_nothing_and_are_told_why",
+    f"action:{ids.CLOSE}": "test_guests_apps_and_outsiders_change_nothing_and_are_told_why",
+    f"action:{ids.VIEW_LEAD}": "test_guests_apps_and_outsiders_change_nothing_and_are_told_why",
+    f"action:{ids.EDIT_TAGS}": "test_guests_apps_and_outsiders_change_nothing_and_are_told_why",
+    f"view:{ids.TAGS_MODAL}": "test_guests_apps_and_outsiders_change_nothing_and_are_told_why",
+    f"action:{ids.RETRY_DELIVERY}": "test_a_retry_from_outside_the_channel_sends_nothing",
+    "event:message": "test_a_guests_thread_reply_never_reaches_the_lead",
+    "event:app_home_opened": "test_app_home_shows_only_what_the_reader_may_act_on",
+    **{
+        f"action:{action_id}": "test_every_other_interaction_refuses_outsiders"
+        for action_id in (
+            ids.RESUME_AI,
+            ids.MANUAL_ONLY,
+            ids.REOPEN,
+            ids.ASSIGN,
+            ids.EDIT_LEAD,
+            ids.LEAD_MODAL_EDIT,
+            ids.SHOW_FULL_MESSAGE,
+            ids.SEND_TEMPLATE,
+            ids.AI_WHY,
+            ids.AI_WHY_DECISION,
+            ids.AI_UP,
+            ids.AI_DOWN,
+            ids.KNOWLEDGE_APPROVE,
+            ids.KNOWLEDGE_REJECT,
+            ids.HOME_TAKE,
+            ids.HOME_NOTIFICATIONS,
+            ids.LEADS_PREVIOUS,
+            ids.LEADS_NEXT,
+        )
+    },
+    f"view:{ids.AI_CORRECTION_MODAL}": "test_every_other_interaction_refuses_outsiders",
+    f"view:{ids.LEAD_EDIT_MODAL}": "test_every_other_interaction_refuses_outsiders",
+    "command:^/": "test_every_other_interaction_refuses_outsiders",
+}
+LISTENER_KINDS = (
+    "action",
+    "block_action",
+    "attachment_action",
+    "dialog_submission",
+    "dialog_cancellation",
+    "dialog_suggestion",
+    "options",
+    "block_suggestion",
+    "view",
+    "view_submission",
+    "view_closed",
+    "command",
+    "shortcut",
+    "global_shortcut",
+    "message_shortcut",
+    "event",
+    "message",
+    "function",
+)
+
+
+def registered_interactions() -> set[str]:
+    """`kind:constraint` for every listener build_bolt_app registers, recorded as it registers them."""
+    found: set[str] = set()
+
+    def recording(kind: str, original: Callable[..., Any]) -> Callable[..., Any]:
+        def register(self: AsyncApp, constraint: Any = None, *args: Any, **kwargs: Any) -> Any:
+            shown = constraint.pattern if isinstance(constraint, re.Pattern) else constraint
+            found.add(f"{'view' if kind.startswith('view') else kind}:{shown}")
+            return original(self, constraint, *args, **kwargs)
+
+        return register
+
+    with pytest.MonkeyPatch.context() as patch:
+        for kind in LISTENER_KINDS:
+            if hasattr(AsyncApp, kind):
+                patch.setattr(AsyncApp, kind, recording(kind, getattr(AsyncApp, kind)))
+        ctx = SimpleNamespace(client=AsyncWebClient(token="xoxb-enumerating"), ai_available=False, csat=False)
+        build_bolt_app(signing_secret="enumerating", ctx=ctx)  # type: ignore[arg-type]
+    return found
+
+
+@pytest.mark.parametrize("runtime_env", [None], ids=["no-app"])  # needs no running app
+def test_every_registered_interaction_has_an_outsider_case(runtime_env: None):
+    registered = registered_interactions()
+    assert f"action:{ids.TAKE_OVER}" in registered and "command:^/" in registered  # it did enumerate
+    tests = {name for name in globals() if name.startswith("test_")}
+    assert set(OUTSIDER_CASES.values()) <= tests
+    assert sorted(registered - set(OUTSIDER_CASES)) == [], "interactions with no outsider-refused case"
+
+
+def seed_ai_rows(app: AppProcess, conversation_id: int) -> tuple[int, int]:
+    """An AI decision on the lead's message and a pending correction of it: (decision id, entry id)."""
+    with app.database() as db, db.sessions() as session:
+        message = session.query(Message).filter_by(conversation_id=conversation_id).first()
+        assert message is not None
+        decision = AIDecision(
+            conversation_id=conversation_id,
+            answered_message_id=message.id,
+            outcome="replied",
+            model="gpt-test",
+        )
+        session.add(decision)
+        session.flush()
+        entry = KnowledgeEntry(
+            title="Pricing", body="Ask sales.", status="pending", source="correction", decision_id=decision.id
+        )
+        session.add(entry)
+        session.commit()
+        return decision.id, entry.id
+
+
+def test_every_other_interaction_refuses_outsiders(app: AppProcess, team: SlackStandIn, graph: GraphStandIn):
+    slack = team
+    lead_writes(app, "I'd like a demo", message_id="wamid.every")
+    slack.wait_for(lambda: len(thread(slack)) == 1)
+    card_ts = card_of(slack)["ts"]
+    conversation_id = conversation(app).id
+    decision_id, entry_id = seed_ai_rows(app, conversation_id)
+    with app.database() as db, db.sessions() as session:
+        message_id = session.query(Message).filter_by(conversation_id=conversation_id).one().id
+
+    def clicks(user: str, action_id: str, value: str, **extra: Any) -> None:
+        action = {"type": "button", "action_id": action_id, "block_id": "b", "value": value, **extra}
+        payload = {
+            **block_action(user=user, card_ts=card_ts, action=action, trigger_id=slack.issue_trigger_id()),
+            "response_url": app.response_url("actions"),
+        }
+        assert app.slack_interaction(payload).status_code == 200
+
+    def in_home(user: str, action_id: str, **action: Any) -> None:
+        payload = {
+            "type": "block_actions",
+            "team": {"id": TEAM, "domain": "threadline-test"},
+            "user": {"id": user, "name": user.lower(), "team_id": TEAM},
+            "api_app_id": "A0THREADLINE",
+            "token": "legacy",
+            "trigger_id": slack.issue_trigger_id(),
+            "container": {"type": "view", "view_id": "V0HOME"},
+            "view": {"id": "V0HOME", "type": "home", "team_id": TEAM, "blocks": [], "state": {"values": {}}},
+            "actions": [{"action_id": action_id, "block_id": "b", "type": "button", **action}],
+        }
+        assert app.slack_interaction(payload).status_code == 200
+
+    thread_actions = [
+        (ids.RESUME_AI, "1"),
+        (ids.MANUAL_ONLY, "1"),
+        (ids.REOPEN, "1"),
+        (ids.EDIT_LEAD, str(conversation_id)),
+        (ids.SHOW_FULL_MESSAGE, str(message_id)),
+        (ids.SEND_TEMPLATE, json.dumps({"m": message_id, "n": "hello_world", "l": "en_US"})),
+        (ids.AI_WHY, str(message_id)),
+        (ids.AI_WHY_DECISION, str(decision_id)),
+        (ids.AI_UP, str(message_id)),
+        (ids.AI_DOWN, str(message_id)),
+        (ids.KNOWLEDGE_APPROVE, str(entry_id)),
+        (ids.KNOWLEDGE_REJECT, str(entry_id)),
+    ]
+    for action_id, value in thread_actions:
+        clicks(OUTSIDER, action_id, value)
+        clicks(APP_USER, action_id, value)
+    clicks(OUTSIDER, ids.ASSIGN, "", selected_user="U0BOB")
+    clicks(GUEST, ids.LEAD_MODAL_EDIT, str(conversation_id))
+    in_home(OUTSIDER, ids.HOME_TAKE, value=str(conversation_id))
+    in_home(GUEST, ids.HOME_NOTIFICATIONS, selected_options=[{"value": ids.NOTIFY_ON_MESSAGE}])
+
+    refused = [
+        submit_view(app, slack, OUTSIDER, ids.AI_CORRECTION_MODAL, str(decision_id),
+                    {ids.AI_CORRECTION_BLOCK: {ids.AI_CORRECTION_ACTION: "Say 90% off"}}),
+        submit_view(app, slack, OUTSIDER, ids.LEAD_EDIT_MODAL, str(conversation_id),
+                    {field: {ids.LEAD_FIELD_ACTION: "Hijacked"} for field in ("name", "company")}),
+    ]  # fmt: skip
+    for response in refused:
+        assert response.status_code == 200 and "join the channel" in json.dumps(response.json())
+
+    command = app.slack_command("", user_id=GUEST)
+    assert command.status_code == 200 and "Guests can't" in json.dumps(command.json())
+    assert "I'd like a demo" not in json.dumps(command.json())
+    clicks(GUEST, ids.LEADS_NEXT, json.dumps({"q": "", "o": 25}))
+    clicks(GUEST, ids.LEADS_PREVIOUS, json.dumps({"q": "", "o": 0}))
+
+    # Each one said why, privately (an ephemeral, or a DM to someone not in the channel)…
+    expected = {OUTSIDER: len(thread_actions) + 1, APP_USER: len(thread_actions), GUEST: 1}
+    slack.wait_for(lambda: all(len(said_to(slack, user)) >= count for user, count in expected.items()))
+    slack.wait_for(lambda: OUTSIDER in slack.published_views and GUEST in slack.published_views)
+    slack.wait_for(lambda: len(slack.responses) >= 2)
+    assert "join the channel" in json.dumps(slack.published_views[OUTSIDER])
+    assert "Guests can't" in json.dumps(slack.published_views[GUEST])
+    assert all("Guests can't" in response["text"] for response in slack.responses)
+    for user, words in ((OUTSIDER, "join the channel"), (APP_USER, "Only people"), (GUEST, "Guests can't")):
+        said = said_to(slack, user)
+        assert len(said) == expected[user] and all(words in text for text in said), (user, said)
+
+    # …and nothing changed.
+    current = conversation(app)
+    assert (current.status.value, current.ai_mode.value, current.assignee_id) == ("open", "manual", None)
+    assert current.lead.name != "Hijacked" and slack.opened_views == [] and graph.sent == []
+    with app.database() as db, db.sessions() as session:
+        assert session.query(Event).filter(Event.kind != "created").count() == 0
+        assert session.query(Message).filter_by(direction="outbound").count() == 0
+        assert session.get_one(KnowledgeEntry, entry_id).status == "pending"
+        assert session.get_one(AIDecision, decision_id).feedback is None
+        assert session.query(KnowledgeEntry).count() == 1  # no correction saved
+        assert (
+            session.query(Member).filter(Member.slack_user_id.in_([GUEST, OUTSIDER, APP_USER])).count() == 0
+        )
+    assert slack.calls_to("chat.update") == []
+
+
+def submit_view(
+    app: AppProcess, slack: SlackStandIn, user: str, callback_id: str, metadata: str, values: dict[str, Any]
+) -> Any:
+    state = {
+        block: {action: {"type": "plain_text_input", "value": value} for action, value in actions.items()}
+        for block, actions in values.items()
+    }
+    return app.slack_interaction(
+        {
+            "type": "view_submission",
+            "team": {"id": TEAM, "domain": "threadline-test"},
+            "user": {"id": user, "name": user.lower(), "team_id": TEAM},
+            "api_app_id": "A0THREADLINE",
+            "token": "legacy",
+            "trigger_id": slack.issue_trigger_id(),
+            "view": {
+                "id": "V00000010",
+                "team_id": TEAM,
+                "type": "modal",
+                "callback_id": callback_id,
+                "private_metadata": metadata,
+                "title": {"type": "plain_text", "text": "x"},
+                "blocks": [],
+                "state": {"values": state},
+            },
+        }
+    )
