@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from app.logs import (
+    QUIET,
     ContextFilter,
     JsonFormatter,
     RedactingFilter,
@@ -173,7 +174,7 @@ def test_configure_logging_puts_both_filters_on_the_root_handlers_once(monkeypat
     monkeypatch.setenv("THREADLINE_ENV_FILE", "")
     monkeypatch.setenv("SLACK_SIGNING_SECRET", "configured-signing-secret")
     root = logging.getLogger()
-    before = (root.level, list(root.handlers))
+    before = (root.level, {name: logging.getLogger(name).level for name in QUIET})
     try:
         for _ in range(2):
             configure_logging(Settings.load(THREADLINE_LOG_FORMAT="json"))
@@ -186,6 +187,9 @@ def test_configure_logging_puts_both_filters_on_the_root_handlers_once(monkeypat
         assert record.getMessage() == "[REDACTED:SLACK_SIGNING_SECRET]"
     finally:
         root.setLevel(before[0])
+        for name, level in before[1].items():
+            logging.getLogger(name).setLevel(level)
+        logging.captureWarnings(False)
         for handler in root.handlers:
             for f in [f for f in handler.filters if isinstance(f, ContextFilter | RedactingFilter)]:
                 handler.removeFilter(f)
