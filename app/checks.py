@@ -105,7 +105,10 @@ def _model_server(ai: AISettings) -> tuple[str, str]:
     except openai.AuthenticationError:
         return FAIL, "the server refused OPENAI_API_KEY (401): copy the key again"
     except openai.APIStatusError as exc:
-        return FAIL, f"the server answered HTTP {exc.status_code} to GET /models"
+        return FAIL, (
+            f"the server answered HTTP {exc.status_code} to GET /models: is OPENAI_BASE_URL its /v1 address, "
+            "and is the server healthy (its own log says why)?"
+        )
     except openai.OpenAIError as exc:
         return FAIL, f"unreachable ({type(exc).__name__}): is OPENAI_BASE_URL right (it usually ends in /v1)?"
     finally:
@@ -241,7 +244,7 @@ def _slack(settings: Settings, line: Line) -> None:
         hint = (
             " — the bot token is wrong or revoked: copy it again from OAuth & Permissions"
             if error in {"invalid_auth", "not_authed", "token_revoked", "account_inactive"}
-            else ""
+            else " — Slack refuses for now: run check again in a minute; if it lasts, see status.slack.com"
         )
         line(FAIL, "slack", f"auth.test failed: {error}{hint}")
         return
