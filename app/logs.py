@@ -36,6 +36,8 @@ QUIET = (
     "kombu",
     "httpx",
     "httpcore",
+    "httpx2",  # the openai package's own copy of httpx
+    "httpcore2",
     "openai",
     "aiohttp.access",
     "imapclient",
