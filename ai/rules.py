@@ -72,6 +72,8 @@ days = ["mon", "tue", "wed", "thu", "fri"]
 
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _FIGURE = re.compile(r"\d[\d.,]*\s?%|[$€£]\s?\d[\d.,]*|\d[\d.,]*\s?(?:usd|eur|gbp|dollars?|euros?|pounds?)\b")
+# A web address in a reply (a lead may talk the model into sending a phishing link): with a scheme or www.
+_LINK = re.compile(r"(?:[a-z][a-z0-9+.-]*://|www\.)[^\s<>()\[\]{}|\"'`]+", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,9 @@ class Rules:
         invented = [f for f in _FIGURE.findall(decision.reply.lower()) if f.strip() not in known]
         if invented:
             reasons.append(f"the reply states a figure not in the knowledge used ({invented[0].strip()})")
+        links = [link.rstrip(".,;:!?*_~") for link in _LINK.findall(decision.reply)]
+        if foreign := [link for link in links if link.lower() not in known]:
+            reasons.append(f"the reply links to an address not in the knowledge used ({foreign[0][:80]})")
         return list(dict.fromkeys(reasons))
 
 
