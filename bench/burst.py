@@ -17,9 +17,9 @@ backlog is bench/fairness.py's; `--leads 1` gives it here too, one post per mess
 Measured until every message is in its thread (or `--max-seconds`): posts to the channel, the time from
 the first webhook to the last post, posts/s against what Slack allows in that time (the floor: the burst
 plus 1/s, Slack's published limit) → the ratio (target ≥ 95 %), 429s (target 0), the steady gap between
-posts, entries lost or doubled, and resident memory of the web process (and the
-Celery worker) at rest and at peak during the drain. 500 messages from 500 leads take about 17 minutes
-(1,000 posts at 1/s); use `--messages 50` for a quick look.
+posts, how long each message took to reach its thread (p50 and the last), entries lost or doubled,
+and resident memory of the web process (and the Celery worker) at rest and at peak during the drain.
+500 messages from 500 leads take about 17 minutes (1,000 posts at 1/s); `--messages 50` for a quick look.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from pathlib import Path
 
 import _common
 import aiohttp
-from _common import SLACK_LIMIT, log_problems, machine, print_memory, print_notes, verdict
+from _common import SLACK_LIMIT, log_problems, machine, percentile, print_memory, print_notes, verdict
 
 from tests.e2e.harness import CHANNEL, PHONE_NUMBER_ID, WHATSAPP_SECRET, AppProcess
 from tests.standins import meta_webhooks as meta
@@ -61,6 +61,7 @@ class Result:
     post_times: list[float] = field(default_factory=list)  # every ok chat.postMessage to the channel
     cards: int = 0
     entries: Counter[int] = field(default_factory=Counter)  # message n -> thread posts carrying it
+    waits: list[float] = field(default_factory=list)  # seconds from the first webhook to each entry
     rate_limited: int = 0
     finished: bool = False
     rest: dict[str, float] = field(default_factory=dict)
@@ -119,6 +120,7 @@ class Drain:
         self.post_times: list[float] = []
         self.cards = 0
         self.entries: Counter[int] = Counter()
+        self.entered: dict[int, float] = {}  # message n -> when its entry was first posted
 
     def read(self) -> None:
         with self.slack.changed:
@@ -140,6 +142,7 @@ class Drain:
             }
             for n in carried:
                 self.entries[n] += 1
+                self.entered.setdefault(n, call.at)
 
 
 def run(runtime: str, args: argparse.Namespace) -> Result:
@@ -175,6 +178,7 @@ def run(runtime: str, args: argparse.Namespace) -> Result:
             app.stop()
         drain.read()
         result.post_times, result.cards, result.entries = drain.post_times, drain.cards, drain.entries
+        result.waits = sorted(at - result.started for at in drain.entered.values())
         result.rate_limited = len(slack.rate_limited)
         result.notes += [f"log: {line}" for line in log_problems(app.logs())]
         result.notes += [f"Slack stand-in violation: {v}" for v in slack.violations]
@@ -212,10 +216,10 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
     print()
     columns = (
         "messages / leads | webhooks answered | posts | drain s | posts/s | Slack allows | ratio | 429s "
-        "| steady gap s | lost / doubled | target"
+        "| steady gap s | message → its thread p50 / max s | lost / doubled | target"
     )
     print(f"| runtime | {columns} |")
-    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
     for r in results:
         answers = ", ".join(f"{count}× {status}" for status, count in r.statuses.items())
         posts = len(r.post_times)
@@ -223,6 +227,7 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
         ratio = posts / r.allowed if r.post_times else 0.0
         gaps = [b - a for a, b in itertools.pairwise(r.post_times)][_common.SLACK_BURST :]
         steady = f"{statistics.median(gaps):.2f}" if gaps else "—"
+        waits = f"{percentile(r.waits, 50):.0f} / {r.waits[-1]:.0f}" if r.waits else "—"
         lost = r.messages - len(r.entries)
         doubled = sum(1 for count in r.entries.values() if count > 1)
         met = verdict(
@@ -231,7 +236,7 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
         print(
             f"| {r.runtime} | {r.messages} / {r.leads} | {answers} in {r.sent_seconds:.1f} s | {posts} "
             f"({r.cards} cards) | {r.drain_seconds:.1f} | {rate:.3f} | {r.allowed:.0f} posts | {ratio:.1%} "
-            f"| {r.rate_limited} | {steady} | {lost} / {doubled} | {met} |"
+            f"| {r.rate_limited} | {steady} | {waits} | {lost} / {doubled} | {met} |"
         )
     for r in results:
         print()

@@ -24,7 +24,8 @@ sandbox channel (`threadline simulate`'s signed webhook). For each channel, one 
 Each message waits for the previous one's result, and sends are spaced so Slack's per-channel bucket never
 defers a post (`--gap` per post: a new lead costs two, a card and its entry). Targets: p50 ≤ 150 ms for
 both. Floors, measured in the same run: the bare HTTP round trip to each stand-in (a chat.postMessage to
-the Slack stand-in on another channel; a send to Graph; a send to Unipile; one SMTP submission to postfix).
+the Slack stand-in on another channel; a send to Graph; a send to Unipile; one SMTP submission to postfix);
+for Email's lead → thread, a mail APPENDed until a bare IMAP IDLE client hears it (dovecot's own delay).
 Resident memory of the web process (and the Celery worker) at rest and at peak during the run.
 """
 
@@ -127,6 +128,7 @@ class Figures:
     to_mark: list[float] = field(default_factory=list)
     lost: int = 0
     provider_floor: list[float] = field(default_factory=list)
+    mail_floor: list[float] = field(default_factory=list)  # email: APPEND -> a bare IDLE client sees it
     provider_what: str = ""
 
 
@@ -328,6 +330,32 @@ def slack_floor(slack: SlackStandIn, count: int) -> list[float]:
         return timed(count, post)
 
 
+def mail_floor(mail: mailserver.MailServers, count: int) -> list[float]:
+    """A mail APPENDed into our mailbox -> a bare IMAP IDLE client on it hears EXISTS: what any reader
+    of this dovecot waits (its `mailbox_idle_check_interval` is 1 s in tests/mailserver.py)."""
+    samples = []
+    with mail.mailbox(OURS) as reader:
+        for n in range(count):
+            message = EmailMessage()
+            message["From"], message["To"], message["Subject"] = (
+                f"tom@{mailserver.LEAD_DOMAIN}",
+                OURS,
+                "floor",
+            )
+            message["Message-ID"] = f"<floor-{uuid.uuid4().hex}@{mailserver.LEAD_DOMAIN}>"
+            message.set_content(f"floor {n}")
+            reader.idle()
+            started = time.perf_counter()
+            mail.append(message, user=OURS)
+            deadline = started + 10
+            while time.perf_counter() < deadline:
+                if any(answer[1:2] == (b"EXISTS",) for answer in reader.idle_check(timeout=1)):
+                    samples.append((time.perf_counter() - started) * 1000)
+                    break
+            reader.idle_done()
+    return samples
+
+
 def provider_floor(stands: Stands, channel: str, count: int) -> tuple[list[float], str]:
     if channel == "whatsapp":
         url = f"{stands.graph.base_url}/{PHONE_NUMBER_ID}/messages"
@@ -425,6 +453,9 @@ def run(runtime: str, args: argparse.Namespace) -> Result:
         for name, standin in (("Slack", stands.slack), ("Graph", stands.graph), ("Unipile", stands.unipile)):
             result.notes += [f"{name} stand-in violation: {v}" for v in standin.violations]
         result.slack_floor = slack_floor(stands.slack, args.floor)
+        if stands.mail is not None and "email" in channels:
+            [email] = [f for f in result.figures if f.channel == "email"]
+            email.mail_floor = mail_floor(stands.mail, min(args.floor, 20))
         for figures in result.figures:
             figures.provider_floor, figures.provider_what = provider_floor(
                 stands, figures.channel, args.floor
@@ -441,7 +472,10 @@ def cell(values: list[float], digits: int = 0) -> str:
 
 
 def ratio(values: list[float], floor: list[float]) -> str:
-    return f"{percentile(values, 50) / percentile(floor, 50):.0f}×" if values and floor else "—"
+    if not values or not floor:
+        return "—"
+    times = percentile(values, 50) / percentile(floor, 50)
+    return f"{times:.1f}×" if times < 10 else f"{times:.0f}×"
 
 
 def report(results: list[Result], args: argparse.Namespace) -> None:
@@ -468,12 +502,13 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
             upper = "" if f.channel in ("whatsapp", "linkedin") else " (the mark)"
             print(
                 f"| {f.channel} | {cell(f.new_lead)} | {cell(f.to_thread)} "
-                f"| {ratio(f.to_thread, r.slack_floor)} | {cell(f.to_provider)}{upper} "
+                f"| {ratio(f.to_thread, f.mail_floor or r.slack_floor)} | {cell(f.to_provider)}{upper} "
                 f"| {ratio(f.to_provider, f.provider_floor)} | {cell(f.to_mark)} "
                 f"| {f.lost} | {verdict(thread_met)}, {verdict(provider_met)} |"
             )
         floors = [f"Slack chat.postMessage {cell(r.slack_floor, 1)}"]
         floors += [f"{f.provider_what} {cell(f.provider_floor, 1)}" for f in r.figures if f.provider_floor]
+        floors += [f"mail APPEND → IDLE hears it {cell(f.mail_floor, 1)}" for f in r.figures if f.mail_floor]
         print()
         print(
             f"floors (p50 / p95 ms, {args.floor} bare round trips each from this process): "
