@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -153,10 +154,16 @@ class MailServers:
         wait_for_port(self.smtp_port, what="postfix", log=self.root / "postfix.out")
 
     def _end(self, program: Path) -> None:
+        """Stop `program`'s master and every process it started (dovecot's imap processes outlive
+        their master otherwise, keeping clients connected to a server that is gone)."""
         for process in [p for p in self._processes if p.args[0] == str(program)]:  # type: ignore[index]
+            family = _descendants(process.pid)
             if process.poll() is None:
                 process.terminate()
                 process.wait(timeout=15)
+            for pid in family:
+                with suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
             self._processes.remove(process)
 
     def _start_dovecot(self) -> None:
@@ -393,6 +400,16 @@ delay_warning_time = 0
     def logs(self) -> str:
         parts = [(self.root / name) for name in ("postfix.log", "dovecot.log")]
         return "\n".join(path.read_text(errors="replace")[-4000:] for path in parts if path.exists())
+
+
+def _descendants(pid: int) -> list[int]:
+    """The processes `pid` started, and theirs (from /proc), deepest first."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with suppress(OSError):
+            for child in (task / "children").read_text().split():
+                found = [*_descendants(int(child)), int(child), *found]
+    return found
 
 
 def _wait_refused(port: int, *, what: str, timeout: float = 15.0) -> None:

@@ -9,7 +9,10 @@ one.
 
 SMTP's answers become core's kinds: a 4xx or a dropped connection is worth retrying; a 5xx about the
 recipient or the content is permanent, with the server's words as the reason; a refused login, a
-refused sender address or a TLS failure means the channel needs a person (`ChannelBroken`).
+refused sender address or a TLS failure means the channel needs a person (`ChannelBroken`). Once the
+whole mail has gone to the server (the lone "." that ends DATA), a connection lost or timed out before
+its answer leaves unknown whether the server took it (RFC 1047): that is not retried blind but failed
+as an unknown outcome, for a person to Retry.
 """
 
 from __future__ import annotations
@@ -33,6 +36,10 @@ from core.ports import Outbound, PartSent, SendReceipt, ignore_part
 log = logging.getLogger(__name__)
 
 TIMEOUT = 30.0
+UNKNOWN_OUTCOME = (
+    "The mail server did not answer after taking the whole mail, so it may or may not have reached the "
+    "lead. Retry to send it again (with the same Message-ID: most mail programs then show one copy)."
+)
 MAX_REFERENCES = 20  # the root plus the latest ones: enough for every client to thread
 _REPLY_PREFIXES = ("re:", "aw:", "sv:", "r:", "antw:", "réf:", "rif:")
 
@@ -56,6 +63,7 @@ class EmailSender:
             mail = build_mail(message, self.sender, message_id)
         except (ValueError, TypeError, HeaderParseError) as exc:  # an address or header mail cannot carry
             raise PermanentDelivery(f"this reply cannot be written as a mail to {recipient}: {exc}") from None
+        smtp: _SMTP | None = None
         try:
             with self.connect() as smtp:
                 smtp.send_message(mail, from_addr=self.sender.addr_spec, to_addrs=[recipient])
@@ -90,6 +98,8 @@ class EmailSender:
                 f"the mail server {self.server.host}'s certificate was not trusted: {exc.verify_message}"
             ) from None
         except (smtplib.SMTPException, OSError) as exc:  # refused, timed out, dropped, TLS broke
+            if smtp is not None and smtp.mail_handed_over:  # the server may have queued it already
+                raise PermanentDelivery(UNKNOWN_OUTCOME, code="unknown_outcome") from None
             raise RetryableDelivery(
                 f"the mail server {self.server.host}:{self.server.port} could not be reached: "
                 f"{exc or type(exc).__name__}"
@@ -97,15 +107,15 @@ class EmailSender:
         log.info("email %s sent to %s through %s", message_id, recipient, self.server.host)
         return SendReceipt(message_id)
 
-    def connect(self) -> smtplib.SMTP:
+    def connect(self) -> _SMTP:
         """A connection to the SMTP server, secured and logged in as EMAIL_SMTP_URL says."""
         server = self.server
         context = ssl.create_default_context()
-        smtp: smtplib.SMTP
+        smtp: _SMTP
         if server.security == "tls":
-            smtp = smtplib.SMTP_SSL(server.host, server.port, timeout=self.timeout, context=context)
+            smtp = _SMTPOverTLS(server.host, server.port, timeout=self.timeout, context=context)
         else:
-            smtp = smtplib.SMTP(server.host, server.port, timeout=self.timeout)
+            smtp = _SMTP(server.host, server.port, timeout=self.timeout)
         try:
             if server.security == "starttls":
                 smtp.starttls(context=context)
@@ -115,6 +125,22 @@ class EmailSender:
             smtp.close()
             raise
         return smtp
+
+
+class _SMTP(smtplib.SMTP):
+    """smtplib's client, noting when the whole mail has gone to the server (DATA's closing "." sent):
+    from then on the server may have taken it, whether or not its answer ever comes."""
+
+    mail_handed_over = False
+
+    def send(self, s: str | bytes) -> None:  # type: ignore[override]
+        super().send(s)
+        if isinstance(s, bytes) and s.endswith(b"\r\n.\r\n"):  # smtplib.SMTP.data sends it so
+            self.mail_handed_over = True
+
+
+class _SMTPOverTLS(_SMTP, smtplib.SMTP_SSL):
+    pass
 
 
 def build_mail(message: Outbound, sender: Address, message_id: str) -> EmailMessage:

@@ -206,6 +206,8 @@ class ImapPoller:
                     isinstance(a, tuple) and len(a) > 1 and a[1] in (b"EXISTS", b"RECENT") for a in answers
                 ):
                     return
+                if any(isinstance(a, tuple) and a[:1] == (b"BYE",) for a in answers):
+                    return  # the server is going away (a restart): ending IDLE finds the connection gone
         finally:
             client.idle_done()
 
