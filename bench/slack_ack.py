@@ -12,7 +12,9 @@ the signing secret into POST /slack/events:
 
 - button: a card's Close or Reopen (block_actions), alternating per card, so each click changes the
   conversation (the app answers once its use-case has committed: process_before_response);
-- command: `/leads` with no text, whose answer (the first page of open conversations) rides in the ack.
+- command: `/leads` with no text, whose answer (the first page of open conversations) rides in the ack;
+- and, to tell the write from the rest, a button with nothing to change: Reopen on an open card (the same
+  path, who-may-act and the conversation's lock included, but no event, no outbox row, no redraw).
 
 Measured: the HTTP round trip of each, p50/p95/p99/max, against the issue's target (p99 ≤ 50 ms) and
 the floor measured in the same run: bench/_floor.py, a bare aiohttp endpoint that checks the same
@@ -148,16 +150,21 @@ def run(runtime: str, args: argparse.Namespace) -> Result:
                 result.rest = memory.settled()
                 url = f"{app.url}/slack/events"
                 button, command = Series("button (Close/Reopen)"), Series("command (/leads)")
+                unchanged = Series("button, nothing to change")
                 make_click = clicks(cards)
+                open_cards = itertools.cycle(cards)
+                make_unchanged = lambda: click_body(next(open_cards), ids.REOPEN)  # noqa: E731
                 make_command = lambda: command_body(slack.response_url())  # noqa: E731
                 with httpx.Client(timeout=10) as client:
-                    measure(client, url, Series("warm-up"), make_click, WARMUP)
                     measure(client, url, Series("warm-up"), make_command, WARMUP)
+                    measure(client, url, Series("warm-up"), make_unchanged, WARMUP)
                     memory.reset_peaks()
+                    measure(client, url, unchanged, make_unchanged, args.requests)  # every card is open
+                    measure(client, url, Series("warm-up"), make_click, WARMUP)
                     measure(client, url, button, make_click, args.requests)
                     measure(client, url, command, make_command, args.requests)
                 result.peaks = memory.peaks_now()
-            result.series += [button, command]
+            result.series += [button, unchanged, command]
         finally:
             app.stop()
         result.notes += [f"log: {line}" for line in log_problems(app.logs())]
