@@ -14,12 +14,12 @@
 - Delivery status notifications (bounces) are not lead messages: they become `DeliveryUpdate`s for
   the mail of ours they report on (channels.email.bounces).
 
-Bounded whatever a sender writes: a header is parsed from its first 4 000 characters, and 20 of one
-name at most (channels.email.headers); a mail of more than MAX_PARTS parts or MAX_CONTAINERS
-multipart containers (nesting) is refused as malformed (the delivery is parked with that reason)
-before the parser walks it; quoted history is looked for in the first MAX_SCAN_CHARS characters of
-the text only. Attachments are never opened: a
-zip's bytes are counted and kept as sent, never inflated.
+Bounded whatever a sender writes: a header is parsed once, from its first 4 000 characters (2 000
+for the MIME structure), and 20 of one name at most (channels.email.headers); a mail of more than
+MAX_PARTS parts or MAX_CONTAINERS multipart containers (nesting) is refused as malformed (the
+delivery is parked with that reason) before the parser walks it; quoted history is looked for in the
+first MAX_SCAN_CHARS characters of the text only. Attachments are never opened: a zip's bytes are
+counted and kept as sent, never inflated.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ CHANNEL = "email"
 # The languages whose reply markers ("On … wrote:", "Am … schrieb", "Le … a écrit"…) are recognised.
 REPLY_LANGUAGES = ["en", "de", "fr", "es", "it", "nl", "pt", "sv", "da", "pl", "cs"]
 _MESSAGE_ID = re.compile(r"<[^<>\s]+>")
-MAX_PARTS = 1000  # a mail's parts (each declares its type); real mail has a handful, a few hundred at most
+MAX_PARTS = 500  # a mail's parts (each declares its type); real mail has a handful, a few hundred at most
 MAX_CONTAINERS = 100  # multipart parts, which also bounds how deep they nest
 MAX_SCAN_CHARS = 64_000  # how much of the text the reply parser reads (its patterns are slow on megabytes)
 _CONTENT_TYPE = re.compile(rb"^content-type:[ \t]*(\r?\n[ \t]+)*(multipart/)?", re.IGNORECASE | re.MULTILINE)

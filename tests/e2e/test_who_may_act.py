@@ -118,6 +118,8 @@ def test_guests_apps_and_outsiders_change_nothing_and_are_told_why(
         assert session.query(Event).filter(Event.kind != "created").count() == 0
     assert slack.calls_to("chat.update") == []  # the card never had a reason to change
 
+    every_other_interaction_refuses_outsiders(app, slack, graph)
+
     clicks("U0ANA", ids.TAKE_OVER)  # and a member still can
     slack.wait_for(lambda: "<@U0ANA>" in json.dumps(slack.message(CHANNEL, card_ts)))
 
@@ -221,7 +223,7 @@ OUTSIDER_CASES = {
     "event:message": "test_a_guests_thread_reply_never_reaches_the_lead",
     "event:app_home_opened": "test_app_home_shows_only_what_the_reader_may_act_on",
     **{
-        f"action:{action_id}": "test_every_other_interaction_refuses_outsiders"
+        f"action:{action_id}": "test_guests_apps_and_outsiders_change_nothing_and_are_told_why"
         for action_id in (
             ids.RESUME_AI,
             ids.MANUAL_ONLY,
@@ -243,9 +245,9 @@ OUTSIDER_CASES = {
             ids.LEADS_NEXT,
         )
     },
-    f"view:{ids.AI_CORRECTION_MODAL}": "test_every_other_interaction_refuses_outsiders",
-    f"view:{ids.LEAD_EDIT_MODAL}": "test_every_other_interaction_refuses_outsiders",
-    "command:^/": "test_every_other_interaction_refuses_outsiders",
+    f"view:{ids.AI_CORRECTION_MODAL}": "test_guests_apps_and_outsiders_change_nothing_and_are_told_why",
+    f"view:{ids.LEAD_EDIT_MODAL}": "test_guests_apps_and_outsiders_change_nothing_and_are_told_why",
+    "command:^/": "test_guests_apps_and_outsiders_change_nothing_and_are_told_why",
 }
 LISTENER_KINDS = (
     "action",
@@ -320,12 +322,14 @@ def seed_ai_rows(app: AppProcess, conversation_id: int) -> tuple[int, int]:
         return decision.id, entry.id
 
 
-def test_every_other_interaction_refuses_outsiders(app: AppProcess, team: SlackStandIn, graph: GraphStandIn):
-    slack = team
-    lead_writes(app, "I'd like a demo", message_id="wamid.every")
-    slack.wait_for(lambda: len(thread(slack)) == 1)
+def every_other_interaction_refuses_outsiders(
+    app: AppProcess, slack: SlackStandIn, graph: GraphStandIn
+) -> None:
+    """The rest of the registered interactions, each by someone who may not act, on the open
+    conversation of the calling test (one app for all: CI time): told why, privately; nothing changes."""
     card_ts = card_of(slack)["ts"]
     conversation_id = conversation(app).id
+    before = {user: len(said_to(slack, user)) for user in (OUTSIDER, APP_USER, GUEST)}
     decision_id, entry_id = seed_ai_rows(app, conversation_id)
     with app.database() as db, db.sessions() as session:
         message_id = session.query(Message).filter_by(conversation_id=conversation_id).one().id
@@ -391,14 +395,18 @@ def test_every_other_interaction_refuses_outsiders(app: AppProcess, team: SlackS
 
     # Each one said why, privately (an ephemeral, or a DM to someone not in the channel)…
     expected = {OUTSIDER: len(thread_actions) + 1, APP_USER: len(thread_actions), GUEST: 1}
-    slack.wait_for(lambda: all(len(said_to(slack, user)) >= count for user, count in expected.items()))
+
+    def new(user: str) -> list[str]:
+        return said_to(slack, user)[before[user] :]
+
+    slack.wait_for(lambda: all(len(new(user)) >= count for user, count in expected.items()))
     slack.wait_for(lambda: OUTSIDER in slack.published_views and GUEST in slack.published_views)
     slack.wait_for(lambda: len(slack.responses) >= 2)
     assert "join the channel" in json.dumps(slack.published_views[OUTSIDER])
     assert "Guests can't" in json.dumps(slack.published_views[GUEST])
     assert all("Guests can't" in response["text"] for response in slack.responses)
     for user, words in ((OUTSIDER, "join the channel"), (APP_USER, "Only people"), (GUEST, "Guests can't")):
-        said = said_to(slack, user)
+        said = new(user)
         assert len(said) == expected[user] and all(words in text for text in said), (user, said)
 
     # …and nothing changed.

@@ -121,6 +121,8 @@ def unescaped_pings(text: str, *, allowed: tuple[str, ...] = ()) -> list[str]:
     return [ping for ping in PINGS if ping in found]
 
 
+# The agent is the same code on either database: PostgreSQL, the stricter, carries the table (CI time).
+@pytest.mark.parametrize("db", ["postgresql"], indirect=True)
 @pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
 def test_an_obeyed_injection_changes_nothing_that_matters(
     db: Database,
