@@ -26,6 +26,7 @@ from core.actions.locks import lock_message
 from core.db import Database
 from core.errors import (
     NEEDS_TEMPLATE,
+    UNKNOWN_OUTCOME_CODE,
     ChannelBroken,
     Deferred,
     DeliveryError,
@@ -131,7 +132,7 @@ class Deliverer:
     def _start(self, session: Session, message_id: int) -> Outbound | None:
         message = lock_message(session, message_id)
         if message.delivery_status == DeliveryStatus.SENDING:
-            _fail(session, message, UNKNOWN_OUTCOME)
+            _fail(session, message, UNKNOWN_OUTCOME, UNKNOWN_OUTCOME_CODE)
             return None
         if message.delivery_status != DeliveryStatus.QUEUED:
             return None  # already sent, failed or handled by a twin of this job

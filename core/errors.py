@@ -84,6 +84,7 @@ class NeedsTemplate(PermanentDelivery):
 
 
 NEEDS_TEMPLATE = "needs_template"  # message.delivery_error_code of a message NeedsTemplate failed
+UNKNOWN_OUTCOME_CODE = "unknown_outcome"  # …of a send that may or may not have reached the lead
 
 
 class ChannelBroken(DeliveryError):

@@ -29,7 +29,7 @@ from email.utils import format_datetime, make_msgid
 
 from channels.email.inbound import CHANNEL, address_of_thread, root_of_thread
 from channels.email.settings import ServerUrl
-from core.errors import ChannelBroken, PermanentDelivery, RetryableDelivery
+from core.errors import UNKNOWN_OUTCOME_CODE, ChannelBroken, PermanentDelivery, RetryableDelivery
 from core.models import utcnow
 from core.ports import Outbound, PartSent, SendReceipt, ignore_part
 
@@ -99,7 +99,7 @@ class EmailSender:
             ) from None
         except (smtplib.SMTPException, OSError) as exc:  # refused, timed out, dropped, TLS broke
             if smtp is not None and smtp.mail_handed_over:  # the server may have queued it already
-                raise PermanentDelivery(UNKNOWN_OUTCOME, code="unknown_outcome") from None
+                raise PermanentDelivery(UNKNOWN_OUTCOME, code=UNKNOWN_OUTCOME_CODE) from None
             raise RetryableDelivery(
                 f"the mail server {self.server.host}:{self.server.port} could not be reached: "
                 f"{exc or type(exc).__name__}"

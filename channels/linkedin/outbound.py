@@ -13,7 +13,13 @@ from urllib.parse import quote
 
 import httpx
 
-from core.errors import ChannelBroken, DeliveryError, PermanentDelivery, RetryableDelivery
+from core.errors import (
+    UNKNOWN_OUTCOME_CODE,
+    ChannelBroken,
+    DeliveryError,
+    PermanentDelivery,
+    RetryableDelivery,
+)
 from core.ports import FetchedFile, Outbound, SendReceipt
 
 log = logging.getLogger(__name__)
@@ -63,7 +69,7 @@ class UnipileClient:
             raise RetryableDelivery(f"Unipile could not be reached ({type(exc).__name__})") from exc
         except httpx.TransportError as exc:
             # The request may have arrived; sending again could give the lead the message twice.
-            raise PermanentDelivery(UNKNOWN_OUTCOME, code="unknown_outcome") from exc
+            raise PermanentDelivery(UNKNOWN_OUTCOME, code=UNKNOWN_OUTCOME_CODE) from exc
         if not response.is_success:
             raise unipile_error(response, "refused the message")
         answer = json_of(response)

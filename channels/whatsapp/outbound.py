@@ -24,7 +24,14 @@ from typing import Any
 import httpx
 
 from channels.whatsapp.media import WhatsAppMedia, media_message, reply_parts
-from core.errors import ChannelBroken, DeliveryError, NeedsTemplate, PermanentDelivery, RetryableDelivery
+from core.errors import (
+    UNKNOWN_OUTCOME_CODE,
+    ChannelBroken,
+    DeliveryError,
+    NeedsTemplate,
+    PermanentDelivery,
+    RetryableDelivery,
+)
 from core.ports import Outbound, PartSent, SendReceipt, Template, ignore_part
 
 TEXT_LIMIT = 4096  # WhatsApp's maximum text body
@@ -183,7 +190,7 @@ class WhatsAppSender:
             raise RetryableDelivery(f"WhatsApp could not be reached ({type(exc).__name__})") from exc
         except httpx.TransportError as exc:
             # The request may have arrived; sending again could give the lead the message twice.
-            raise PermanentDelivery(UNKNOWN_OUTCOME, code="unknown_outcome") from exc
+            raise PermanentDelivery(UNKNOWN_OUTCOME, code=UNKNOWN_OUTCOME_CODE) from exc
         if response.is_success:
             return SendReceipt(str(response.json()["messages"][0]["id"]))
         error = graph_error(response)

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from core.actions.common import LEAD, SYSTEM, Received, campaign_named, queue, record
 from core.actions.satisfaction import awaiting_rating, read_rating, record_rating
 from core.actions.transitions import set_ai_mode, set_status, stop_waiting
-from core.errors import NEEDS_TEMPLATE, Deferred
+from core.errors import NEEDS_TEMPLATE, UNKNOWN_OUTCOME_CODE, Deferred
 from core.identity import EMAIL, PHONE, normal_email, normal_phone
 from core.models import (
     AIMode,
@@ -91,6 +91,12 @@ def do_receive_many(session: Session, inbounds: Sequence[Inbound], *, ai_availab
             if key in created:  # the same message twice in one delivery
                 continue
             created.add(key)
+            if inbound.from_us and (lost := _reply_in_doubt(session, conversation, inbound)) is not None:
+                # The echo of our own send whose answer never came: that reply did reach the lead.
+                lost.provider_message_id, lost.delivery_status = key, DeliveryStatus.SENT
+                lost.delivery_error = lost.delivery_error_code = None
+                known[key] = lost
+                continue
             known[key] = _new_message(conversation, inbound, key, now)
             session.add(known[key])
             if inbound.from_us:  # we answered, from the provider's own app
@@ -193,6 +199,27 @@ def _send_in_flight(session: Session, conversation: Conversation) -> bool:
         )
         is not None
     )
+
+
+def _reply_in_doubt(session: Session, conversation: Conversation, inbound: Inbound) -> Message | None:
+    """Our reply with this text whose send may or may not have reached the lead (its answer was lost),
+    which a provider that reports our own sends back (LinkedIn) can settle."""
+    text = clean(inbound.text)
+    if not text.strip():
+        return None
+    return session.scalars(
+        select(Message)
+        .where(
+            Message.conversation_id == conversation.id,
+            Message.direction == Direction.OUTBOUND,
+            Message.delivery_status == DeliveryStatus.FAILED,
+            Message.delivery_error_code == UNKNOWN_OUTCOME_CODE,
+            Message.provider_message_id.is_(None),
+            Message.text == text,
+        )
+        .order_by(Message.id)
+        .limit(1)
+    ).first()
 
 
 def _answered_on_provider(session: Session, conversation: Conversation, at: datetime) -> None:
