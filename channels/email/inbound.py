@@ -196,8 +196,14 @@ def html_to_text(markup: str) -> str:
 
 def _body(mail: EmailMessage) -> tuple[str, str | None]:
     """(the mail's text, its HTML if it has some). The text is the plain part, else the HTML as text."""
-    plain = mail.get_body(preferencelist=("plain",))
-    rich = mail.get_body(preferencelist=("html",))
+    plain: Message | None
+    rich: Message | None
+    try:
+        plain = mail.get_body(preferencelist=("plain",))
+        rich = mail.get_body(preferencelist=("html",))
+    except (AttributeError, TypeError):  # a multipart whose body is not parts: the stdlib trips on it
+        found = [part for part in leaf_parts(mail) if part.get_content_type() == "text/plain"]
+        plain, rich = (found[0] if found else None), None
     markup = _content_text(rich) if rich is not None else None
     if plain is not None:
         text = _content_text(plain)

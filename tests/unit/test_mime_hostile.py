@@ -258,6 +258,15 @@ def test_broken_transfer_encodings_do_not_stop_reading(encoding: str, body: byte
     assert isinstance(read(raw), Parsed)
 
 
+def test_a_multipart_whose_body_is_not_parts_is_still_read():
+    # Found by the property below: the standard library's get_body raised AttributeError on it.
+    raw = (
+        b'From: Jane <jane@lead.test>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="A"\r\n'
+        b'\r\n--A\r\nContent-Type: multipart/related; boundary="A"\r\n\r\n\r\n'
+    )
+    assert one_message(read(raw)).text == ""
+
+
 # --- random mails and mangled real ones ------------------------------------------------------------------
 
 HEADER_NAMES = st.sampled_from(
