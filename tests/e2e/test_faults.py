@@ -14,6 +14,7 @@ import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,13 @@ import pytest
 from sqlalchemy import exists, func, select
 
 from bot.blocks import ids
+from channels.sandbox import PATH as SANDBOX_PATH
+from channels.sandbox import parse_contact, signed_message
+from core import migrate
+from core.db import Database
 from core.delivery import UNKNOWN_OUTCOME
 from core.models import Conversation, DeliveryStatus, Direction, Inbox, Message, Outbox
+from tests.conftest import PostgresDatabases
 from tests.e2e.conftest import SECRETS, app_environment
 from tests.e2e.faults_support import (
     PrivatePostgres,
@@ -39,9 +45,17 @@ from tests.e2e.faults_support import (
     wait_until,
     whatsapp_send,
 )
-from tests.e2e.harness import CHANNEL, PHONE_NUMBER_ID, AppProcess, block_action, message_event
+from tests.e2e.harness import (
+    CHANNEL,
+    PHONE_NUMBER_ID,
+    SIGNING_SECRET,
+    AppProcess,
+    block_action,
+    message_event,
+)
 from tests.e2e.test_runtime import card_for, entries, rep_replies
 from tests.e2e.test_whatsapp_slack import lead_writes
+from tests.mailserver import DOMAIN, LEAD_DOMAIN, MailServers, need_mail_servers, running_mail_servers
 from tests.standins import meta_webhooks as meta
 from tests.standins.graph_api import GraphStandIn
 from tests.standins.slack_api import SlackStandIn
@@ -94,8 +108,9 @@ def deployed(env: dict[str, str], tmp_path: Path) -> Iterator[Deployment]:
         tmp_path / "worker.log",
     )
     if not run.embedded:
-        migrate = cli(env, "migrate", log=tmp_path / "migrate.log")
-        assert migrate.wait(60) == 0, (tmp_path / "migrate.log").read_text()
+        database = Database(env["DATABASE_URL"])  # `threadline migrate`'s work, without a process to start
+        migrate.upgrade(database.engine)
+        database.dispose()
         run.start_worker()
     run.web.start()
     try:
@@ -129,13 +144,13 @@ def linkedin_env(unipile: UnipileStandIn) -> dict[str, str]:
     }
 
 
-def linkedin_message(text: str, *, message_id: str) -> dict[str, Any]:
+def linkedin_message(text: str, *, message_id: str, name: str = "Jane Doe") -> dict[str, Any]:
     return message_webhook(
         account_id=UNIPILE_ACCOUNT,
         chat_id=LINKEDIN_CHAT,
         message_id=message_id,
         text=text,
-        sender=LINKEDIN_LEAD,
+        sender=attendee("ACoAAJANE", name),
         attendees=[LINKEDIN_US],
     )
 
@@ -198,18 +213,27 @@ def test_a_worker_killed_mid_post_and_mid_send_posts_once_and_never_resends_blin
             graph.wait_for(lambda: len(graph.sent) == 3, timeout=60)
             assert sent_to(graph, JANE) == ["first reply", "second reply"]  # in order, the first not again
             assert sent_to(graph, TOM) == ["reply to Tom"]
-            with run.web.database() as db, db.sessions() as session:
-                replies = session.execute(
-                    select(Message.text, Message.delivery_status, Message.delivery_error)
-                    .where(Message.direction == Direction.OUTBOUND)
-                    .order_by(Message.id)
-                ).all()
-            assert [(r.text, r.delivery_status) for r in replies] == [
+
+            def replies() -> list[Any]:
+                with run.web.database() as db, db.sessions() as session:
+                    return list(
+                        session.execute(
+                            select(Message.text, Message.delivery_status, Message.delivery_error)
+                            .where(Message.direction == Direction.OUTBOUND)
+                            .order_by(Message.id)
+                        ).all()
+                    )
+
+            in_flight = {DeliveryStatus.QUEUED, DeliveryStatus.SENDING}
+            wait_until(
+                lambda: all(r.delivery_status not in in_flight for r in replies()), timeout=30, what="sends"
+            )
+            assert [(r.text, r.delivery_status) for r in replies()] == [
                 ("first reply", DeliveryStatus.FAILED),
                 ("second reply", DeliveryStatus.SENT),
                 ("reply to Tom", DeliveryStatus.SENT),
             ]
-            assert replies[0].delivery_error == UNKNOWN_OUTCOME
+            assert replies()[0].delivery_error == UNKNOWN_OUTCOME
             [notice] = unknown_outcome_notices()
             assert ids.RETRY_DELIVERY in str(notice["blocks"])  # the rep decides whether to send it again
         assert len(graph.sent) == 3
@@ -315,3 +339,96 @@ def test_a_postgres_restart_is_answered_503_then_the_retries_are_stored_once_and
         assert len(graph.sent) == 1
     web_log = (tmp_path / "web.log").read_text()
     assert web_log.count(REFUSED_503) == 4, [line for line in web_log.splitlines() if "503" in line]
+
+
+# --- Redis stopped while leads keep writing ----------------------------------------------------------
+
+MAIL_LEAD = f"jane@{LEAD_DOMAIN}"
+LEADS = {  # the name each card shows → what that lead writes, one channel each
+    "Wanda": ["whatsapp 1", "whatsapp 2", "whatsapp 3"],
+    "Linus": ["linkedin 1", "linkedin 2", "linkedin 3"],
+    "Emma": ["email 1", "email 2", "email 3"],
+    "Sandy": ["sandbox 1", "sandbox 2", "sandbox 3"],
+}
+
+
+def every_lead_writes(web: AppProcess, mail: MailServers, n: int) -> None:
+    """Message number `n` of each lead, through each channel's real way in."""
+    wanda, linus, emma, sandy = (texts[n - 1] for texts in LEADS.values())
+    lead_writes(web, wanda, message_id=f"wamid.r{n}", wa_id=JANE, name="Wanda")
+    assert post_linkedin(web, linkedin_message(linus, message_id=f"li-r{n}", name="Linus")).status_code == 200
+    email = EmailMessage()
+    email["From"], email["To"] = f"Emma <{MAIL_LEAD}>", f"sales@{DOMAIN}"
+    email["Subject"], email["Message-ID"] = "Prices", f"<r{n}@{LEAD_DOMAIN}>"
+    if n > 1:  # her later mails answer her first, so they stay in its conversation
+        email["In-Reply-To"] = email["References"] = f"<r1@{LEAD_DOMAIN}>"
+    email.set_content(emma)
+    mail.send(email, user=MAIL_LEAD)  # postfix delivers it; the web process reads it over IMAP
+    body, headers = signed_message(
+        parse_contact("Sandy <sandy@example.com>"), sandy, signing_secret=SIGNING_SECRET
+    )
+    assert (
+        httpx.post(f"{web.url}{SANDBOX_PATH}", content=body, headers=headers, timeout=10).status_code == 200
+    )
+
+
+def lead_entries(slack: SlackStandIn, card: str) -> list[str]:
+    """What the lead wrote, as the thread shows it (the teammates' own messages left out)."""
+    return [e for e in entries(slack, card) if not e.startswith("reply to")]
+
+
+def test_a_redis_outage_on_every_channel_stores_everything_then_mirrors_and_delivers_it_once(
+    postgres_databases: PostgresDatabases,
+    private_redis: tuple[int, list[subprocess.Popen[bytes]]],
+    tmp_path: Path,
+):
+    need_mail_servers()
+    port, servers = private_redis
+    start_redis(port, servers)
+    with (
+        running_mail_servers() as mail,
+        holding_slack() as slack,
+        holding_graph() as graph,
+        running_unipile() as unipile,
+    ):
+        runtime = {"DATABASE_URL": postgres_databases.create(), "REDIS_URL": f"redis://127.0.0.1:{port}/0"}
+        env = app_environment(runtime, slack, graph, tmp_path) | linkedin_env(unipile)
+        env |= {
+            "EMAIL_IMAP_URL": mail.imap_url(),
+            "EMAIL_SMTP_URL": mail.smtp_url(),
+            "EMAIL_FROM": f"Acme Sales <sales@{DOMAIN}>",
+            # At the default level: Celery logs its lost broker connection as a WARNING line, and at
+            # DEBUG (which an operator asks for) with kombu's traceback under it.
+            "THREADLINE_LOG_LEVEL": "INFO",
+        }
+        with deployed(env, tmp_path) as run:
+            every_lead_writes(run.web, mail, 1)
+            cards = {name: card_for(slack, name, timeout=60) for name in LEADS}
+            slack.wait_for(
+                lambda: all(lead_entries(slack, cards[n]) == LEADS[n][:1] for n in LEADS), timeout=60
+            )
+
+            stop(servers.pop())  # Redis goes away; leads keep writing, teammates keep replying
+            every_lead_writes(run.web, mail, 2)
+            every_lead_writes(run.web, mail, 3)
+            for name, card in cards.items():
+                rep_replies(run.web, slack, card, f"reply to {name}")
+            # Everything is kept (the mail read over IMAP too) though no worker hears of it.
+            wait_until(lambda: run.web.count(Inbox) == 4 * 3 + 4, timeout=60, what="16 deliveries stored")
+            assert all(lead_entries(slack, cards[n]) == LEADS[n][:1] for n in LEADS)
+
+            start_redis(port, servers)  # the sweep finds what the lost nudges named
+            slack.wait_for(lambda: sum(len(lead_entries(slack, c)) for c in cards.values()) >= 12, timeout=90)
+            assert {n: lead_entries(slack, cards[n]) for n in LEADS} == LEADS  # each once, in order
+            assert len(slack.messages(CHANNEL)) == 4  # one card each
+
+            graph.wait_for(lambda: len(graph.sent) >= 1, timeout=60)
+            unipile.wait_for(lambda: len(unipile.sent) >= 1, timeout=60)
+            replied = mail.wait_for_mail(MAIL_LEAD, 1, timeout=60)
+            wait_until(lambda: "[sandbox] to" in run.log.read_text(), timeout=60, what="the sandbox reply")
+            assert sent_to(graph, JANE) == ["reply to Wanda"]
+            assert [s.text for s in unipile.sent] == ["reply to Linus"]
+            assert len(replied) == 1 and b"reply to Emma" in replied[0]
+            assert run.log.read_text().count("[sandbox] to") == 1
+            assert "[sandbox] to sandy@example.com: reply to Sandy" in run.log.read_text()
+        assert len(graph.sent) == 1 and len(unipile.sent) == 1
