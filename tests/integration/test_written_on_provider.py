@@ -235,3 +235,40 @@ def test_only_the_leads_messages_count_as_the_account_last_hearing_from_a_lead(d
     with db.sessions() as session:
         assert session.scalars(select(ChannelAccount.last_message_at)).one() == heard
     assert [text for _d, text, _s in messages(db)] == ["hi", "hello Jane"]
+
+
+def test_the_echo_of_a_reply_whose_outcome_was_unknown_marks_it_sent_instead_of_a_second_message(
+    db: Database,
+):
+    conversation_id = receive(db, inbound("hi", message_id="m1"))
+    ana = Actor.member(db.run(lambda s: do_register_member(s, "U1", name="Ana", email=None)))
+    posted = db.run(
+        lambda s: do_reply(s, conversation_id, "Hello Jane", actor=ana, slack_channel="C1", slack_ts="1.1")
+    )
+    with db.transaction() as session:  # a worker died after handing it to the provider
+        session.execute(
+            update(Message)
+            .where(Message.id == posted.message_id)
+            .values(delivery_status=DeliveryStatus.SENDING)
+        )
+        job = session.scalars(select(Outbox.id).where(Outbox.kind == JobKind.DELIVER)).one()
+    nobody = Deliverer(db, {})  # the retry must not send: it finds the message still sending
+    OutboxRunner(db, handlers({JobKind.DELIVER: nobody})).run(job)
+    with db.sessions() as session:
+        failed = session.get_one(Message, posted.message_id)
+        assert (
+            failed.delivery_status == DeliveryStatus.FAILED
+            and failed.delivery_error_code == "unknown_outcome"
+        )
+
+    receive(db, inbound("Hello Jane", message_id="echo-1", from_us=True))  # LinkedIn reports it: it arrived
+    receive(db, inbound("Written in LinkedIn", message_id="own-1", from_us=True))
+
+    with db.sessions() as session:
+        settled = session.get_one(Message, posted.message_id)
+        assert settled.provider_message_id == "echo-1" and settled.delivery_error is None
+    assert messages(db) == [
+        (Direction.INBOUND, "hi", None),
+        (Direction.OUTBOUND, "Hello Jane", DeliveryStatus.SENT),
+        (Direction.OUTBOUND, "Written in LinkedIn", DeliveryStatus.SENT),
+    ]
