@@ -180,6 +180,14 @@ def run(runtime: str, args: argparse.Namespace) -> Result:
         result.post_times, result.cards, result.entries = drain.post_times, drain.cards, drain.entries
         result.waits = sorted(at - result.started for at in drain.entered.values())
         result.rate_limited = len(slack.rate_limited)
+        for refused in slack.rate_limited[:5]:  # what the stand-in's bucket saw just before it said 429
+            before = [
+                f"{refused.at - at:.2f}" for at in drain.post_times if refused.at - 6 < at <= refused.at
+            ]
+            result.notes.append(
+                f"429 at {refused.at - result.started:.1f} s; accepted posts in the 6 s before it, "
+                f"seconds earlier: {', '.join(before) or 'none'}"
+            )
         result.notes += [f"log: {line}" for line in log_problems(app.logs())]
         result.notes += [f"Slack stand-in violation: {v}" for v in slack.violations]
     return result
