@@ -20,10 +20,22 @@ class BadPayload(Exception):
 
 
 def text(container: Any, *path: str) -> str:
+    """An id, a timestamp or a URL Slack always sends: never empty, never a NUL or a lone surrogate
+    (which no Slack id holds, and which PostgreSQL cannot even be asked about: a 500, not a 400)."""
     value = _at(container, path)
     if not isinstance(value, str) or not value:
         raise BadPayload(f"{'.'.join(path)}: expected a non-empty string, got {type(value).__name__}")
+    if "\x00" in value or not _encodable(value):
+        raise BadPayload(f"{'.'.join(path)}: not a Slack value (a NUL or a lone surrogate)")
     return value
+
+
+def _encodable(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def optional_text(container: Any, *path: str) -> str | None:

@@ -500,6 +500,21 @@ def test_slack_interactions_with_wrong_types_anywhere(target: Target, data: st.D
     refused_or_accepted(target, target.signed_slack(body, "application/x-www-form-urlencoded"), before)
 
 
+@pytest.mark.parametrize("odd", ["\x00", "C0\x00", "\ud800"], ids=["nul", "nul-inside", "lone-surrogate"])
+def test_slack_ids_no_database_can_be_asked_about_are_a_400(target: Target, odd: str):
+    # Found by the property above: a NUL in channel.id reached PostgreSQL and answered 500, with a traceback.
+    for original in _interactions(target)[:3]:
+        payload = copy.deepcopy(original)
+        if payload["type"] == "block_actions":
+            payload["channel"]["id"] = odd
+        else:
+            payload["user"]["id"] = odd
+        body = urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
+        before = target.state()
+        response = target.signed_slack(body, "application/x-www-form-urlencoded")
+        assert response.status_code == 400 and target.state() == before
+
+
 @FUZZ
 @given(
     text=st.text(max_size=200),
