@@ -149,7 +149,10 @@ def kill(process: subprocess.Popen[bytes] | None) -> None:
     """SIGKILL, to the process group it leads (as when its machine or container dies): no handler
     runs, no lease is given back, nothing is flushed."""
     assert process is not None and process.poll() is None, "the process to kill is not running"
-    os.killpg(process.pid, signal.SIGKILL) if _leads_group(process) else process.kill()
+    if _leads_group(process):
+        os.killpg(process.pid, signal.SIGKILL)
+    else:
+        process.kill()
     process.wait()
 
 

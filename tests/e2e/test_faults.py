@@ -55,7 +55,14 @@ from tests.e2e.harness import (
 )
 from tests.e2e.test_runtime import card_for, entries, rep_replies
 from tests.e2e.test_whatsapp_slack import lead_writes
-from tests.mailserver import DOMAIN, LEAD_DOMAIN, MailServers, need_mail_servers, running_mail_servers
+from tests.mailserver import (
+    DOMAIN,
+    LEAD_DOMAIN,
+    USERS,
+    MailServers,
+    need_mail_servers,
+    running_mail_servers,
+)
 from tests.standins import meta_webhooks as meta
 from tests.standins.graph_api import GraphStandIn
 from tests.standins.slack_api import SlackStandIn
@@ -67,6 +74,7 @@ LINKEDIN_CHAT, LINKEDIN_LEAD, LINKEDIN_US = (
     attendee("ACoAAJANE", "Jane Doe"),
     attendee("ACoAAUS", "Ana"),
 )
+MAIL_PASSWORDS = {f"mail password of {user}": password for user, password in USERS.items()}
 LEASE_SECONDS = "3"  # a dead worker's claim frees after this; 60 s in production, the rule is the same
 JANE, TOM = "15551234567", "15557654321"
 
@@ -121,7 +129,7 @@ def deployed(env: dict[str, str], tmp_path: Path) -> Iterator[Deployment]:
             stop(run.worker)
     logs = run.logs()
     assert "Traceback" not in logs, logs[-5000:]
-    secrets = {**SECRETS, "Unipile key": UNIPILE_KEY, "Unipile secret": UNIPILE_SECRET}
+    secrets = {**SECRETS, "Unipile key": UNIPILE_KEY, "Unipile secret": UNIPILE_SECRET, **MAIL_PASSWORDS}
     assert [name for name, secret in secrets.items() if secret in logs] == [], "secrets in the logs"
 
 
