@@ -250,6 +250,16 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
         print()
         if not r.finished:
             print(f"{r.runtime}: stopped at --max-seconds before every message was posted")
+        if r.post_times:  # where a drain loses time against Slack's allowance: its start, and its gaps
+            spans = sorted(
+                ((b - a, a - r.started) for a, b in itertools.pairwise(r.post_times)), reverse=True
+            )
+            longest = ", ".join(f"{gap:.2f} s at {at:.0f} s" for gap, at in spans[:3])
+            slack_seconds = sum(gap - 1 / SLACK_LIMIT for gap, _ in spans if gap > 1.05 / SLACK_LIMIT)
+            print(
+                f"{r.runtime}: first post {r.post_times[0] - r.started:.2f} s after the first webhook; "
+                f"longest gaps {longest}; {slack_seconds:.1f} s lost in gaps over 1.05 s"
+            )
         print_memory(r.rest, r.peaks, f"the drain ({r.runtime})")
         print_notes(r.notes)
 
