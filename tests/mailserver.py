@@ -130,9 +130,10 @@ class MailServers:
 
     # --- faults: one server down, then back (only this instance's own processes) -------------------
 
-    def stop_dovecot(self) -> None:
-        """Stop dovecot (IMAP, and postfix's SASL logins with it); its mail stays in the Maildirs."""
-        self._end(DOVECOT)
+    def stop_dovecot(self, *, crash: bool = False) -> None:
+        """Stop dovecot (IMAP, and postfix's SASL logins with it); its mail stays in the Maildirs.
+        `crash`: killed, so its clients' connections end without a word (no BYE)."""
+        self._end(DOVECOT, signal.SIGKILL if crash else signal.SIGTERM)
         _wait_refused(self.imap_port, what="dovecot")
 
     def start_dovecot(self) -> None:
@@ -153,17 +154,17 @@ class MailServers:
         self._spawn([str(POSTFIX), "-c", str(conf), "start-fg"], self.root / "postfix.out")
         wait_for_port(self.smtp_port, what="postfix", log=self.root / "postfix.out")
 
-    def _end(self, program: Path) -> None:
+    def _end(self, program: Path, how: signal.Signals = signal.SIGTERM) -> None:
         """Stop `program`'s master and every process it started (dovecot's imap processes outlive
         their master otherwise, keeping clients connected to a server that is gone)."""
         for process in [p for p in self._processes if p.args[0] == str(program)]:  # type: ignore[index]
             family = _descendants(process.pid)
             if process.poll() is None:
-                process.terminate()
+                process.send_signal(how)
                 process.wait(timeout=15)
             for pid in family:
                 with suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGTERM)
+                    os.kill(pid, how)
             self._processes.remove(process)
 
     def _start_dovecot(self) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import ssl
 import threading
 import time
@@ -208,6 +209,8 @@ class ImapPoller:
                     return
                 if any(isinstance(a, tuple) and a[:1] == (b"BYE",) for a in answers):
                     return  # the server is going away (a restart): ending IDLE finds the connection gone
+                if not answers and _closed(client):
+                    return  # it went away without a word (a crash, a reset): the same
         finally:
             client.idle_done()
 
@@ -227,6 +230,23 @@ def _already_received(client: IMAPClient) -> bool:
         return False
     except OSError:
         return True  # the connection broke: ending IDLE says so
+    finally:
+        sock.setblocking(True)
+        client._set_read_timeout()
+
+
+def _closed(client: IMAPClient) -> bool:
+    """Whether the server has closed the connection. imapclient's `idle_check` takes the end of the
+    stream for silence and returns at once, so IDLE would spin on a dead socket until it is renewed.
+    Peeks at the TCP stream itself (beneath any TLS), without taking anything from it."""
+    sock = client.socket()
+    sock.setblocking(False)
+    try:
+        return socket.socket.recv(sock, 1, socket.MSG_PEEK) == b""
+    except (BlockingIOError, InterruptedError):
+        return False
+    except OSError:
+        return True
     finally:
         sock.setblocking(True)
         client._set_read_timeout()

@@ -270,6 +270,27 @@ async def test_a_cut_after_storing_before_marking_seen_stores_the_mail_once(
     assert reading.process() == [f"<q1@{LEAD_DOMAIN}>", f"<q2@{LEAD_DOMAIN}>"]
 
 
+@pytest.mark.parametrize("crash", [False, True], ids=["restarted", "crashed"])
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)  # about IMAP, not the store
+async def test_the_imap_server_going_away_under_idle_is_noticed_and_mail_is_read_again(
+    mail_servers: MailServers, db: Database, crash: bool
+):
+    mail_servers.send(lead_mail(1), user=JANE)
+    mail_servers.wait_for_mail(OURS, 1)
+    async with Reading(db, channel(mail_servers)) as reading:
+        await reading.wait_stored(1)
+        with mail_servers.mailbox(OURS) as box:  # marked seen: the poller goes on to IDLE
+            deadline = time.monotonic() + 10
+            while box.search("UNSEEN"):
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.05)  # polling a condition
+        await asyncio.to_thread(mail_servers.stop_dovecot, crash=crash)  # a BYE, or not a word
+        await asyncio.to_thread(mail_servers.start_dovecot)
+        await asyncio.to_thread(mail_servers.send, lead_mail(2), user=JANE)
+        await reading.wait_stored(2)  # in seconds, not at IDLE's renewal two minutes on
+    assert reading.process() == [f"<q1@{LEAD_DOMAIN}>", f"<q2@{LEAD_DOMAIN}>"]
+
+
 def test_a_file_in_a_mail_is_fetched_back_from_the_mailbox(mail_servers: MailServers, tmp_path: Path):
     mail = lead_mail(1)
     mail.add_attachment(b"%PDF-1.4 the quote", maintype="application", subtype="pdf", filename="quote.pdf")
