@@ -296,8 +296,9 @@ class SlackStandIn(StandInServer):
     def limit_posts(self, per_second: float = 1.0, burst: int = 5, *, jitter: float = 0.1) -> None:
         """Opt in to Slack's limit on chat.postMessage: about `per_second` per channel, short bursts
         allowed (Slack publishes no burst size; 5 is what the app assumes). A post over it is answered
-        429 with Retry-After, as Slack does, and kept in `rate_limited`. `jitter` seconds of refill are
-        forgiven: the network's uneven delay between the app's pacing and the post's arrival here."""
+        429 with Retry-After, as Slack does, and kept in `rate_limited`. The bucket may run `jitter`
+        seconds' worth of tokens into debt, in all: posts paced exactly at the limit reach us with uneven
+        delays, so some arrive a little early."""
         with self.changed:
             self._post_limit = (per_second, burst, jitter)
             self._post_buckets.clear()
