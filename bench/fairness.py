@@ -260,7 +260,7 @@ def report(results: list[Result]) -> None:
         gap = "n/a" if r.steady_gap is None else f"{r.steady_gap:.2f} s"
         print(
             f"channel       {r.channel_posts} posts in the window = {r.channel_rate:.2f}/s, "
-            f"{r.channel_rate / SLACK_LIMIT:.2f}× the limit (A, B and C together; burst of 5 included): "
+            f"{r.channel_rate / SLACK_LIMIT:.2f}× the limit (A, B and C together; the burst included): "
             f"{verdict(channel_met)}; median gap {gap}"
         )
         print(

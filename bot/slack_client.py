@@ -133,7 +133,7 @@ class SlackGateway:
         base_url: str,
         coordinator: Coordinator,
         posts_per_second: float = 1.0,
-        burst: int = 5,
+        burst: int = 4,
     ) -> None:
         self.client = MeteredWebClient(
             token=token,

@@ -88,9 +88,11 @@ class Settings(Section):
 
     # Seconds between outbox sweeps that pick up work whose hand-off was lost (crash, Redis outage).
     THREADLINE_SWEEP_SECONDS: Annotated[float, Field(gt=0)] = 5.0
-    # Slack's documented limit for chat.postMessage is about one per second per channel, bursts allowed.
+    # Slack's documented limit for chat.postMessage is about one per second per channel, bursts allowed
+    # (no size published; we assume 5). Our burst is one under it: the post Slack would still allow is
+    # a second of headroom for posts that reach Slack closer together than we took their tokens.
     THREADLINE_SLACK_POSTS_PER_SECOND: Annotated[float, Field(gt=0)] = 1.0
-    THREADLINE_SLACK_POST_BURST: Annotated[int, Field(ge=1)] = 5
+    THREADLINE_SLACK_POST_BURST: Annotated[int, Field(ge=1)] = 4
     # How long a worker's claim on an outbox item lasts unrenewed (it is renewed while the work runs).
     THREADLINE_LEASE_SECONDS: Annotated[float, Field(ge=1)] = 60.0
     # The longest wait between retries of Slack work, which never gives up while Slack is away.
