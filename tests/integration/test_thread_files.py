@@ -53,7 +53,8 @@ class Provider:
 
 
 def make_mirror(db: Database, slack: SlackStandIn, provider: Provider) -> Mirror:
-    gateway = SlackGateway(token=TOKEN, base_url=slack.base_url, coordinator=LocalCoordinator())
+    # A burst wide enough for a whole thread: these tests are about files and order, not pacing.
+    gateway = SlackGateway(token=TOKEN, base_url=slack.base_url, coordinator=LocalCoordinator(), burst=10)
     return Mirror(db, gateway, routes=Routes(default=CHANNEL), ai_available=False, fetch_file=provider.fetch)
 
 
