@@ -6,7 +6,8 @@ Prints figures and ratios; asserts nothing.
         [--concurrency 16] [--max-seconds S] [--slack-burst 5]
 
 The real `threadline run` (embedded: SQLite, worker in process; celery: a fresh PostgreSQL database, Redis
-index 13, a Celery worker), the app's default pacing (THREADLINE_SLACK_POSTS_PER_SECOND=1, burst 5), and
+index 13, a Celery worker), the app's default pacing (THREADLINE_SLACK_POSTS_PER_SECOND=1, burst 4: one
+under the 5 assumed of Slack), and
 the strict Slack stand-in with its opt-in limit on (1 chat.postMessage/s per channel, burst
 `--slack-burst`): a post over it is answered 429 and counted. `--messages` signed WhatsApp webhooks, one
 message each, are sent at once (`--concurrency` connections); by default each from a different lead

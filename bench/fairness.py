@@ -160,7 +160,7 @@ def measure(app: AppProcess, slack: SlackStandIn, graph: GraphStandIn, result: R
         result.notes.append("C's card never came: nothing measured")
         return
     wait(slack, lambda: len(thread_posts(slack, carla[0])) >= 1, 30)
-    time.sleep(5)  # Slack pacing (burst 5 at 1/s) refills: the backlog starts from a full bucket
+    time.sleep(5)  # Slack pacing (its burst at 1/s) refills: the backlog starts from a full bucket
 
     backlog_sent = time.time()
     result.statuses.append(app.whatsapp(backlog_webhook(CHATTY, "Chatty", result.backlog)).status_code)
