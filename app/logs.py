@@ -65,6 +65,9 @@ def configure_logging(settings: Settings) -> None:
     logging.getLogger("slack_bolt.AsyncApp").addFilter(
         lambda record: "will be unused" not in record.getMessage()
     )
+    beat = logging.getLogger("celery.beat")
+    if not any(isinstance(f, BrokerAwayFilter) for f in beat.filters):
+        beat.addFilter(BrokerAwayFilter())
 
 
 def leave_celery_logging_to_us() -> None:
@@ -158,6 +161,35 @@ class RedactingFilter(logging.Filter):
 
 
 # --- context and format --------------------------------------------------------------------------------
+
+
+class BrokerAwayFilter(logging.Filter):
+    """Celery beat logs an ERROR with a traceback and its own stack for every sweep it cannot hand to an
+    unreachable broker. A Redis outage is a fault Threadline rides out (the work is in the database and
+    the sweep catches up once Redis is back), so each is one WARNING line saying so."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if error is not None and _connection_lost(error):
+            record.msg = "could not hand a scheduled task to the broker (%s); it runs again once it is back"
+            record.args = (error,)
+            record.exc_info, record.exc_text, record.stack_info = None, None, None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+def _connection_lost(error: BaseException) -> bool:
+    from kombu.exceptions import OperationalError
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    seen: BaseException | None = error
+    for _ in range(10):  # the cause chain: SchedulingError <- kombu's error <- redis's <- the socket's
+        if seen is None:
+            return False
+        if isinstance(seen, ConnectionError | TimeoutError | OperationalError | RedisConnectionError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 class ContextFilter(logging.Filter):

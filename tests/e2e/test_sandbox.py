@@ -15,6 +15,7 @@ from tests.standins.slack_api import SlackStandIn
 
 def simulate(app: AppProcess, lead: str, text: str, *, secret: str = SIGNING_SECRET, port: int | None = None):  # type: ignore[no-untyped-def]
     env = {**app.env, "PORT": str(port or app.port), "SLACK_SIGNING_SECRET": secret, "PYTHONPATH": str(ROOT)}
+    env["THREADLINE_LOG_LEVEL"] = "INFO"  # as a teammate runs it (the app's DEBUG lets libraries speak)
     return subprocess.run(
         [sys.executable, "-m", "app.cli", "simulate", lead, text],
         env=env,

@@ -13,6 +13,7 @@ import pytest
 
 from app.logs import (
     QUIET,
+    BrokerAwayFilter,
     ContextFilter,
     JsonFormatter,
     RedactingFilter,
@@ -193,3 +194,26 @@ def test_configure_logging_puts_both_filters_on_the_root_handlers_once(monkeypat
         for handler in root.handlers:
             for f in [f for f in handler.filters if isinstance(f, ContextFilter | RedactingFilter)]:
                 handler.removeFilter(f)
+
+
+def test_beat_losing_the_broker_is_one_warning_line_and_other_errors_keep_their_traceback(captured):
+    from celery.beat import SchedulingError
+    from kombu.exceptions import OperationalError
+
+    logger, stream, _handler = captured
+    logger.addFilter(away := BrokerAwayFilter())
+    try:
+        for cause in (OperationalError("Error 111 connecting to 127.0.0.1:6379."), KeyError("sweep")):
+            try:
+                try:
+                    raise cause
+                except Exception as exc:
+                    raise SchedulingError(f"Couldn't apply scheduled task sweep-outbox: {exc}") from exc
+            except SchedulingError as exc:  # as celery.beat's apply_entry logs it
+                logger.error("Message Error: %s\n%s", exc, ["  File ..."], exc_info=True)
+    finally:
+        logger.removeFilter(away)
+    broker_line, *other = stream.getvalue().splitlines()
+    assert broker_line.split(" ", 3)[2] == "WARNING" and "Error 111" in broker_line
+    assert "once it is back" in broker_line
+    assert other[0].split(" ", 3)[2] == "ERROR" and any("Traceback" in line for line in other)
