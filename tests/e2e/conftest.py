@@ -55,8 +55,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @contextmanager
-def running_slack() -> Iterator[SlackStandIn]:
-    standin = SlackStandIn(SPECS / "slack" / "methods", bot_token=BOT_TOKEN, app_token=APP_TOKEN)
+def running_slack(kind: type[SlackStandIn] = SlackStandIn) -> Iterator[SlackStandIn]:
+    """The strict Slack stand-in with the leads channel and the reps; `kind` may be a subclass."""
+    standin = kind(SPECS / "slack" / "methods", bot_token=BOT_TOKEN, app_token=APP_TOKEN)
     standin.start()
     standin.add_channel(CHANNEL, "leads")
     for user_id, (name, real_name, email) in REPS.items():
@@ -67,8 +68,8 @@ def running_slack() -> Iterator[SlackStandIn]:
 
 
 @contextmanager
-def running_graph() -> Iterator[GraphStandIn]:
-    standin = GraphStandIn(
+def running_graph(kind: type[GraphStandIn] = GraphStandIn) -> Iterator[GraphStandIn]:
+    standin = kind(
         SPECS / "whatsapp" / "business-messaging-api_v23.0.yaml",
         access_token=WHATSAPP_TOKEN,
         phone_number_id=PHONE_NUMBER_ID,

@@ -26,9 +26,9 @@ import pytest
 import redis
 from aiohttp import web
 
-from tests.conftest import IN_CI, ROOT, SPECS
-from tests.e2e.conftest import REPS
-from tests.e2e.harness import APP_TOKEN, BOT_TOKEN, CHANNEL, PHONE_NUMBER_ID, WHATSAPP_TOKEN, free_port
+from tests.conftest import IN_CI, ROOT
+from tests.e2e.conftest import running_graph, running_slack
+from tests.e2e.harness import free_port
 from tests.standins.graph_api import GraphStandIn
 from tests.standins.slack_api import SlackStandIn
 
@@ -96,27 +96,16 @@ def whatsapp_send(request: web.Request, _raw: bytes) -> bool:
 
 @contextmanager
 def holding_slack() -> Iterator[HoldingSlack]:
-    standin = HoldingSlack(SPECS / "slack" / "methods", bot_token=BOT_TOKEN, app_token=APP_TOKEN)
-    standin.start()
-    standin.add_channel(CHANNEL, "leads")
-    for user_id, (name, real_name, email) in REPS.items():
-        standin.add_user(user_id, name, real_name, email=email)
-    yield standin
-    standin.stop()
-    assert standin.violations == [], "the app made calls Slack's spec does not allow"
+    with running_slack(HoldingSlack) as standin:
+        assert isinstance(standin, HoldingSlack)
+        yield standin
 
 
 @contextmanager
 def holding_graph() -> Iterator[HoldingGraph]:
-    standin = HoldingGraph(
-        SPECS / "whatsapp" / "business-messaging-api_v23.0.yaml",
-        access_token=WHATSAPP_TOKEN,
-        phone_number_id=PHONE_NUMBER_ID,
-    )
-    standin.start()
-    yield standin
-    standin.stop()
-    assert standin.violations == [], "the app made calls the WhatsApp Cloud API spec does not allow"
+    with running_graph(HoldingGraph) as standin:
+        assert isinstance(standin, HoldingGraph)
+        yield standin
 
 
 # --- processes -----------------------------------------------------------------------------------------
