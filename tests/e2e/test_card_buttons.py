@@ -117,6 +117,9 @@ def test_app_home_shows_my_conversations_and_the_queue(app: AppProcess, slack: S
     lead_writes(app, "nobody's", message_id="wamid.h2", wa_id="15550000002", name="Ben")
     slack.wait_for(lambda: len(slack.messages(CHANNEL)) == 2)
     first_card = slack.messages(CHANNEL)[0]
+    # Its entry in the thread means the card's ts is stored: a click in the instant between Slack taking
+    # the card and Threadline recording it is not what this test is about.
+    slack.wait_for(lambda: len(slack.replies(CHANNEL, first_card["ts"])) == 1)
     response = app.slack_interaction(
         block_action(
             user="U0ANA",
