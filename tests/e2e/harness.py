@@ -218,16 +218,23 @@ def message_event(
     return event
 
 
+def interaction(kind: str, user: str) -> dict[str, Any]:
+    """What every interaction payload Slack sends starts with: its type, the team, who, the app."""
+    return {
+        "type": kind,
+        "team": {"id": TEAM, "domain": "threadline-test"},
+        "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": TEAM},
+        "api_app_id": "A0THREADLINE",
+        "token": "legacy",
+    }
+
+
 def block_action(
     *, user: str, card_ts: str, action: dict[str, Any], channel: str = CHANNEL, trigger_id: str = "1.2.3"
 ) -> dict[str, Any]:
     """A block_actions payload for a click on the card (the thread's parent message)."""
     return {
-        "type": "block_actions",
-        "team": {"id": TEAM, "domain": "threadline-test"},
-        "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": TEAM},
-        "api_app_id": "A0THREADLINE",
-        "token": "legacy",
+        **interaction("block_actions", user),
         "container": {"type": "message", "message_ts": card_ts, "channel_id": channel, "is_ephemeral": False},
         "trigger_id": trigger_id,
         "channel": {"id": channel, "name": "leads"},

@@ -58,6 +58,7 @@ from tests.e2e.harness import (
     WHATSAPP_VERIFY,
     AppProcess,
     block_action,
+    interaction,
     message_event,
 )
 from tests.standins import meta_webhooks as meta
@@ -448,11 +449,7 @@ def _interactions(target: Target) -> list[dict[str, Any]]:
         trigger_id="1.2.fuzz",
     )
     submit = {
-        "type": "view_submission",
-        "team": {"id": TEAM, "domain": "threadline-test"},
-        "user": {"id": "U0ANA", "name": "ana", "team_id": TEAM},
-        "api_app_id": "A0THREADLINE",
-        "token": "legacy",
+        **interaction("view_submission", "U0ANA"),
         "trigger_id": "1.2.fuzz",
         "view": {
             "id": "V0FUZZ",

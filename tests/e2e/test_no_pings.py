@@ -19,7 +19,7 @@ from typing import Any
 
 from bot.blocks import ids
 from tests.e2e.conftest import running_app
-from tests.e2e.harness import PHONE_NUMBER_ID, TEAM, AppProcess, block_action
+from tests.e2e.harness import PHONE_NUMBER_ID, TEAM, AppProcess, block_action, interaction
 from tests.e2e.test_card_buttons import card_action
 from tests.e2e.test_whatsapp_slack import card_of, thread
 from tests.standins import meta_webhooks as meta
@@ -92,11 +92,7 @@ def walk_every_surface(app: AppProcess, slack: SlackStandIn, graph: GraphStandIn
 
     # Bob wants to hear of assignments and of new messages in his conversations (App Home's checkboxes).
     home = {
-        "type": "block_actions",
-        "team": {"id": TEAM, "domain": "threadline-test"},
-        "user": {"id": "U0BOB", "name": "bob", "team_id": TEAM},
-        "api_app_id": "A0THREADLINE",
-        "token": "legacy",
+        **interaction("block_actions", "U0BOB"),
         "trigger_id": slack.issue_trigger_id(),
         "container": {"type": "view", "view_id": "V0HOME"},
         "view": {"id": "V0HOME", "type": "home", "team_id": TEAM, "blocks": [], "state": {"values": {}}},

@@ -30,7 +30,7 @@ from core.models import DeliveryStatus, Message, Outbox, OutboxStatus
 from core.outbox import JobKind
 from tests.conftest import PostgresDatabases
 from tests.e2e.conftest import app_environment, running_app, running_graph, running_slack
-from tests.e2e.harness import CHANNEL, PHONE_NUMBER_ID, TEAM, AppProcess, message_event
+from tests.e2e.harness import CHANNEL, PHONE_NUMBER_ID, AppProcess, interaction, message_event
 from tests.mailserver import (
     DOMAIN,
     LEAD_DOMAIN,
@@ -103,11 +103,7 @@ def press_retry(app: AppProcess, slack: SlackStandIn, card_ts: str, notice: dict
         if element["action_id"] == ids.RETRY_DELIVERY
     ]
     payload = {
-        "type": "block_actions",
-        "team": {"id": TEAM, "domain": "threadline-test"},
-        "user": {"id": "U0ANA", "username": "ana", "name": "ana", "team_id": TEAM},
-        "api_app_id": "A0THREADLINE",
-        "token": "legacy",
+        **interaction("block_actions", "U0ANA"),
         "container": {
             "type": "message",
             "message_ts": notice["ts"],

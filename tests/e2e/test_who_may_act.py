@@ -17,7 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.app import build_bolt_app
 from bot.blocks import ids
 from core.models import AIDecision, Conversation, Event, KnowledgeEntry, Member, Message
-from tests.e2e.harness import CHANNEL, TEAM, AppProcess, block_action
+from tests.e2e.harness import CHANNEL, TEAM, AppProcess, block_action, interaction
 from tests.e2e.test_card_buttons import card_action, conversation
 from tests.e2e.test_whatsapp_slack import card_of, lead_writes, rep_says, thread
 from tests.standins.graph_api import GraphStandIn
@@ -59,11 +59,7 @@ def submit_tags(app: AppProcess, slack: SlackStandIn, *, user: str, typed: str, 
     }
     return app.slack_interaction(
         {
-            "type": "view_submission",
-            "team": {"id": TEAM, "domain": "threadline-test"},
-            "user": {"id": user, "name": user.lower(), "team_id": TEAM},
-            "api_app_id": "A0THREADLINE",
-            "token": "legacy",
+            **interaction("view_submission", user),
             "trigger_id": slack.issue_trigger_id(),
             "view": {
                 **modal,
@@ -344,11 +340,7 @@ def every_other_interaction_refuses_outsiders(
 
     def in_home(user: str, action_id: str, **action: Any) -> None:
         payload = {
-            "type": "block_actions",
-            "team": {"id": TEAM, "domain": "threadline-test"},
-            "user": {"id": user, "name": user.lower(), "team_id": TEAM},
-            "api_app_id": "A0THREADLINE",
-            "token": "legacy",
+            **interaction("block_actions", user),
             "trigger_id": slack.issue_trigger_id(),
             "container": {"type": "view", "view_id": "V0HOME"},
             "view": {"id": "V0HOME", "type": "home", "team_id": TEAM, "blocks": [], "state": {"values": {}}},
@@ -434,11 +426,7 @@ def submit_view(
     }
     return app.slack_interaction(
         {
-            "type": "view_submission",
-            "team": {"id": TEAM, "domain": "threadline-test"},
-            "user": {"id": user, "name": user.lower(), "team_id": TEAM},
-            "api_app_id": "A0THREADLINE",
-            "token": "legacy",
+            **interaction("view_submission", user),
             "trigger_id": slack.issue_trigger_id(),
             "view": {
                 "id": "V00000010",
